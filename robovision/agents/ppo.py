@@ -1,0 +1,185 @@
+"""PPO (Schulman et al. 2017) with a clipped surrogate, GAE(lambda), optionally
+clipped value loss, entropy bonus, advantage normalisation and running
+observation normalisation (its statistics live in the agent's state dict).
+
+The loop collects a rollout with :meth:`PPO.explore`, computes GAE in
+:mod:`robovision.replay.rollout` and hands the flattened rollout to
+:meth:`PPO.update`, which runs the epochs and minibatches.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from torch import nn
+
+from robovision.agents import losses
+from robovision.agents.common import adam, collect_state, obs_to_tensor, restore_state, space_ndim
+from robovision.nets.distributions import gaussian_entropy, gaussian_log_prob
+from robovision.nets.encoders import make_encoder
+from robovision.nets.mlp import mlp
+from robovision.normalize import RunningMeanStd
+
+
+@dataclass
+class PPOConfig:
+    hidden: list[int] = field(default_factory=lambda: [64, 64])
+    activation: str = "tanh"
+    lr: float = 3e-4
+    anneal_lr: bool = True
+    """Linearly decay the learning rate to 0 over the run."""
+    epochs: int = 10
+    num_minibatches: int = 32
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip: float = 0.2
+    clip_vloss: bool = True
+    ent_coef: float = 0.0
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    norm_adv: bool = True
+    normalize_obs: bool = True
+    normalize_reward: bool = True
+    """Scale rewards by the running std of the discounted return (done by the loop)."""
+    target_kl: float | None = None
+    """Stop the epochs early when the approximate KL exceeds this."""
+    log_std_init: float = 0.0
+    ortho_init: bool = True
+    encoder: str = "auto"
+
+
+class PolicyStep(NamedTuple):
+    """What the rollout stores for one step: the network's input and the policy's output."""
+
+    obs: torch.Tensor
+    action: torch.Tensor
+    log_prob: torch.Tensor
+    value: torch.Tensor
+
+
+def _ortho_init(net: nn.Sequential, last_gain: float) -> None:
+    linears = [m for m in net if isinstance(m, nn.Linear)]
+    for i, layer in enumerate(linears):
+        nn.init.orthogonal_(layer.weight, last_gain if i == len(linears) - 1 else math.sqrt(2))
+        nn.init.zeros_(layer.bias)
+
+
+class PPO:
+    def __init__(self, cfg: PPOConfig, obs_space: spaces.Space, action_space: spaces.Box,
+                 device: torch.device, total_updates: int = 0) -> None:
+        self.cfg, self.device = cfg, device
+        self.total_updates = total_updates
+        self.action_dim = int(np.prod(action_space.shape))
+        self.obs_ndim = space_ndim(obs_space)
+        self.encoder = make_encoder(obs_space, cfg.encoder).to(device)
+        feat = self.encoder.out_dim
+        self.actor = mlp(feat, cfg.hidden, self.action_dim, cfg.activation).to(device)
+        self.critic = mlp(feat, cfg.hidden, 1, cfg.activation).to(device)
+        self.log_std = nn.Parameter(torch.full((self.action_dim,), cfg.log_std_init,
+                                               device=device))
+        if cfg.ortho_init:
+            _ortho_init(self.actor, 0.01)
+            _ortho_init(self.critic, 1.0)
+        self.obs_rms = RunningMeanStd(obs_space.shape).to(device)
+        self.params = [*self.encoder.parameters(), *self.actor.parameters(),
+                       *self.critic.parameters(), self.log_std]
+        self.opt = adam(self.params, cfg.lr, eps=1e-5)
+        self.num_updates = 0
+
+    _state = ("encoder", "actor", "critic", "log_std", "obs_rms", "opt")
+
+    def _prepare(self, obs, update_stats: bool) -> tuple[torch.Tensor, bool]:
+        obs_t, single = obs_to_tensor(obs, self.device, self.obs_ndim)
+        obs_t = obs_t.float()
+        if self.cfg.normalize_obs:
+            if update_stats:
+                self.obs_rms.update(obs_t)
+            obs_t = self.obs_rms.normalize(obs_t)
+        return obs_t, single
+
+    @torch.no_grad()
+    def explore(self, obs) -> PolicyStep:
+        """Sample actions for a batch of observations, updating the normalisation stats."""
+        net_obs, _ = self._prepare(obs, update_stats=True)
+        features = self.encoder(net_obs)
+        mean = self.actor(features)
+        action = mean + torch.randn_like(mean) * self.log_std.exp()
+        log_prob = gaussian_log_prob(action, mean, self.log_std)
+        value = self.critic(features).squeeze(-1)
+        return PolicyStep(net_obs, action, log_prob, value)
+
+    @torch.no_grad()
+    def act(self, obs, eval: bool = False) -> np.ndarray:
+        """Actions for the env, clipped to [-1, 1]; ``eval`` uses the mean action."""
+        net_obs, single = self._prepare(obs, update_stats=False)
+        mean = self.actor(self.encoder(net_obs))
+        action = mean if eval else mean + torch.randn_like(mean) * self.log_std.exp()
+        action = action.clamp(-1.0, 1.0).cpu().numpy()
+        return action[0] if single else action
+
+    @torch.no_grad()
+    def value(self, obs) -> torch.Tensor:
+        net_obs, _ = self._prepare(obs, update_stats=False)
+        return self.critic(self.encoder(net_obs)).squeeze(-1)
+
+    def update(self, data: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """One PPO iteration on a flattened rollout with keys ``obs, action, log_prob,
+        value, advantage, return``."""
+        cfg = self.cfg
+        self.num_updates += 1
+        if cfg.anneal_lr and self.total_updates > 0:
+            frac = max(0.0, 1.0 - (self.num_updates - 1) / self.total_updates)
+            for group in self.opt.param_groups:
+                group["lr"] = frac * cfg.lr
+        size = data["action"].shape[0]
+        mb_size = max(1, size // cfg.num_minibatches)
+        stats: dict[str, list[torch.Tensor]] = {}
+        for _ in range(cfg.epochs):
+            perm = torch.randperm(size, device=self.device)
+            for start in range(0, size - mb_size + 1, mb_size):
+                idx = perm[start:start + mb_size]
+                for k, v in self._minibatch_step({k: v[idx] for k, v in data.items()}).items():
+                    stats.setdefault(k, []).append(v)
+            if cfg.target_kl is not None and stats["approx_kl"][-1].item() > cfg.target_kl:
+                break
+        metrics = {k: torch.stack(v).mean() for k, v in stats.items()}
+        metrics["lr"] = torch.tensor(self.opt.param_groups[0]["lr"])
+        return metrics
+
+    def _minibatch_step(self, mb: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        cfg = self.cfg
+        features = self.encoder(mb["obs"])
+        mean = self.actor(features)
+        log_prob = gaussian_log_prob(mb["action"], mean, self.log_std)
+        value = self.critic(features).squeeze(-1)
+        advantage = mb["advantage"]
+        if cfg.norm_adv:
+            advantage = losses.normalize_advantage(advantage)
+        pg_loss, clip_fraction = losses.ppo_policy_loss(log_prob, mb["log_prob"], advantage,
+                                                        cfg.clip)
+        v_loss = losses.ppo_value_loss(value, mb["value"], mb["return"],
+                                       cfg.clip if cfg.clip_vloss else None)
+        entropy = gaussian_entropy(self.log_std).expand(mean.shape[0]).mean()
+        loss = pg_loss - cfg.ent_coef * entropy + cfg.vf_coef * v_loss
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.params, cfg.max_grad_norm, foreach=True)
+        self.opt.step()
+        with torch.no_grad():
+            log_ratio = log_prob - mb["log_prob"]
+            approx_kl = ((log_ratio.exp() - 1) - log_ratio).mean()
+        return {"policy_loss": pg_loss.detach(), "value_loss": v_loss.detach(),
+                "entropy": entropy.detach(), "approx_kl": approx_kl,
+                "clip_fraction": clip_fraction}
+
+    def state_dict(self) -> dict:
+        return {**collect_state(self, self._state), "num_updates": self.num_updates}
+
+    def load_state_dict(self, state: dict) -> None:
+        restore_state(self, self._state, state)
+        self.num_updates = int(state["num_updates"])

@@ -1,0 +1,331 @@
+"""Typed run configuration: dataclasses are the truth, YAML files are presets.
+
+A run is described by :class:`Config`. Presets in ``configs/*.yaml`` and
+``key=value`` overrides from the command line are both validated against the
+dataclass fields before anything is built: an unknown key or a value of the
+wrong type fails with a message naming the key and what is allowed.
+
+YAML is read with ``yaml.safe_load``; strings are converted with ``int()``,
+``float()`` and friends, never evaluated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+import yaml
+
+from robovision.agents.registry import AGENT_CONFIGS
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+class ConfigError(ValueError):
+    """A configuration key or value is invalid; the message says how to fix it."""
+
+
+@dataclass
+class EnvConfig:
+    """Which environment to train on and how to observe it."""
+
+    spec: str = "Pendulum-v1"
+    """A gymnasium ID (``HalfCheetah-v5``) or ``dmc/<domain>-<task>``."""
+    obs: Literal["state", "pixels", "state+pixels"] = "state"
+    """Observation kind."""
+    num_envs: int = 1
+    """Parallel environments for collection (PPO); off-policy agents use 1."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """Extra keyword arguments passed to ``make_env`` / the env constructor."""
+
+
+@dataclass
+class TrainConfig:
+    """The training loop: budgets, evaluation, checkpoints, logging."""
+
+    total_steps: int = 100_000
+    """Agent steps (env.step calls per env) to train for."""
+    learning_starts: int = 1_000
+    """Off-policy: random actions and no updates before this many steps."""
+    batch_size: int = 256
+    """Off-policy: transitions per update."""
+    updates_per_step: int = 1
+    """Off-policy: gradient updates per environment step (UTD ratio)."""
+    buffer_size: int = 1_000_000
+    """Off-policy replay capacity in transitions."""
+    n_step: int = 1
+    """Off-policy: n-step returns (stop at episode ends, bootstrap on truncation)."""
+    rollout_steps: int = 2048
+    """On-policy: steps per env between updates."""
+    eval_every: int = 10_000
+    """Evaluate every this many agent steps (0 disables)."""
+    eval_episodes: int = 10
+    """Episodes per evaluation, deterministic actions."""
+    checkpoint_every: int = 10_000
+    """Write ``checkpoints/latest.pt`` every this many agent steps."""
+    save_replay: bool = True
+    """Store the replay buffer in checkpoints so resume is exact."""
+    log_every: int = 1_000
+    """Write training metrics every this many agent steps."""
+    video: bool = False
+    """Record an mp4 of one evaluation episode at every evaluation."""
+    progress: bool = True
+    """Show a progress bar."""
+
+
+@dataclass
+class Config:
+    """One training run (or one per seed when ``seeds`` is given)."""
+
+    algo: Literal["sac", "td3", "ddpg", "ppo"] = "sac"
+    env: EnvConfig = field(default_factory=EnvConfig)
+    agent: Any = None
+    """Algorithm hyper-parameters; the dataclass is chosen by ``algo``."""
+    train: TrainConfig = field(default_factory=TrainConfig)
+    seed: int = 0
+    seeds: list[int] = field(default_factory=list)
+    """Run one training per seed, in ``RUN_DIR/seed_<n>`` (empty: just ``seed``)."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int = 0
+    """torch intra-op threads on the CPU (0: leave torch's default)."""
+    name: str = ""
+    """Run name; defaults to the preset name."""
+    run_dir: str = ""
+    """Where the run is written; defaults to ``runs/<name>/<timestamp>``."""
+
+    def __post_init__(self) -> None:
+        if self.agent is None:
+            self.agent = AGENT_CONFIGS[self.algo]()
+
+
+# --------------------------------------------------------------------------- values
+
+
+def _type_name(tp: Any) -> str:
+    origin = get_origin(tp)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in get_args(tp))
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in get_args(tp))
+    if origin is not None:
+        args = ", ".join(_type_name(a) for a in get_args(tp))
+        return f"{origin.__name__}[{args}]"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Convert ``value`` (from YAML or a CLI string) to type ``tp`` or fail naming ``key``."""
+    origin = get_origin(tp)
+    bad = ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
+    if tp is Any:
+        return value
+    if origin is Literal:
+        allowed = get_args(tp)
+        if value in allowed:
+            return value
+        raise ConfigError(f"{key}: {value!r} is not allowed; choose one of {list(allowed)}")
+    if origin in (typing.Union, types.UnionType):
+        is_none = value is None or (isinstance(value, str) and value.lower() in ("none", "null"))
+        if is_none and type(None) in get_args(tp):
+            return None
+        for arg in get_args(tp):
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key)
+            except ConfigError:
+                continue
+        raise bad
+    if origin is list:
+        (item_tp,) = get_args(tp) or (Any,)
+        if isinstance(value, str):
+            value = [v for v in value.strip("[]").split(",") if v.strip() != ""]
+        if not isinstance(value, list | tuple):
+            raise bad
+        return [_coerce(v.strip() if isinstance(v, str) else v, item_tp, f"{key}[{i}]")
+                for i, v in enumerate(value)]
+    if origin is dict or tp is dict:
+        if isinstance(value, str):
+            value = yaml.safe_load(value)
+        if not isinstance(value, dict):
+            raise bad
+        return dict(value)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "yes", "on", "1"):
+            return True
+        if isinstance(value, str) and value.lower() in ("false", "no", "off", "0"):
+            return False
+        raise bad
+    if tp is int:
+        if isinstance(value, bool):
+            raise bad
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                number = float(value.replace("_", ""))
+            except ValueError:
+                raise bad from None
+            if number.is_integer():
+                return int(number)
+        raise bad
+    if tp is float:
+        if isinstance(value, bool):
+            raise bad
+        if isinstance(value, int | float):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value.replace("_", ""))
+            except ValueError:
+                raise bad from None
+        raise bad
+    if tp is str:
+        if isinstance(value, str | int | float):
+            return str(value)
+        raise bad
+    raise ConfigError(f"{key}: unsupported field type {_type_name(tp)}")
+
+
+def _fields(obj: Any) -> dict[str, dataclasses.Field]:
+    return {f.name: f for f in dataclasses.fields(obj)}
+
+
+def _hints(obj: Any) -> dict[str, Any]:
+    return typing.get_type_hints(type(obj))
+
+
+def _unknown_key(key: str, allowed: list[str]) -> ConfigError:
+    close = difflib.get_close_matches(key.split(".")[-1], allowed, n=3)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    allowed_text = ", ".join(sorted(allowed))
+    return ConfigError(f"unknown config key '{key}'.{hint} Allowed here: {allowed_text}")
+
+
+def _set(obj: Any, path: list[str], value: Any, full_key: str) -> None:
+    name, rest = path[0], path[1:]
+    fields = _fields(obj)
+    if name not in fields:
+        raise _unknown_key(full_key, list(fields))
+    current = getattr(obj, name)
+    if rest:
+        if dataclasses.is_dataclass(current):
+            _set(current, rest, value, full_key)
+            return
+        if isinstance(current, dict):  # free-form options: nested keys are allowed
+            current[".".join(rest)] = yaml.safe_load(value) if isinstance(value, str) else value
+            return
+        raise ConfigError(f"{full_key}: '{name}' has no sub-keys")
+    if dataclasses.is_dataclass(current):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{full_key}: expected a mapping of {sorted(_fields(current))}")
+        for sub_key, sub_value in value.items():
+            _set(current, [str(sub_key)], sub_value, f"{full_key}.{sub_key}")
+        return
+    setattr(obj, name, _coerce(value, _hints(obj)[name], full_key))
+
+
+def _apply_mapping(cfg: Config, data: dict[str, Any]) -> None:
+    # ``algo`` first: it decides which dataclass holds the agent keys.
+    if "algo" in data:
+        _set_algo(cfg, data["algo"])
+    for key, value in data.items():
+        if key != "algo":
+            _set(cfg, [str(key)], value, str(key))
+
+
+def _set_algo(cfg: Config, algo: Any) -> None:
+    cfg.algo = _coerce(algo, _hints(cfg)["algo"], "algo")
+    if not isinstance(cfg.agent, AGENT_CONFIGS[cfg.algo]):
+        cfg.agent = AGENT_CONFIGS[cfg.algo]()
+
+
+# --------------------------------------------------------------------------- API
+
+
+def preset_path(name_or_path: str) -> Path:
+    """Resolve a preset name (``pendulum_sac``) or a YAML path."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.exists():
+            raise ConfigError(f"config file not found: {path}")
+        return path
+    candidate = CONFIG_DIR / f"{name_or_path}.yaml"
+    if candidate.exists():
+        return candidate
+    names = list_presets()
+    close = difflib.get_close_matches(name_or_path, names, n=3)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    raise ConfigError(f"unknown preset '{name_or_path}'.{hint} Presets: {', '.join(names)}")
+
+
+def list_presets() -> list[str]:
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+
+
+def parse_overrides(items: list[str]) -> list[tuple[str, str]]:
+    pairs = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override '{item}' is not of the form key=value (e.g. seed=1)")
+        pairs.append((key.strip(), value.strip()))
+    return pairs
+
+
+def load_config(source: str | dict[str, Any] | None = None, overrides: list[str] = ()) -> Config:
+    """Build a validated :class:`Config` from a preset name, a YAML path or a mapping."""
+    cfg = Config()
+    if isinstance(source, str):
+        path = preset_path(source)
+        data = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: expected a YAML mapping at the top level")
+        if not data.get("name"):
+            data["name"] = path.stem
+    else:
+        data = dict(source or {})
+    _apply_mapping(cfg, data)
+    pairs = parse_overrides(list(overrides))
+    for key, value in pairs:  # algo first, as in files
+        if key == "algo":
+            _set_algo(cfg, value)
+    for key, value in pairs:
+        if key != "algo":
+            _set(cfg, key.split("."), value, key)
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: Config) -> None:
+    """Cross-field checks that types alone cannot express."""
+    t = cfg.train
+    positive = {"train.total_steps": t.total_steps, "train.batch_size": t.batch_size,
+                "train.buffer_size": t.buffer_size, "train.n_step": t.n_step,
+                "train.rollout_steps": t.rollout_steps, "train.eval_episodes": t.eval_episodes,
+                "train.updates_per_step": t.updates_per_step, "env.num_envs": cfg.env.num_envs}
+    for key, value in positive.items():
+        if value < 1:
+            raise ConfigError(f"{key} must be >= 1, got {value}")
+    for key in ("learning_starts", "eval_every", "checkpoint_every", "log_every"):
+        if getattr(t, key) < 0:
+            raise ConfigError(f"train.{key} must be >= 0, got {getattr(t, key)}")
+    if cfg.algo != "ppo" and cfg.env.num_envs != 1:
+        raise ConfigError(f"env.num_envs={cfg.env.num_envs}: off-policy agents collect with 1 env")
+
+
+def to_dict(cfg: Config) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def save_config(cfg: Config, path: Path) -> None:
+    path.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))

@@ -1,0 +1,346 @@
+"""Training loops (off-policy and on-policy), evaluation, and everything a run
+needs around them: seeding, checkpoints, resume, signals and non-finite losses.
+
+Counting: ``step`` counts environment steps summed over parallel envs (agent
+decisions); ``frames`` = ``step * action_repeat`` counts simulator frames, the
+unit of the published pixel-RL tables.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import signal
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from robovision import factory
+from robovision.checkpoint import load_checkpoint, save_checkpoint
+from robovision.config import Config, save_config
+from robovision.logging import EVAL_KEY, RunLogger, plot_curves, write_video
+from robovision.normalize import RewardScaler
+
+EVAL_SEED_OFFSET = 10_000
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss became NaN or inf; the run stopped without overwriting its checkpoint."""
+
+
+class StopRequested(Exception):
+    """Raised inside the loop when Ctrl-C / SIGTERM asked the run to stop."""
+
+
+@dataclass
+class Counters:
+    step: int = 0
+    episodes: int = 0
+    best_eval: float = -math.inf
+    last_eval: float = math.nan
+
+
+# --------------------------------------------------------------------------- seeding
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict[str, Any]:
+    np_state = np.random.get_state()
+    state = {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]),
+             "numpy_keys": torch.from_numpy(np_state[1].astype(np.int64)),
+             "numpy_pos": int(np_state[2])}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate((3, tuple(state["python"]), None))
+    np.random.set_state(("MT19937", state["numpy_keys"].numpy().astype(np.uint32),
+                         state["numpy_pos"], 0, 0.0))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def evaluate(agent: Any, env, episodes: int, seed: int = 0, record: bool = False
+             ) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Mean-action episodes; returns the episode returns and, with ``record``, the
+    rendered frames of the first episode."""
+    returns, frames = [], []
+    for i in range(episodes):
+        obs, _ = env.reset(seed=seed + i)
+        done, total = False, 0.0
+        while not done:
+            if record and i == 0:
+                frames.append(env.render())
+            obs, reward, terminated, truncated, _ = env.step(agent.act(obs, eval=True))
+            total += float(reward)
+            done = terminated or truncated
+        returns.append(total)
+    return np.asarray(returns), frames
+
+
+def check_finite(metrics: dict[str, torch.Tensor], step: int, checkpoint: Path) -> None:
+    if not metrics:
+        return
+    values = torch.stack([torch.as_tensor(v, dtype=torch.float32).cpu() for v in metrics.values()])
+    if bool(torch.isfinite(values).all()):
+        return
+    bad = [k for k, v in zip(metrics, values, strict=True) if not torch.isfinite(v)]
+    raise NonFiniteLossError(
+        f"non-finite {', '.join(bad)} at step {step}: training stopped. The last good "
+        f"checkpoint ({checkpoint}) was left intact; lower the learning rate or check the "
+        "rewards and observations for NaN/inf.")
+
+
+def crossed(before: int, after: int, every: int) -> bool:
+    """Whether a multiple of ``every`` lies in ``(before, after]``."""
+    return every > 0 and after // every > before // every
+
+
+# --------------------------------------------------------------------------- the run
+
+
+class Run:
+    """A training run: its agent, storage, logger and counters, and the cadence of
+    evaluation, logging and checkpoints. The loops below drive it."""
+
+    def __init__(self, cfg: Config, run_dir: Path, resume: bool = False) -> None:
+        self.cfg, self.run_dir = cfg, Path(run_dir)
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.latest = self.ckpt_dir / "latest.pt"
+        self.device = factory.resolve_device(cfg.device)
+        if cfg.threads > 0:
+            torch.set_num_threads(cfg.threads)
+        seed_everything(cfg.seed)
+        self.eval_env = factory.build_env(cfg, seed=cfg.seed + EVAL_SEED_OFFSET,
+                                          render_mode="rgb_array" if cfg.train.video else None)
+        obs_space, act_space = self.eval_env.observation_space, self.eval_env.action_space
+        self.agent = factory.build_agent(cfg, obs_space, act_space, self.device)
+        self.off_policy = cfg.algo != "ppo"
+        if self.off_policy:
+            self.storage = factory.build_replay(cfg, obs_space, act_space, self.device)
+            self.reward_scaler = None
+        else:
+            self.storage = factory.build_rollout(cfg, obs_space, act_space, self.device)
+            self.reward_scaler = (RewardScaler(cfg.env.num_envs, cfg.agent.gamma)
+                                  if cfg.agent.normalize_reward else None)
+        self.action_repeat = int(cfg.env.options.get("action_repeat", 1))
+        self.counters = Counters()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if resume:
+            self._restore()
+        else:
+            save_config(cfg, self.run_dir / "config.yaml")
+        self.logger = RunLogger(self.run_dir, self.counters.step, cfg.train.total_steps,
+                                progress=cfg.train.progress)
+        self.stop_requested = False
+        self.last_metrics: dict[str, torch.Tensor] = {}
+
+    @property
+    def frames(self) -> int:
+        return self.counters.step * self.action_repeat
+
+    # -- checkpoints ---------------------------------------------------------------
+
+    def state(self, with_storage: bool) -> dict[str, Any]:
+        state = {"agent": self.agent.state_dict(), "counters": asdict(self.counters),
+                 "rng": rng_state(), "algo": self.cfg.algo}
+        if with_storage and self.off_policy and self.cfg.train.save_replay:
+            state["replay"] = self.storage.state_dict()
+        if self.reward_scaler is not None:
+            state["reward_scaler"] = self.reward_scaler.state_dict()
+        return state
+
+    def save(self) -> None:
+        check_finite(self.last_metrics, self.counters.step, self.latest)
+        save_checkpoint(self.state(with_storage=True), self.latest)
+
+    def _restore(self) -> None:
+        state = load_checkpoint(self.latest, map_location=self.device)
+        if state.get("algo") != self.cfg.algo:
+            raise ValueError(f"{self.latest} holds a '{state.get('algo')}' agent, the config "
+                             f"says '{self.cfg.algo}'")
+        self.agent.load_state_dict(state["agent"])
+        self.counters = Counters(**state["counters"])
+        if "replay" in state:
+            self.storage.load_state_dict(state["replay"])
+        if self.reward_scaler is not None and "reward_scaler" in state:
+            self.reward_scaler.load_state_dict(state["reward_scaler"])
+        set_rng_state(state["rng"])
+
+    # -- cadence -------------------------------------------------------------------
+
+    def after_steps(self, before: int, metrics: dict[str, torch.Tensor]) -> None:
+        """Log, evaluate and checkpoint for the steps ``(before, counters.step]``."""
+        step, train = self.counters.step, self.cfg.train
+        if metrics:
+            self.last_metrics = metrics
+        if crossed(before, step, train.log_every) and self.last_metrics:
+            check_finite(self.last_metrics, step, self.latest)
+            self.logger.log(step, self.frames,
+                            {f"train/{k}": float(v) for k, v in self.last_metrics.items()})
+        if crossed(before, step, train.eval_every):
+            self.evaluate()
+        if crossed(before, step, train.checkpoint_every):
+            self.save()
+        self.logger.advance(step, self.frames)
+        if self.stop_requested:
+            raise StopRequested
+
+    def episode_done(self, episode_return: float, length: int) -> None:
+        self.counters.episodes += 1
+        self.logger.log(self.counters.step, self.frames,
+                        {"train/episode_return": episode_return, "train/episode_length": length})
+
+    def evaluate(self) -> float:
+        train, step = self.cfg.train, self.counters.step
+        returns, frames = evaluate(self.agent, self.eval_env, train.eval_episodes,
+                                   seed=self.cfg.seed + EVAL_SEED_OFFSET, record=train.video)
+        mean = float(returns.mean())
+        self.counters.last_eval = mean
+        self.logger.log(step, self.frames, {EVAL_KEY: mean, "eval/return_std": returns.std()})
+        if frames:
+            write_video(frames, self.run_dir / "videos" / f"eval_{step:09d}.mp4")
+        if mean > self.counters.best_eval:
+            self.counters.best_eval = mean
+            check_finite(self.last_metrics, step, self.latest)
+            save_checkpoint({"agent": self.agent.state_dict(), "algo": self.cfg.algo,
+                             "counters": asdict(self.counters)}, self.ckpt_dir / "best.pt")
+        plot_curves([self.run_dir], self.run_dir / "curve.png")
+        return mean
+
+    def close(self) -> None:
+        self.logger.close()
+        self.eval_env.close()
+
+
+# --------------------------------------------------------------------------- loops
+
+
+def run_off_policy(run: Run) -> None:
+    cfg, agent, buffer = run.cfg, run.agent, run.storage
+    env = factory.build_env(cfg, seed=None)
+    try:
+        obs, _ = env.reset(seed=cfg.seed + run.counters.episodes)
+        env.action_space.seed(cfg.seed + run.counters.step)
+        buffer.end_episode()
+        episode_return, episode_length = 0.0, 0
+        while run.counters.step < cfg.train.total_steps:
+            before = run.counters.step
+            if before < cfg.train.learning_starts:
+                action = env.action_space.sample()
+            else:
+                action = agent.act(obs)
+            next_obs, reward, terminated, truncated, _ = env.step(action)
+            buffer.add(obs, action, float(reward), next_obs, terminated, truncated)
+            episode_return += float(reward)
+            episode_length += 1
+            run.counters.step += 1
+            if terminated or truncated:
+                run.episode_done(episode_return, episode_length)
+                obs, _ = env.reset()
+                episode_return, episode_length = 0.0, 0
+            else:
+                obs = next_obs
+            metrics = {}
+            if run.counters.step >= cfg.train.learning_starts and len(buffer) > 0:
+                for _ in range(cfg.train.updates_per_step):
+                    metrics = agent.update(buffer.sample(cfg.train.batch_size))
+            run.after_steps(before, metrics)
+    finally:
+        env.close()
+
+
+def run_on_policy(run: Run) -> None:
+    cfg, agent, rollout = run.cfg, run.agent, run.storage
+    num_envs, gamma = cfg.env.num_envs, cfg.agent.gamma
+    envs = factory.build_vector_env(cfg, seed=cfg.seed + run.counters.step)
+    try:
+        obs, _ = envs.reset(seed=cfg.seed + run.counters.step)
+        episode_return = np.zeros(num_envs)
+        episode_length = np.zeros(num_envs, dtype=np.int64)
+        while run.counters.step < cfg.train.total_steps:
+            before = run.counters.step
+            for t in range(cfg.train.rollout_steps):
+                policy = agent.explore(obs)
+                action = policy.action.clamp(-1.0, 1.0).cpu().numpy()
+                obs, reward, terminated, truncated, info = envs.step(action)
+                episode_return += reward
+                episode_length += 1
+                ended = terminated | truncated
+                learn_reward = (run.reward_scaler(reward, terminated)
+                                if run.reward_scaler is not None else reward)
+                rollout.obs[t] = policy.obs
+                rollout.action[t] = policy.action
+                rollout.log_prob[t] = policy.log_prob
+                rollout.value[t] = policy.value
+                rollout.reward[t] = torch.as_tensor(learn_reward, dtype=torch.float32)
+                rollout.terminated[t] = torch.as_tensor(terminated, dtype=torch.float32)
+                rollout.episode_end[t] = torch.as_tensor(ended, dtype=torch.float32)
+                rollout.bootstrap[t] = _truncation_values(agent, info, truncated, terminated)
+                for i in np.flatnonzero(ended):
+                    run.episode_done(float(episode_return[i]), int(episode_length[i]))
+                    episode_return[i], episode_length[i] = 0.0, 0
+            run.counters.step += cfg.train.rollout_steps * num_envs
+            data = rollout.finish(agent.value(obs), gamma, cfg.agent.gae_lambda)
+            run.after_steps(before, agent.update(data))
+    finally:
+        envs.close()
+
+
+def _truncation_values(agent, info: dict, truncated: np.ndarray, terminated: np.ndarray
+                       ) -> torch.Tensor:
+    """V(final observation) for envs cut by a time limit; zero elsewhere."""
+    values = torch.zeros(len(truncated), device=agent.device)
+    cut = np.flatnonzero(truncated & ~terminated)
+    if len(cut):
+        final = np.stack([info["final_obs"][i] for i in cut])
+        values[torch.as_tensor(cut, device=agent.device)] = agent.value(final)
+    return values
+
+
+# --------------------------------------------------------------------------- entry
+
+
+def train(cfg: Config, run_dir: Path, resume: bool = False) -> Counters:
+    """Train (or resume) one run. Ctrl-C or SIGTERM stops at the next step boundary
+    and writes a checkpoint first; a second Ctrl-C aborts immediately."""
+    run = Run(cfg, run_dir, resume=resume)
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def request_stop(signum, frame):
+        if run.stop_requested:
+            raise KeyboardInterrupt
+        run.stop_requested = True
+        run.logger.write("Stopping: writing a checkpoint at the next step (Ctrl-C again to abort)")
+
+    for sig in previous:
+        signal.signal(sig, request_stop)
+    try:
+        (run_off_policy if run.off_policy else run_on_policy)(run)
+        if cfg.train.eval_every > 0 and run.counters.step % cfg.train.eval_every:
+            run.evaluate()  # the last step was not an evaluation step
+        run.save()
+    except StopRequested:
+        run.save()
+        run.logger.write(f"Stopped at step {run.counters.step}; checkpoint saved. Resume with: "
+                         f"robovision resume {run.run_dir}")
+        raise KeyboardInterrupt from None
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        run.close()
+    return run.counters

@@ -1,0 +1,80 @@
+"""Config: presets, typed overrides, and errors that name the key."""
+
+import pytest
+
+from robovision.agents.ppo import PPOConfig
+from robovision.agents.td3 import TD3Config
+from robovision.config import ConfigError, list_presets, load_config
+
+
+def test_every_preset_loads():
+    presets = list_presets()
+    assert {"pendulum_sac", "halfcheetah_sac", "halfcheetah_td3", "halfcheetah_ddpg",
+            "halfcheetah_ppo", "cheetah_run_state_sac"} <= set(presets)
+    for name in presets:
+        cfg = load_config(name)
+        assert cfg.name == name
+
+
+def test_overrides_nested_types_and_lists():
+    cfg = load_config("pendulum_sac", ["seed=3", "agent.actor_lr=1e-3", "train.total_steps=5_000",
+                                       "agent.hidden=64,64", "seeds=0,1,2", "device=cpu",
+                                       "agent.target_entropy=-2", "train.video=true"])
+    assert cfg.seed == 3 and cfg.agent.actor_lr == pytest.approx(1e-3)
+    assert cfg.train.total_steps == 5000 and cfg.agent.hidden == [64, 64]
+    assert cfg.seeds == [0, 1, 2] and cfg.device == "cpu" and cfg.train.video is True
+    assert cfg.agent.target_entropy == -2.0
+
+
+def test_algo_override_switches_agent_dataclass():
+    cfg = load_config("pendulum_sac", ["algo=td3", "agent.policy_delay=3"])
+    assert isinstance(cfg.agent, TD3Config) and cfg.agent.policy_delay == 3
+    assert isinstance(load_config({"algo": "ppo"}).agent, PPOConfig)
+
+
+def test_ddpg_is_td3_with_one_critic_and_no_delay():
+    cfg = load_config({"algo": "ddpg"})
+    assert cfg.agent.n_critics == 1 and cfg.agent.policy_delay == 1
+    assert cfg.agent.target_noise == 0.0
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("agent.actor_lrr=1", "unknown config key 'agent.actor_lrr'.*actor_lr"),
+    ("trian.total_steps=1", "unknown config key 'trian.total_steps'.*train"),
+    ("train.total_steps=lots", "train.total_steps: expected int, got 'lots'"),
+    ("train.total_steps=1.5", "train.total_steps: expected int"),
+    ("device=tpu", "device: 'tpu' is not allowed; choose one of \\['auto', 'cpu', 'cuda'\\]"),
+    ("algo=a2c", "algo: 'a2c' is not allowed"),
+    ("agent.hidden=a,b", "agent.hidden\\[0\\]: expected int"),
+    ("train.video=maybe", "train.video: expected bool"),
+    ("train.total_steps=0", "train.total_steps must be >= 1"),
+    ("seed", "not of the form key=value"),
+    ("agent.noise_type=pink", None),  # sac has no noise_type
+])
+def test_bad_overrides_name_the_key(override, message):
+    with pytest.raises(ConfigError, match=message or "noise_type"):
+        load_config("pendulum_sac", [override])
+
+
+def test_unknown_preset_suggests_names():
+    with pytest.raises(ConfigError, match="Did you mean pendulum_sac"):
+        load_config("pendulum_sacc")
+
+
+def test_yaml_is_loaded_safely(tmp_path):
+    evil = tmp_path / "evil.yaml"
+    evil.write_text("algo: !!python/object/apply:os.system ['echo pwned']\n")
+    with pytest.raises(Exception, match="could not determine a constructor|python/object"):
+        load_config(str(evil))
+
+
+def test_unknown_key_in_yaml_file(tmp_path):
+    path = tmp_path / "cfg.yaml"
+    path.write_text("algo: sac\ntrain: {total_stepz: 10}\n")
+    with pytest.raises(ConfigError, match="train.total_stepz.*total_steps"):
+        load_config(str(path))
+
+
+def test_off_policy_rejects_parallel_envs():
+    with pytest.raises(ConfigError, match="num_envs"):
+        load_config("pendulum_sac", ["env.num_envs=4"])

@@ -1,0 +1,62 @@
+"""make_env and the dm_control adapter."""
+
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+from robovision import make_env
+from robovision.make import UnknownEnvError, available_specs
+
+
+def test_dmc_adapter_passes_gymnasium_check_env():
+    env = make_env("dmc/cartpole-swingup", seed=0)
+    check_env(env.unwrapped, skip_render_check=True)
+    obs, _ = env.reset(seed=1)
+    assert obs.dtype == np.float32 and obs.shape == env.observation_space.shape
+    env.close()
+
+
+def test_dmc_time_limit_is_truncation_not_termination():
+    env = make_env("dmc/cheetah-run", seed=0, task_kwargs={"time_limit": 0.1})
+    env.reset(seed=0)
+    steps, terminated, truncated = 0, False, False
+    while not (terminated or truncated):
+        _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+        steps += 1
+    assert truncated and not terminated
+    assert steps == 10  # 0.1 s at cheetah's 0.01 s control step
+    env.close()
+
+
+def test_dmc_seeding_is_reproducible():
+    a, b = make_env("dmc/walker-walk"), make_env("dmc/walker-walk")
+    oa, _ = a.reset(seed=7)
+    ob, _ = b.reset(seed=7)
+    oc, _ = b.reset(seed=8)
+    assert np.array_equal(oa, ob) and not np.array_equal(oa, oc)
+
+
+def test_every_suite_task_is_listed():
+    specs = available_specs()
+    for name in ("dmc/cheetah-run", "dmc/walker-walk", "dmc/reacher-easy",
+                 "dmc/ball_in_cup-catch", "dmc/finger-spin", "HalfCheetah-v5"):
+        assert name in specs
+
+
+def test_action_space_is_rescaled_to_unit_box():
+    env = make_env("Pendulum-v1", seed=0)
+    assert env.action_space.low.tolist() == [-1.0] and env.action_space.high.tolist() == [1.0]
+    # +1 must reach the real torque limit (2.0): the rescale is linear onto [low, high]
+    assert env.unwrapped.action_space.high[0] == pytest.approx(2.0)
+
+
+def test_unknown_spec_suggests_closest():
+    with pytest.raises(UnknownEnvError, match="dmc/cheetah-run"):
+        make_env("dmc/cheetah-rn")
+    with pytest.raises(UnknownEnvError, match="HalfCheetah-v5"):
+        make_env("HalfCheeta-v5")
+
+
+def test_bad_obs_kind():
+    with pytest.raises(ValueError, match="obs='depth'"):
+        make_env("Pendulum-v1", obs="depth")

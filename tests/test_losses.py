@@ -1,0 +1,125 @@
+"""Losses and targets against values computed by hand."""
+
+import math
+
+import pytest
+import torch
+
+from robovision.agents import losses
+from robovision.nets.distributions import gaussian_log_prob, tanh_gaussian_sample
+from robovision.replay.rollout import compute_gae
+
+
+def test_soft_q_target_by_hand():
+    reward = torch.tensor([1.0, 2.0])
+    discount = torch.tensor([0.99, 0.0])  # second transition is a true terminal
+    next_q = torch.tensor([[5.0, 3.0], [4.0, 7.0]])  # (n_critics, batch)
+    next_log_prob = torch.tensor([-1.0, 0.5])
+    target = losses.soft_q_target(reward, discount, next_q, next_log_prob, alpha=0.2)
+    # min Q = [4, 3]; soft value = [4 + 0.2, ...]; terminal ignores it
+    assert target.tolist() == pytest.approx([1.0 + 0.99 * (4.0 + 0.2), 2.0])
+
+
+def test_clipped_double_q_target_by_hand():
+    target = losses.clipped_double_q_target(
+        torch.tensor([0.5]), torch.tensor([0.9]), torch.tensor([[2.0], [1.5]]))
+    assert target.item() == pytest.approx(0.5 + 0.9 * 1.5)
+
+
+def test_target_smoothing_is_clipped_and_bounded():
+    torch.manual_seed(1)
+    action = torch.full((10_000, 2), 0.9)
+    smoothed = losses.smoothed_target_action(action, noise_std=10.0, noise_clip=0.5)
+    noise = smoothed - action
+    assert smoothed.max() <= 1.0 and smoothed.min() >= 0.4 - 1e-6
+    assert noise.min() == pytest.approx(-0.5)
+    assert losses.smoothed_target_action(action, 0.0, 0.5) is action
+
+
+def test_critic_loss_sums_members():
+    q = torch.tensor([[1.0, 2.0], [0.0, 0.0]])
+    target = torch.tensor([0.0, 0.0])
+    # member 0: (1 + 4) / 2 = 2.5, member 1: 0
+    assert losses.critic_loss(q, target).item() == pytest.approx(2.5)
+
+
+def test_sac_actor_and_alpha_losses():
+    q = torch.tensor([[1.0, 3.0], [2.0, 1.0]])
+    log_prob = torch.tensor([-1.0, -2.0])
+    # min q = [1, 1]; alpha*logp - q = [-0.5-1, -1-1] -> mean -1.75
+    assert losses.sac_actor_loss(q, log_prob, 0.5).item() == pytest.approx(-1.75)
+    log_alpha = torch.tensor(math.log(0.5), requires_grad=True)
+    loss = losses.sac_alpha_loss(log_alpha, log_prob, target_entropy=-1.0)
+    # -(log a * mean(logp + H)) = -(log 0.5 * mean([-2, -3]))
+    assert loss.item() == pytest.approx(-(math.log(0.5) * -2.5))
+    loss.backward()  # entropy 1.5 is above the target -1: gradient descent lowers alpha
+    assert log_alpha.grad.item() > 0
+
+
+def test_ppo_clip_by_hand():
+    old = torch.zeros(3)
+    new = torch.log(torch.tensor([1.5, 0.5, 1.1]))  # ratios 1.5, 0.5, 1.1
+    adv = torch.tensor([1.0, -1.0, 2.0])
+    loss, clip_fraction = losses.ppo_policy_loss(new, old, adv, clip=0.2)
+    # min(r*A, clip(r)*A): [min(1.5, 1.2), min(-0.5, -0.8), min(2.2, 2.2)] = [1.2, -0.8, 2.2]
+    assert loss.item() == pytest.approx(-(1.2 - 0.8 + 2.2) / 3)
+    assert clip_fraction.item() == pytest.approx(2 / 3)
+
+
+def test_ppo_value_loss_clipped_takes_pessimistic_branch():
+    value, old, ret = torch.tensor([2.0]), torch.tensor([0.0]), torch.tensor([0.0])
+    assert losses.ppo_value_loss(value, old, ret, None).item() == pytest.approx(2.0)
+    # clipped value 0.2 is closer to the return: max keeps the unclipped 4.0 -> 0.5*4
+    assert losses.ppo_value_loss(value, old, ret, 0.2).item() == pytest.approx(2.0)
+    ret = torch.tensor([3.0])  # now the clipped branch is worse: (0.2-3)^2 = 7.84
+    assert losses.ppo_value_loss(value, old, ret, 0.2).item() == pytest.approx(0.5 * 7.84)
+
+
+def test_gae_worked_example():
+    """T=3, one env, gamma=0.5, lambda=0.5; an episode ends (terminated) after step 1."""
+    rewards = torch.tensor([[1.0], [2.0], [3.0]])
+    values = torch.tensor([[0.5], [1.0], [1.5]])
+    next_values = torch.tensor([[1.0], [9.0], [2.0]])  # 9.0 must be masked (terminal)
+    terminated = torch.tensor([[0.0], [1.0], [0.0]])
+    ended = terminated.clone()
+    adv, ret = compute_gae(rewards, values, next_values, terminated, ended, 0.5, 0.5)
+    d0 = 1.0 + 0.5 * 1.0 - 0.5   # 1.0
+    d1 = 2.0 - 1.0               # 1.0 (no bootstrap)
+    d2 = 3.0 + 0.5 * 2.0 - 1.5   # 2.5
+    a2 = d2
+    a1 = d1                      # recursion stops at the episode end
+    a0 = d0 + 0.25 * a1
+    assert adv.squeeze(1).tolist() == pytest.approx([a0, a1, a2])
+    assert ret.squeeze(1).tolist() == pytest.approx([a0 + 0.5, a1 + 1.0, a2 + 1.5])
+
+
+def test_gae_truncation_bootstraps_but_stops_recursion():
+    rewards = torch.tensor([[1.0], [1.0]])
+    values = torch.zeros(2, 1)
+    next_values = torch.tensor([[4.0], [0.0]])
+    truncated_end = torch.tensor([[1.0], [0.0]])
+    adv, _ = compute_gae(rewards, values, next_values, torch.zeros(2, 1), truncated_end, 0.5, 1.0)
+    assert adv.squeeze(1).tolist() == pytest.approx([1.0 + 0.5 * 4.0, 1.0])
+
+
+def test_tanh_gaussian_log_prob_matches_change_of_variables():
+    torch.manual_seed(0)
+    mean, log_std = torch.randn(512, 3), torch.randn(512, 3) * 0.3
+    action, log_prob = tanh_gaussian_sample(mean, log_std)
+    u = torch.atanh(action.clamp(-1 + 1e-6, 1 - 1e-6))
+    base = torch.distributions.Normal(mean, log_std.exp()).log_prob(u).sum(-1)
+    reference = base - torch.log(1 - action.pow(2) + 1e-12).sum(-1)
+    close = action.abs().max(-1).values < 0.999  # atanh is ill-conditioned at the edges
+    assert torch.allclose(log_prob[close], reference[close], atol=1e-3)
+
+
+def test_gaussian_log_prob_matches_torch():
+    mean, log_std, x = torch.randn(4, 2), torch.randn(4, 2), torch.randn(4, 2)
+    ref = torch.distributions.Normal(mean, log_std.exp()).log_prob(x).sum(-1)
+    assert torch.allclose(gaussian_log_prob(x, mean, log_std), ref, atol=1e-5)
+
+
+def test_soft_update_is_polyak():
+    target, source = [torch.zeros(3)], [torch.ones(3)]
+    losses.soft_update_(target, source, 0.1)
+    assert target[0].tolist() == pytest.approx([0.1] * 3)

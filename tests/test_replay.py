@@ -1,0 +1,92 @@
+"""Replay buffer: terminated vs truncated, n-step returns, checkpoint round trip."""
+
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+
+from robovision.replay import ReplayBuffer
+
+OBS = spaces.Box(-np.inf, np.inf, (2,), np.float32)
+ACT = spaces.Box(-1, 1, (1,), np.float32)
+
+
+def _obs(i):
+    return np.array([i, -i], np.float32)
+
+
+def _all(buffer):
+    n = len(buffer)
+    return (buffer.obs[:n, 0].tolist(), buffer.reward[:n].tolist(),
+            buffer.next_obs[:n, 0].tolist(), buffer.discount[:n].tolist())
+
+
+def test_terminated_zero_discount_truncated_bootstraps():
+    buffer = ReplayBuffer(OBS, ACT, 10, gamma=0.9)
+    buffer.add(_obs(0), [0.1], 1.0, _obs(1), terminated=False, truncated=False)
+    buffer.add(_obs(1), [0.1], 1.0, _obs(2), terminated=True, truncated=False)
+    buffer.add(_obs(5), [0.1], 1.0, _obs(6), terminated=False, truncated=True)
+    _, _, next_obs, discount = _all(buffer)
+    assert discount == pytest.approx([0.9, 0.0, 0.9])
+    assert next_obs == [1, 2, 6]  # truncation keeps the true final observation
+
+
+def test_n_step_worked_example():
+    """gamma 0.5, n 3; an episode of 4 steps ending in a true terminal."""
+    buffer = ReplayBuffer(OBS, ACT, 10, gamma=0.5, n_step=3)
+    rewards = [1.0, 2.0, 4.0, 8.0]
+    for t, r in enumerate(rewards):
+        buffer.add(_obs(t), [0.0], r, _obs(t + 1), terminated=(t == 3), truncated=False)
+    obs, ret, next_obs, discount = _all(buffer)
+    assert obs == [0, 1, 2, 3]
+    assert ret == pytest.approx([1 + 1 + 1, 2 + 2 + 2, 4 + 4, 8])
+    assert next_obs == [3, 4, 4, 4]
+    assert discount == pytest.approx([0.125, 0.0, 0.0, 0.0])
+
+
+def test_n_step_truncation_bootstraps_with_shorter_horizon():
+    buffer = ReplayBuffer(OBS, ACT, 10, gamma=0.5, n_step=3)
+    buffer.add(_obs(0), [0.0], 1.0, _obs(1), False, False)
+    buffer.add(_obs(1), [0.0], 1.0, _obs(2), False, truncated=True)
+    obs, ret, next_obs, discount = _all(buffer)
+    assert obs == [0, 1] and next_obs == [2, 2]
+    assert ret == pytest.approx([1.5, 1.0])
+    assert discount == pytest.approx([0.25, 0.5])
+    # the next episode starts clean: nothing pending leaks across the boundary
+    buffer.add(_obs(10), [0.0], 1.0, _obs(11), False, False)
+    assert len(buffer) == 2
+
+
+def test_ring_buffer_wraps_and_samples_on_device():
+    buffer = ReplayBuffer(OBS, ACT, 4, gamma=0.9)
+    for t in range(6):
+        buffer.add(_obs(t), [t / 10], float(t), _obs(t + 1), False, False)
+    assert len(buffer) == 4
+    assert sorted(buffer.reward.tolist()) == [2.0, 3.0, 4.0, 5.0]
+    batch = buffer.sample(32)
+    assert batch.obs.shape == (32, 2) and batch.action.shape == (32, 1)
+    assert torch.all(batch.next_obs[:, 0] == batch.obs[:, 0] + 1)
+    assert torch.allclose(batch.reward, batch.obs[:, 0])
+
+
+def test_state_dict_round_trip():
+    a = ReplayBuffer(OBS, ACT, 8, gamma=0.9)
+    for t in range(5):
+        a.add(_obs(t), [0.5], float(t), _obs(t + 1), t == 4, False)
+    b = ReplayBuffer(OBS, ACT, 8, gamma=0.9)
+    b.load_state_dict(a.state_dict())
+    assert len(b) == 5 and b.pos == a.pos
+    assert _all(a) == _all(b)
+    small = ReplayBuffer(OBS, ACT, 3, gamma=0.9)
+    with pytest.raises(ValueError, match="buffer_size >= 5"):
+        small.load_state_dict(a.state_dict())
+
+
+def test_dict_observations():
+    space = spaces.Dict({"state": OBS, "pixels": spaces.Box(0, 255, (3, 8, 8), np.uint8)})
+    buffer = ReplayBuffer(space, ACT, 5, gamma=0.9)
+    obs = {"state": _obs(1), "pixels": np.full((3, 8, 8), 7, np.uint8)}
+    buffer.add(obs, [0.0], 1.0, obs, False, False)
+    batch = buffer.sample(4)
+    assert batch.obs["pixels"].dtype == torch.uint8 and batch.obs["pixels"].shape == (4, 3, 8, 8)
+    assert batch.obs["state"].shape == (4, 2)

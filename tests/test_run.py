@@ -1,0 +1,183 @@
+"""Whole runs: run directory, CLI commands, resume after SIGKILL, Ctrl-C, NaN losses."""
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from robovision.checkpoint import load_checkpoint
+from robovision.cli import main
+from robovision.config import load_config
+from robovision.loop import NonFiniteLossError, train
+
+FAST = ["train.learning_starts=100", "train.batch_size=32", "agent.hidden=32,32",
+        "train.eval_episodes=1", "train.log_every=50", "train.progress=false"]
+
+
+def metric_rows(run_dir: Path, name: str) -> list[tuple[int, float]]:
+    with (run_dir / "metrics.csv").open() as f:
+        return [(int(r["step"]), float(r["value"])) for r in csv.DictReader(f) if r["name"] == name]
+
+
+def test_train_writes_run_directory_and_cli_reads_it(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "pendulum_sac", f"run_dir={run}", "train.total_steps=400",
+                 "train.eval_every=200", "train.checkpoint_every=200", *FAST]) == 0
+    for name in ("config.yaml", "metrics.csv", "curve.png", "checkpoints/latest.pt",
+                 "checkpoints/best.pt"):
+        assert (run / name).exists(), name
+    assert list((run / "tb").glob("events.out.tfevents.*"))
+    assert [s for s, _ in metric_rows(run, "eval/return_mean")] == [200, 400]
+    assert metric_rows(run, "train/critic_loss")
+    assert load_checkpoint(run / "checkpoints/latest.pt")["counters"]["step"] == 400
+    assert load_config(str(run / "config.yaml")).train.total_steps == 400
+
+    assert main(["eval", str(run), "--episodes", "2"]) == 0
+    assert "return" in capsys.readouterr().out
+    out = tmp_path / "curves.png"
+    assert main(["plot", str(run), str(run), "--out", str(out)]) == 0
+    assert out.stat().st_size > 1000
+
+
+def test_envs_command_lists_dmc_and_gymnasium(capsys):
+    assert main(["envs", "cheetah"]) == 0
+    listed = capsys.readouterr().out.split()
+    assert "dmc/cheetah-run" in listed and "HalfCheetah-v5" in listed
+
+
+def test_config_error_exits_with_message(capsys):
+    assert main(["train", "pendulum_sac", "agent.lr=1"]) == 2
+    assert "unknown config key 'agent.lr'" in capsys.readouterr().err
+
+
+def test_eval_video_on_dmc(tmp_path):
+    run = tmp_path / "run"
+    assert main(["train", "pendulum_sac", f"run_dir={run}", "env.spec=dmc/cartpole-balance",
+                 "train.total_steps=150", "train.eval_every=0", *FAST]) == 0
+    assert main(["eval", str(run), "--checkpoint", "latest", "--episodes", "1", "--video"]) == 0
+    video = run / "videos" / "eval_latest.mp4"
+    assert video.stat().st_size > 1000
+
+
+def test_multi_seed_runs_side_by_side(tmp_path):
+    run = tmp_path / "multi"
+    assert main(["train", "pendulum_sac", f"run_dir={run}", "seeds=1,2", "train.total_steps=150",
+                 "train.eval_every=150", *FAST]) == 0
+    assert (run / "seed_1" / "metrics.csv").exists() and (run / "seed_2" / "metrics.csv").exists()
+    assert (run / "curve.png").exists()
+    assert load_config(str(run / "seed_2" / "config.yaml")).seed == 2
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "robovision.cli", *args]
+
+
+def _wait_for(predicate, timeout: float, proc: subprocess.Popen) -> None:
+    deadline = time.time() + timeout
+    while not predicate():
+        if proc.poll() is not None:
+            raise AssertionError(f"process exited early: {proc.stderr.read().decode()[-2000:]}")
+        if time.time() > deadline:
+            proc.kill()
+            raise AssertionError("timed out")
+        time.sleep(0.2)
+
+
+def test_sigkilled_run_resumes_from_its_checkpoint(tmp_path):
+    run = tmp_path / "run"
+    proc = subprocess.Popen(_cli("train", "pendulum_sac", f"run_dir={run}", *FAST,
+                                 "train.total_steps=100000", "train.checkpoint_every=300",
+                                 "train.eval_every=0"), stderr=subprocess.PIPE)
+    latest = run / "checkpoints" / "latest.pt"
+    _wait_for(latest.exists, 120, proc)
+    time.sleep(1.0)  # let it run past the checkpoint before the kill
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    saved = load_checkpoint(latest)
+    step = saved["counters"]["step"]
+    assert step % 300 == 0 and step >= 300
+    assert saved["replay"]["size"] == step
+
+    target = step + 200
+    result = subprocess.run(_cli("resume", str(run), f"train.total_steps={target}"),
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    final = load_checkpoint(latest)
+    assert final["counters"]["step"] == target
+    assert final["replay"]["size"] == target  # the replay came back and grew by 200
+    steps = [s for s, _ in metric_rows(run, "train/critic_loss")]
+    assert steps == sorted(steps) and len(steps) == len(set(steps))  # no rows from the killed run
+    assert steps[-1] == target
+
+
+def test_ctrl_c_writes_a_checkpoint_before_exiting(tmp_path):
+    run = tmp_path / "run"
+    proc = subprocess.Popen(_cli("train", "pendulum_sac", f"run_dir={run}", *FAST,
+                                 "train.total_steps=100000", "train.checkpoint_every=0",
+                                 "train.eval_every=0"), stderr=subprocess.PIPE)
+    _wait_for(lambda: (run / "metrics.csv").exists() and len(
+        metric_rows(run, "train/critic_loss")) >= 2, 120, proc)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+    state = load_checkpoint(run / "checkpoints" / "latest.pt")
+    assert state["counters"]["step"] >= 150
+    assert b"robovision resume" in proc.stderr.read()
+
+
+class NaNAfter(gym.Env):
+    """A user-registered env whose rewards turn NaN after ``after`` steps."""
+
+    def __init__(self, after: int = 250):
+        self.observation_space = gym.spaces.Box(-1, 1, (3,), np.float32)
+        self.action_space = gym.spaces.Box(-1, 1, (1,), np.float32)
+        self.after, self.t = after, 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return self.observation_space.sample(), {}
+
+    def step(self, action):
+        self.t += 1
+        reward = float("nan") if self.t > self.after else 0.0
+        return self.observation_space.sample(), reward, False, self.t % 50 == 0, {}
+
+
+gym.register("test/NaNAfter-v0", entry_point=NaNAfter)
+
+
+def test_nan_loss_stops_run_and_keeps_last_good_checkpoint(tmp_path):
+    cfg = load_config("pendulum_sac", ["env.spec=test/NaNAfter-v0", "train.total_steps=2000",
+                                       "train.checkpoint_every=200", "train.eval_every=0",
+                                       *FAST])
+    with pytest.raises(NonFiniteLossError, match="critic_loss.*left intact"):
+        train(cfg, tmp_path)
+    state = load_checkpoint(tmp_path / "checkpoints" / "latest.pt")
+    assert state["counters"]["step"] == 200
+    assert all(torch.isfinite(p).all() for p in state["agent"]["critic"].values())
+
+
+def test_resume_without_checkpoint_is_a_clear_error(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("algo: sac\nenv: {spec: Pendulum-v1}\n")
+    assert main(["resume", str(run)]) == 2
+    assert "no checkpoint at" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_run(tmp_path):
+    assert main(["train", "pendulum_sac", f"run_dir={tmp_path}", "device=cuda",
+                 "train.total_steps=300", "train.eval_every=300", *FAST]) == 0
+    state = load_checkpoint(tmp_path / "checkpoints" / "latest.pt")
+    assert state["counters"]["step"] == 300
+
+
+os.environ.setdefault("MUJOCO_GL", "egl")
