@@ -63,7 +63,7 @@ class TrainConfig:
     rollout_steps: int = 2048
     """On-policy: steps per env between updates."""
     eval_every: int = 10_000
-    """Evaluate every this many agent steps (0 disables)."""
+    """Evaluate every this many agent steps (0: only the final evaluation)."""
     eval_episodes: int = 10
     """Episodes per evaluation, deterministic actions."""
     checkpoint_every: int = 10_000

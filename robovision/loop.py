@@ -331,8 +331,9 @@ def train(cfg: Config, run_dir: Path, resume: bool = False) -> Counters:
         signal.signal(sig, request_stop)
     try:
         (run_off_policy if run.off_policy else run_on_policy)(run)
-        if cfg.train.eval_every > 0 and run.counters.step % cfg.train.eval_every:
-            run.evaluate()  # the last step was not an evaluation step
+        every = cfg.train.eval_every
+        if every == 0 or run.counters.step % every:
+            run.evaluate()  # a final evaluation unless the last step just had one
         run.save()
     except StopRequested:
         run.save()

@@ -64,14 +64,14 @@ def test_unknown_preset_suggests_names():
 def test_yaml_is_loaded_safely(tmp_path):
     evil = tmp_path / "evil.yaml"
     evil.write_text("algo: !!python/object/apply:os.system ['echo pwned']\n")
-    with pytest.raises(Exception, match="could not determine a constructor|python/object"):
+    with pytest.raises(Exception, match=r"could not determine a constructor|python/object"):
         load_config(str(evil))
 
 
 def test_unknown_key_in_yaml_file(tmp_path):
     path = tmp_path / "cfg.yaml"
     path.write_text("algo: sac\ntrain: {total_stepz: 10}\n")
-    with pytest.raises(ConfigError, match="train.total_stepz.*total_steps"):
+    with pytest.raises(ConfigError, match=r"train.total_stepz.*total_steps"):
         load_config(str(path))
 
 

@@ -21,7 +21,7 @@ def test_dmc_time_limit_is_truncation_not_termination():
     env.reset(seed=0)
     steps, terminated, truncated = 0, False, False
     while not (terminated or truncated):
-        _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+        _, _reward, terminated, truncated, _ = env.step(env.action_space.sample())
         steps += 1
     assert truncated and not terminated
     assert steps == 10  # 0.1 s at cheetah's 0.01 s control step
