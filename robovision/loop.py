@@ -23,6 +23,7 @@ from robovision.checkpoint import load_checkpoint, save_checkpoint
 from robovision.config import Config, save_config
 from robovision.logging import EVAL_KEY, RunLogger, plot_curves, write_video
 from robovision.normalize import RewardScaler
+from robovision.runtime import tune_allocator
 
 EVAL_SEED_OFFSET = 10_000
 
@@ -122,6 +123,7 @@ class Run:
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.latest = self.ckpt_dir / "latest.pt"
         self.device = factory.resolve_device(cfg.device)
+        tune_allocator()
         if cfg.threads > 0:
             torch.set_num_threads(cfg.threads)
         seed_everything(cfg.seed)
