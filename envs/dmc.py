@@ -64,8 +64,9 @@ class DMCEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
-        if seed is not None:  # dm_control seeds through the task's RandomState
-            self._env = self._make(seed=int(self.np_random.integers(2**31 - 1)))
+        if seed is not None:  # reseed the task's RandomState in place: physics and any
+            # render context (and its fast-render settings) survive
+            self._env.task.random.seed(int(self.np_random.integers(2**31 - 1)))
         time_step = self._env.reset()
         return flatten_observation(time_step.observation), {}
 

@@ -1,7 +1,9 @@
 """Encoders: observation -> feature vector, with ``out_dim`` known at construction.
 
 Every agent consumes features from an encoder, so state vectors, images and
-``{"pixels", "state"}`` dicts all reach the same actor and critic heads.
+``{"pixels", "state"}`` dicts reach the same actor and critic heads. Pixel
+encoders divide by 255 inside ``forward`` (the one place it happens) and size
+their output with a dummy forward pass, so any image size works.
 """
 
 from __future__ import annotations
@@ -29,18 +31,103 @@ class FlattenEncoder(Encoder):
         return obs.flatten(1).float()
 
 
+def conv_output_size(size: int, layers: list[tuple[int, int]]) -> int:
+    """Spatial size after ``(kernel, stride)`` valid convolutions."""
+    for kernel, stride in layers:
+        size = (size - kernel) // stride + 1
+    return size
+
+
+def min_input_size(layers: list[tuple[int, int]]) -> int:
+    size = 1
+    while conv_output_size(size, layers) < 1:
+        size += 1
+    return size
+
+
+class PixelEncoder(Encoder):
+    """A conv trunk + linear projection for uint8 ``(C, H, W)`` images.
+
+    ``kind="drq"``: 4 conv layers of 32 filters, 3x3, strides 2/1/1/1 (DrQ /
+    DrQ-v2), then Linear -> LayerNorm -> Tanh to ``feature_dim``.
+    ``kind="nature"``: the NatureCNN (32x8s4, 64x4s2, 64x3s1) then Linear -> ReLU.
+    With ``amp``, the trunk runs under bf16 autocast (AMX on the CPU) in
+    channels_last layout; the output is float32.
+    """
+
+    LAYOUTS = {"drq": [(32, 3, 2), (32, 3, 1), (32, 3, 1), (32, 3, 1)],
+               "nature": [(32, 8, 4), (64, 4, 2), (64, 3, 1)]}
+
+    def __init__(self, space: spaces.Box, kind: str = "drq", feature_dim: int = 50,
+                 amp: bool = False) -> None:
+        super().__init__()
+        if kind not in self.LAYOUTS:
+            raise ValueError(f"unknown pixel encoder '{kind}'; choose one of {list(self.LAYOUTS)}")
+        channels, height, width = space.shape
+        geometry = [(k, s) for _, k, s in self.LAYOUTS[kind]]
+        smallest = min_input_size(geometry)
+        if min(height, width) < smallest:
+            raise ValueError(f"image {height}x{width} is too small for the '{kind}' encoder: "
+                             f"the minimum size is {smallest}x{smallest} (set image_size)")
+        layers: list[nn.Module] = []
+        for out, kernel, stride in self.LAYOUTS[kind]:
+            layers += [nn.Conv2d(channels, out, kernel, stride), nn.ReLU()]
+            channels = out
+        self.trunk = nn.Sequential(*layers, nn.Flatten())
+        with torch.no_grad():
+            flat = self.trunk(torch.zeros(1, *space.shape)).shape[1]
+        if kind == "drq":
+            self.head = nn.Sequential(nn.Linear(flat, feature_dim), nn.LayerNorm(feature_dim),
+                                      nn.Tanh())
+            self.out_dim = feature_dim
+        else:
+            self.head = nn.Sequential(nn.Linear(flat, 512), nn.ReLU())
+            self.out_dim = 512
+        self.amp = amp
+        self.conv_out_dim = flat
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        x = obs.float() / 255.0 - 0.5
+        if self.amp:
+            x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(x.device.type, dtype=torch.bfloat16):
+                h = self.trunk(x)
+            return self.head(h.float())
+        return self.head(self.trunk(x))
+
+
+class DictEncoder(Encoder):
+    """``{"pixels", "state"}``: pixel features concatenated with the raw state."""
+
+    def __init__(self, space: spaces.Dict, kind: str = "drq", feature_dim: int = 50,
+                 amp: bool = False) -> None:
+        super().__init__()
+        self.pixels = PixelEncoder(space["pixels"], kind, feature_dim, amp)
+        self.state = FlattenEncoder(space["state"])
+        self.out_dim = self.pixels.out_dim + self.state.out_dim
+
+    def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return torch.cat([self.pixels(obs["pixels"]), self.state(obs["state"])], dim=-1)
+
+
 def is_image_space(space: spaces.Space) -> bool:
     return isinstance(space, spaces.Box) and space.dtype == np.uint8 and len(space.shape) == 3
 
 
-def make_encoder(space: spaces.Space, kind: str = "auto", **kwargs) -> Encoder:
+def make_encoder(space: spaces.Space, kind: str = "auto", feature_dim: int = 50,
+                 amp: bool = False) -> Encoder:
     """Build the encoder for an observation space.
 
-    ``kind="auto"`` picks a flatten encoder for vectors; image and dict
-    encoders are chosen by name.
+    ``kind``: ``auto`` (flatten for vectors, ``drq`` for images and dicts),
+    ``flat``, ``drq`` or ``nature``.
     """
-    if isinstance(space, spaces.Box) and not is_image_space(space) and kind in ("auto", "flat"):
+    if isinstance(space, spaces.Dict):
+        if set(space.spaces) != {"pixels", "state"}:
+            raise ValueError(f"dict observations need keys 'pixels' and 'state', got "
+                             f"{sorted(space.spaces)}")
+        return DictEncoder(space, "drq" if kind == "auto" else kind, feature_dim, amp)
+    if is_image_space(space):
+        return PixelEncoder(space, "drq" if kind == "auto" else kind, feature_dim, amp)
+    if isinstance(space, spaces.Box) and kind in ("auto", "flat"):
         return FlattenEncoder(space)
-    raise ValueError(
-        f"no encoder '{kind}' for observation space {space}; state observations need a "
-        "float Box (use obs=state)")
+    raise ValueError(f"no encoder '{kind}' for observation space {space}")

@@ -1,0 +1,127 @@
+"""Camera frames as observations: render, resize (OpenCV), uint8 channels-first.
+
+Works for dm_control tasks (``physics.render``), gymnasium MuJoCo envs (their
+own renderer, made at the target size by ``make_env``) and any env whose
+``render()`` returns an ``rgb_array`` frame.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+GL_HELP = ("Headless MuJoCo rendering needs an OpenGL backend: install the Debian packages "
+           "libegl1 libgl1-mesa-dri (EGL) or libosmesa6 (OSMesa), e.g. `sudo apt-get install "
+           "libegl1 libgl1-mesa-dri libosmesa6`, and set MUJOCO_GL=egl or MUJOCO_GL=osmesa "
+           "(render_backend=egl|osmesa) before the first env is created.")
+
+
+class RenderError(RuntimeError):
+    """The env cannot produce camera frames; the message says how to fix it."""
+
+
+def cannot_render(name: str) -> str:
+    return (f"{name} cannot render rgb_array frames; pixel observations need an env that "
+            "accepts render_mode='rgb_array' (listed in its metadata['render_modes']) and "
+            "returns an HxWx3 uint8 array from render(). Add that to your env, or wrap it so "
+            "render() returns the camera image.")
+
+
+def _mujoco_model(env: gym.Env) -> Any | None:
+    base = env.unwrapped
+    if hasattr(base, "physics"):  # dm_control adapter
+        return base.physics.model
+    return getattr(base, "model", None)  # gymnasium MujocoEnv
+
+
+def camera_names(env: gym.Env) -> list[str]:
+    model = _mujoco_model(env)
+    if model is None:
+        return []
+    import mujoco
+
+    raw = model.ptr if hasattr(model, "ptr") else model
+    return [mujoco.mj_id2name(raw, mujoco.mjtObj.mjOBJ_CAMERA, i) or str(i)
+            for i in range(raw.ncam)]
+
+
+def apply_fast_render(env: gym.Env) -> bool:
+    """Shadows and multisampling off (set before the render context exists).
+    Returns whether the env is MuJoCo-based and was changed."""
+    model = _mujoco_model(env)
+    if model is None:
+        return False
+    model.light_castshadow[:] = 0
+    model.vis.quality.offsamples = 0
+    return True
+
+
+def resolve_camera(env: gym.Env, camera: int | str | None) -> int:
+    """Camera id for dm_control's ``physics.render``; names are checked against the model."""
+    names = camera_names(env)
+    if camera is None:
+        return 0 if names else -1
+    if isinstance(camera, str) and not camera.lstrip("-").isdigit():
+        if camera not in names:
+            raise ValueError(f"camera '{camera}' does not exist in {env.spec.id if env.spec else env}; "
+                             f"cameras: {names} (or an index, -1 for the free camera)")
+        return names.index(camera)
+    index = int(camera)
+    if not -1 <= index < len(names):
+        raise ValueError(f"camera {index} out of range; cameras: {names} (-1: free camera)")
+    return index
+
+
+class PixelObservation(gym.ObservationWrapper):
+    """Replace (or, with ``keep_state``, extend) the observation with a camera frame.
+
+    Observation: ``uint8 (C, size, size)``, or ``{"pixels": ..., "state": float32}``.
+    """
+
+    def __init__(self, env: gym.Env, size: int = 84, camera: int | str | None = None,
+                 grayscale: bool = False, keep_state: bool = False) -> None:
+        super().__init__(env)
+        self.size, self.grayscale, self.keep_state = size, grayscale, keep_state
+        base = env.unwrapped
+        self._dmc = hasattr(base, "physics")
+        if self._dmc:
+            self._camera = resolve_camera(env, camera)
+        elif env.render_mode != "rgb_array":
+            raise RenderError(cannot_render(env.spec.id if env.spec else type(base).__name__))
+        channels = 1 if grayscale else 3
+        pixels = spaces.Box(0, 255, (channels, size, size), np.uint8)
+        if keep_state:
+            state = env.observation_space
+            self.observation_space = spaces.Dict({"pixels": pixels, "state": state})
+        else:
+            self.observation_space = pixels
+
+    def render_frame(self) -> np.ndarray:
+        try:
+            if self._dmc:
+                frame = self.env.unwrapped.physics.render(self.size, self.size,
+                                                          camera_id=self._camera)
+            else:
+                frame = self.env.render()
+        except Exception as exc:  # GL failures surface as many exception types
+            text = f"{type(exc).__name__}: {exc}"
+            if any(k in text for k in ("EGL", "OSMesa", "GL", "gl", "display", "DISPLAY")):
+                raise RenderError(f"rendering failed ({text[:300]}). {GL_HELP}") from exc
+            raise
+        if not isinstance(frame, np.ndarray) or frame.ndim != 3:
+            raise RenderError(f"render() returned {type(frame).__name__}, expected an HxWx3 array")
+        if frame.shape[:2] != (self.size, self.size):
+            frame = cv2.resize(frame, (self.size, self.size), interpolation=cv2.INTER_AREA)
+        if self.grayscale:
+            frame = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)[..., None]
+        return np.ascontiguousarray(frame.transpose(2, 0, 1), dtype=np.uint8)
+
+    def observation(self, obs):
+        frame = self.render_frame()
+        if self.keep_state:
+            return {"pixels": frame, "state": np.asarray(obs, dtype=np.float32)}
+        return frame

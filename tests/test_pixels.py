@@ -1,0 +1,242 @@
+"""Pixel pipeline: wrappers, encoders, augmentation and the frame replay."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+
+from robovision import make_env
+from robovision.augment import random_shift
+from robovision.nets.encoders import PixelEncoder, make_encoder
+from robovision.replay.frames import FrameReplayBuffer
+from robovision.wrappers import ActionRepeat, FrameStack, RenderError
+
+
+class CounterEnv(gym.Env):
+    """Frames whose pixels hold (episode, step): stacks can be checked exactly.
+
+    Episodes alternate between terminating after ``length`` steps and being cut
+    by a time limit one step later.
+    """
+
+    def __init__(self, length: int = 5):
+        self.observation_space = spaces.Box(0, 255, (3, 8, 8), np.uint8)
+        self.action_space = spaces.Box(-1, 1, (1,), np.float32)
+        self.length, self.episode, self.t = length, -1, 0
+
+    def _frame(self):
+        frame = np.zeros((3, 8, 8), np.uint8)
+        frame[0], frame[1] = self.episode % 256, self.t
+        return frame
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.episode, self.t = self.episode + 1, 0
+        return self._frame(), {}
+
+    def step(self, action):
+        self.t += 1
+        terminated = self.episode % 2 == 0 and self.t == self.length
+        truncated = self.episode % 2 == 1 and self.t == self.length + 1
+        return self._frame(), float(self.t), terminated, truncated, {}
+
+
+def test_frame_stack_pads_with_first_frame_and_resets_cleanly():
+    env = FrameStack(CounterEnv(), 3)
+    obs, _ = env.reset()
+    assert obs.shape == (9, 8, 8) and obs.dtype == np.uint8
+    assert obs[1::3, 0, 0].tolist() == [0, 0, 0]
+    obs, *_ = env.step(np.zeros(1))
+    assert obs[1::3, 0, 0].tolist() == [0, 0, 1]
+    for _ in range(4):
+        obs, *_ = env.step(np.zeros(1))
+    obs, _ = env.reset()  # no frame of the old episode survives a reset
+    assert obs[0::3, 0, 0].tolist() == [1, 1, 1] and obs[1::3, 0, 0].tolist() == [0, 0, 0]
+
+
+def test_action_repeat_sums_rewards_and_stops_at_episode_end():
+    env = ActionRepeat(CounterEnv(length=5), 3)
+    env.reset()
+    _, reward, terminated, _, _ = env.step(np.zeros(1))
+    assert reward == 1 + 2 + 3 and not terminated
+    _, reward, terminated, _, _ = env.step(np.zeros(1))
+    assert reward == 4 + 5 and terminated  # stopped after 2 of 3 repeats
+
+
+def test_dmc_pixels_shapes_dtypes_and_frames_per_step():
+    env = make_env("dmc/cheetah-run", obs="pixels", seed=0, image_size=64, frame_stack=3,
+                   action_repeat=2)
+    obs, _ = env.reset(seed=0)
+    assert env.observation_space.shape == (9, 64, 64) and obs.shape == (9, 64, 64)
+    assert obs.dtype == np.uint8 and obs.std() > 0
+    before = env.unwrapped.physics.data.time
+    obs2, *_ = env.step(env.action_space.sample())
+    assert env.unwrapped.physics.data.time == pytest.approx(before + 2 * 0.01)
+    assert np.array_equal(obs2[:6], obs[3:])  # the stack shifted by one frame
+    env.close()
+
+
+def test_state_plus_pixels_dict_and_grayscale():
+    env = make_env("dmc/reacher-easy", obs="state+pixels", seed=0, image_size=48,
+                   frame_stack=2, grayscale=True)
+    obs, _ = env.reset(seed=0)
+    assert obs["pixels"].shape == (2, 48, 48) and obs["state"].dtype == np.float32
+    assert obs["state"].shape == env.observation_space["state"].shape
+    env.close()
+
+
+def test_gymnasium_mujoco_pixels():
+    env = make_env("InvertedPendulum-v5", obs="pixels", seed=0, image_size=32, frame_stack=1)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (3, 32, 32) and obs.dtype == np.uint8
+    env.close()
+
+
+def test_per_task_action_repeat_defaults():
+    from robovision.make import action_repeat_of, default_action_repeat
+
+    assert default_action_repeat("dmc/cartpole-swingup", "pixels") == 8
+    assert default_action_repeat("dmc/walker-walk", "pixels") == 2
+    assert default_action_repeat("dmc/cheetah-run", "pixels") == 4
+    assert default_action_repeat("dmc/cheetah-run", "state") == 1
+    env = make_env("dmc/finger-spin", obs="pixels", image_size=32)
+    assert action_repeat_of(env) == 2
+    env.close()
+
+
+def test_unknown_camera_lists_cameras():
+    with pytest.raises(ValueError, match=r"cameras: \['side', 'back'\]"):
+        make_env("dmc/cheetah-run", obs="pixels", camera="top")
+
+
+def test_env_without_rgb_array_rendering_is_named():
+    gym.register("test/NoRender-v0", entry_point=CounterEnv)
+    with pytest.raises(RenderError, match="test/NoRender-v0 cannot render rgb_array"):
+        make_env("test/NoRender-v0", obs="pixels")
+
+
+@pytest.mark.parametrize("size", [15, 32, 64, 84, 100])
+def test_drq_encoder_any_image_size(size):
+    enc = PixelEncoder(spaces.Box(0, 255, (9, size, size), np.uint8))
+    out = enc(torch.randint(0, 255, (2, 9, size, size), dtype=torch.uint8))
+    assert out.shape == (2, 50) and enc.out_dim == 50
+
+
+def test_too_small_image_fails_with_minimum():
+    with pytest.raises(ValueError, match="minimum size is 15x15"):
+        PixelEncoder(spaces.Box(0, 255, (3, 14, 14), np.uint8))
+    with pytest.raises(ValueError, match="minimum size is 36x36"):
+        PixelEncoder(spaces.Box(0, 255, (3, 30, 30), np.uint8), kind="nature")
+
+
+def test_encoder_divides_by_255_inside():
+    enc = PixelEncoder(spaces.Box(0, 255, (3, 20, 20), np.uint8))
+    white = torch.full((1, 3, 20, 20), 255, dtype=torch.uint8)
+    assert torch.allclose(enc(white), enc(white.float()))
+
+
+def test_bf16_encoder_matches_fp32_closely():
+    space = spaces.Box(0, 255, (9, 84, 84), np.uint8)
+    fp32, bf16 = PixelEncoder(space), PixelEncoder(space, amp=True)
+    bf16.load_state_dict(fp32.state_dict())
+    x = torch.randint(0, 255, (4, 9, 84, 84), dtype=torch.uint8)
+    assert torch.allclose(fp32(x), bf16(x), atol=0.1)
+    assert bf16(x).dtype == torch.float32
+
+
+def test_dict_encoder():
+    space = spaces.Dict({"pixels": spaces.Box(0, 255, (6, 32, 32), np.uint8),
+                         "state": spaces.Box(-np.inf, np.inf, (5,), np.float32)})
+    enc = make_encoder(space)
+    out = enc({"pixels": torch.zeros(3, 6, 32, 32, dtype=torch.uint8), "state": torch.ones(3, 5)})
+    assert out.shape == (3, 55) and enc.out_dim == 55
+
+
+def test_random_shift_moves_content_and_replicates_border():
+    x = torch.arange(2 * 1 * 6 * 6, dtype=torch.float32).reshape(2, 1, 6, 6)
+    shifts = torch.tensor([[2, 2], [0, 4]])  # identity; up 2 rows / left... see below
+    y = random_shift(x, pad=2, shifts=shifts)
+    assert torch.equal(y[0], x[0])  # offset (pad, pad) is the identity
+    # offset rows 0 -> content moves down 2 with the top row replicated; cols 4 -> left 2
+    assert torch.equal(y[1, 0, 2:, :4], x[1, 0, :4, 2:])
+    assert torch.equal(y[1, 0, 0], y[1, 0, 2]) and torch.equal(y[1, 0, :, 4], y[1, 0, :, 5])
+    z = random_shift(torch.randint(0, 255, (64, 3, 16, 16), dtype=torch.uint8), pad=4)
+    assert z.dtype == torch.uint8 and z.shape == (64, 3, 16, 16)
+
+
+def _fill(buffer, env, steps, seen):
+    obs, _ = env.reset()
+    for _ in range(steps):
+        g = buffer.t if buffer.current_start is None else buffer.t - 1
+        seen[g] = obs
+        action = env.action_space.sample()
+        next_obs, reward, terminated, truncated, _ = env.step(action)
+        buffer.add(obs, action, reward, next_obs, terminated, truncated)
+        seen[buffer.t - 1] = next_obs
+        obs = next_obs
+        if terminated or truncated:
+            obs, _ = env.reset()
+
+
+@pytest.mark.parametrize("capacity", [1000, 23])  # 23: the ring wraps
+def test_frame_replay_rebuilds_exactly_the_observations_seen(capacity):
+    env = FrameStack(CounterEnv(length=4), 3)
+    buffer = FrameReplayBuffer(env.observation_space, env.action_space, capacity, gamma=0.9)
+    seen: dict[int, np.ndarray] = {}
+    _fill(buffer, env, 60, seen)
+    oldest = max(0, buffer.t - capacity)
+    for g in range(oldest + 2, buffer.t):
+        stacked = buffer.stack(torch.tensor([g]))[0].numpy()
+        assert np.array_equal(stacked, seen[g]), g
+    batch = buffer.sample(256)
+    # every sampled obs and next_obs is a stack of one episode, steps consecutive
+    for o, n in zip(batch.obs, batch.next_obs, strict=True):
+        assert len(set(o[0::3, 0, 0].tolist())) == 1 and len(set(n[0::3, 0, 0].tolist())) == 1
+        assert n[-2, 0, 0] == o[-2, 0, 0] + 1  # newest step index advanced by one
+
+
+def test_frame_replay_n_step_worked_example():
+    """gamma 0.5, n 3; episode 0 terminates after 4 steps (rewards 1, 2, 3, 4)."""
+    env = FrameStack(CounterEnv(length=4), 2)
+    buffer = FrameReplayBuffer(env.observation_space, env.action_space, 100, gamma=0.5,
+                               n_step=3, frame_stack=2)
+    _fill(buffer, env, 4 + 5, {})  # episode 0 (terminated), episode 1 (truncated after 5)
+    torch.manual_seed(0)
+    batch = buffer.sample(2000)
+    by_step = {}
+    for o, r, n, d in zip(batch.obs, batch.reward, batch.next_obs, batch.discount, strict=True):
+        by_step[(int(o[0, 0, 0]), int(o[-2, 0, 0]))] = (float(r), int(n[-2, 0, 0]), float(d))
+    assert by_step[(0, 0)] == (1 + 0.5 * 2 + 0.25 * 3, 3, 0.125)
+    assert by_step[(0, 1)] == (2 + 0.5 * 3 + 0.25 * 4, 4, 0.0)  # reaches the terminal
+    assert by_step[(0, 3)] == (4.0, 4, 0.0)
+    assert by_step[(1, 3)] == (4 + 0.5 * 5, 5, 0.25)  # truncation bootstraps
+    assert by_step[(1, 4)] == (5.0, 5, 0.5)
+    assert len(buffer) == 9
+
+
+def test_frame_replay_memory_is_one_frame_per_transition():
+    space = spaces.Box(0, 255, (9, 84, 84), np.uint8)
+    buffer = FrameReplayBuffer(space, spaces.Box(-1, 1, (6,), np.float32), 1000, 0.99)
+    assert 84 * 84 * 3 <= buffer.bytes_per_slot < 84 * 84 * 3 + 100
+
+
+def test_frame_replay_refuses_what_does_not_fit():
+    space = spaces.Box(0, 255, (9, 84, 84), np.uint8)
+    with pytest.raises(MemoryError, match=r"largest capacity that fits is [\d,]+ \(set train"):
+        FrameReplayBuffer(space, spaces.Box(-1, 1, (6,), np.float32), 10**9, 0.99)
+
+
+def test_frame_replay_state_dict_restores_exactly():
+    env = FrameStack(CounterEnv(length=4), 3)
+    a = FrameReplayBuffer(env.observation_space, env.action_space, 23, gamma=0.9, n_step=2)
+    _fill(a, env, 40, {})
+    b = FrameReplayBuffer(env.observation_space, env.action_space, 23, gamma=0.9, n_step=2)
+    b.load_state_dict(a.state_dict())
+    torch.manual_seed(3)
+    x = a.sample(64)
+    torch.manual_seed(3)
+    y = b.sample(64)
+    for field in ("obs", "action", "reward", "next_obs", "discount"):
+        assert torch.equal(getattr(x, field), getattr(y, field)), field
+    assert b.t == a.t and b.current_start == a.current_start
