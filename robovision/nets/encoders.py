@@ -8,6 +8,8 @@ their output with a dummy forward pass, so any image size works.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import torch
 from gymnasium import spaces
@@ -55,8 +57,11 @@ class PixelEncoder(Encoder):
     channels_last layout; the output is float32.
     """
 
-    LAYOUTS = {"drq": [(32, 3, 2), (32, 3, 1), (32, 3, 1), (32, 3, 1)],
-               "nature": [(32, 8, 4), (64, 4, 2), (64, 3, 1)]}
+    LAYOUTS: ClassVar[dict[str, list[tuple[int, int, int]]]] = {
+        "drq": [(32, 3, 2), (32, 3, 1), (32, 3, 1), (32, 3, 1)],
+        "nature": [(32, 8, 4), (64, 4, 2), (64, 3, 1)],
+    }
+    """(filters, kernel, stride) per conv layer."""
 
     def __init__(self, space: spaces.Box, kind: str = "drq", feature_dim: int = 50,
                  amp: bool = False) -> None:

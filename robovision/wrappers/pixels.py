@@ -67,7 +67,8 @@ def resolve_camera(env: gym.Env, camera: int | str | None) -> int:
         return 0 if names else -1
     if isinstance(camera, str) and not camera.lstrip("-").isdigit():
         if camera not in names:
-            raise ValueError(f"camera '{camera}' does not exist in {env.spec.id if env.spec else env}; "
+            name = env.spec.id if env.spec else env
+            raise ValueError(f"camera '{camera}' does not exist in {name}; "
                              f"cameras: {names} (or an index, -1 for the free camera)")
         return names.index(camera)
     index = int(camera)
