@@ -40,6 +40,16 @@ class EnvConfig:
     """Observation kind."""
     num_envs: int = 1
     """Parallel environments for collection (PPO); off-policy agents use 1."""
+    action_repeat: int = 0
+    """Env steps per agent step (0: 1 for state, the PlaNet per-task value for pixels)."""
+    image_size: int = 84
+    frame_stack: int = 3
+    camera: str = ""
+    """Camera index or name ('' : the task's default)."""
+    grayscale: bool = False
+    render_backend: Literal["auto", "egl", "osmesa"] = "auto"
+    fast_render: bool = True
+    """Shadows and multisampling off: about 6x faster frames on a CPU."""
     options: dict[str, Any] = field(default_factory=dict)
     """Extra keyword arguments passed to ``make_env`` / the env constructor."""
 
@@ -48,18 +58,26 @@ class EnvConfig:
 class TrainConfig:
     """The training loop: budgets, evaluation, checkpoints, logging."""
 
+    unit: Literal["steps", "frames"] = "steps"
+    """Unit of total_steps, learning_starts, eval_every, checkpoint_every and log_every:
+    agent steps, or environment frames (agent steps x action repeat, as in the
+    published pixel tables)."""
     total_steps: int = 100_000
-    """Agent steps (env.step calls per env) to train for."""
+    """Budget: agent steps summed over parallel envs (or frames, see ``unit``)."""
     learning_starts: int = 1_000
     """Off-policy: random actions and no updates before this many steps."""
     batch_size: int = 256
     """Off-policy: transitions per update."""
     updates_per_step: int = 1
-    """Off-policy: gradient updates per environment step (UTD ratio)."""
+    """Off-policy: gradient updates per update round."""
+    update_every: int = 1
+    """Off-policy: agent steps between update rounds (DrQ-v2: 2)."""
     buffer_size: int = 1_000_000
     """Off-policy replay capacity in transitions."""
     n_step: int = 1
     """Off-policy: n-step returns (stop at episode ends, bootstrap on truncation)."""
+    replay_on_device: bool = False
+    """Keep the replay on the training device (GPU) so sampling never crosses the bus."""
     rollout_steps: int = 2048
     """On-policy: steps per env between updates."""
     eval_every: int = 10_000
@@ -312,7 +330,9 @@ def validate(cfg: Config) -> None:
     positive = {"train.total_steps": t.total_steps, "train.batch_size": t.batch_size,
                 "train.buffer_size": t.buffer_size, "train.n_step": t.n_step,
                 "train.rollout_steps": t.rollout_steps, "train.eval_episodes": t.eval_episodes,
-                "train.updates_per_step": t.updates_per_step, "env.num_envs": cfg.env.num_envs}
+                "train.updates_per_step": t.updates_per_step, "env.num_envs": cfg.env.num_envs,
+                "train.update_every": t.update_every, "env.image_size": cfg.env.image_size,
+                "env.frame_stack": cfg.env.frame_stack}
     for key, value in positive.items():
         if value < 1:
             raise ConfigError(f"{key} must be >= 1, got {value}")

@@ -11,9 +11,10 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 from robovision.agents.registry import AGENT_CLASSES
-from robovision.config import Config
+from robovision.config import Config, TrainConfig
 from robovision.make import make_env
 from robovision.replay import ReplayBuffer, RolloutBuffer
+from robovision.replay.frames import FrameReplayBuffer
 
 
 def resolve_device(name: str) -> torch.device:
@@ -26,8 +27,16 @@ def resolve_device(name: str) -> torch.device:
 
 
 def build_env(cfg: Config, seed: int | None, render_mode: str | None = None) -> gym.Env:
-    return make_env(cfg.env.spec, obs=cfg.env.obs, seed=seed, render_mode=render_mode,
-                    **cfg.env.options)
+    e = cfg.env
+    pixel_options = {}
+    if e.obs != "state":
+        pixel_options = {"image_size": e.image_size, "frame_stack": e.frame_stack,
+                         "camera": e.camera if e.camera != "" else None,
+                         "grayscale": e.grayscale, "render_backend": e.render_backend,
+                         "fast_render": e.fast_render}
+    return make_env(e.spec, obs=e.obs, seed=seed, render_mode=render_mode,
+                    action_repeat=e.action_repeat if e.action_repeat > 0 else None,
+                    **pixel_options, **e.options)
 
 
 def build_vector_env(cfg: Config, seed: int) -> SyncVectorEnv:
@@ -46,24 +55,38 @@ def check_action_space(space: spaces.Space, spec: str) -> None:
 
 
 def build_agent(cfg: Config, obs_space: spaces.Space, action_space: spaces.Space,
-                device: torch.device) -> Any:
+                device: torch.device, total_steps: int | None = None) -> Any:
+    """``total_steps``: the budget in agent steps (PPO anneals its learning rate over it)."""
     check_action_space(action_space, cfg.env.spec)
     cls = AGENT_CLASSES[cfg.algo]
     if cfg.algo == "ppo":
         per_iteration = cfg.train.rollout_steps * cfg.env.num_envs
+        total = cfg.train.total_steps if total_steps is None else total_steps
         return cls(cfg.agent, obs_space, action_space, device,
-                   total_updates=max(1, cfg.train.total_steps // per_iteration))
+                   total_updates=max(1, total // per_iteration))
     return cls(cfg.agent, obs_space, action_space, device)
 
 
 def build_replay(cfg: Config, obs_space: spaces.Space, action_space: spaces.Space,
-                 device: torch.device) -> ReplayBuffer:
-    capacity = min(cfg.train.buffer_size, cfg.train.total_steps)
+                 device: torch.device, train: TrainConfig | None = None
+                 ) -> ReplayBuffer | FrameReplayBuffer:
+    """Pixel observations get the frame-deduplicated replay; state the plain one.
+    ``train``: the train config in agent steps (default ``cfg.train``)."""
+    t = train or cfg.train
+    capacity = min(t.buffer_size, t.total_steps + t.total_steps // 100 + 10)
+    storage = device if t.replay_on_device else torch.device("cpu")
+    if cfg.env.obs != "state":
+        return FrameReplayBuffer(obs_space, action_space, capacity, gamma=cfg.agent.gamma,
+                                 n_step=t.n_step, frame_stack=cfg.env.frame_stack,
+                                 device=device, storage_device=storage)
     return ReplayBuffer(obs_space, action_space, capacity, gamma=cfg.agent.gamma,
-                        n_step=cfg.train.n_step, device=device)
+                        n_step=t.n_step, device=device, storage_device=storage)
 
 
 def build_rollout(cfg: Config, obs_space: spaces.Space, action_space: spaces.Space,
                   device: torch.device) -> RolloutBuffer:
+    if isinstance(obs_space, spaces.Dict):
+        raise ValueError("PPO takes state or pixel observations; use env.obs=state or pixels")
+    dtype = torch.uint8 if obs_space.dtype == np.uint8 else torch.float32
     return RolloutBuffer(cfg.train.rollout_steps, cfg.env.num_envs, obs_space.shape,
-                         int(np.prod(action_space.shape)), device)
+                         int(np.prod(action_space.shape)), device, obs_dtype=dtype)

@@ -21,7 +21,8 @@ EVAL_KEY = "eval/return_mean"
 
 class RunLogger:
     def __init__(self, run_dir: Path, start_step: int, total_steps: int, progress: bool = True,
-                 tensorboard: bool = True) -> None:
+                 tensorboard: bool = True, frames_per_step: int = 1) -> None:
+        """``frames_per_step > 1`` makes the progress bar count environment frames."""
         self.run_dir = Path(run_dir)
         self.csv_path = self.run_dir / "metrics.csv"
         _truncate_csv(self.csv_path, start_step)
@@ -40,8 +41,11 @@ class RunLogger:
         if progress:
             from tqdm import tqdm
 
-            self._bar = tqdm(total=total_steps, initial=start_step, unit="step",
+            self._bar = tqdm(total=total_steps * frames_per_step,
+                             initial=start_step * frames_per_step,
+                             unit="frame" if frames_per_step > 1 else "step",
                              dynamic_ncols=True, smoothing=0.05)
+        self._scale = frames_per_step
         self._last_step = start_step
         self._postfix: dict[str, str] = {}
 
@@ -61,10 +65,10 @@ class RunLogger:
 
     def advance(self, step: int, frames: int | None = None) -> None:
         if self._bar is not None and step > self._last_step:
-            if frames is not None and frames != step:
+            if frames is not None and frames != step and self._scale == 1:
                 self._postfix["frames"] = str(frames)
             self._bar.set_postfix(self._postfix, refresh=False)
-            self._bar.update(step - self._last_step)
+            self._bar.update((step - self._last_step) * self._scale)
         self._last_step = step
 
     def write(self, message: str) -> None:

@@ -8,6 +8,7 @@ unit of the published pixel-RL tables.
 
 from __future__ import annotations
 
+import copy
 import math
 import random
 import signal
@@ -20,8 +21,9 @@ import torch
 
 from robovision import factory
 from robovision.checkpoint import load_checkpoint, save_checkpoint
-from robovision.config import Config, save_config
+from robovision.config import Config, TrainConfig, save_config
 from robovision.logging import EVAL_KEY, RunLogger, plot_curves, write_video
+from robovision.make import action_repeat_of
 from robovision.normalize import RewardScaler
 from robovision.runtime import tune_allocator
 
@@ -106,6 +108,17 @@ def check_finite(metrics: dict[str, torch.Tensor], step: int, checkpoint: Path) 
         "rewards and observations for NaN/inf.")
 
 
+def in_steps(train: TrainConfig, action_repeat: int) -> TrainConfig:
+    """The train config with every budget in agent steps (converted from frames)."""
+    if train.unit == "steps":
+        return train
+    steps = copy.copy(train)
+    for key in ("total_steps", "learning_starts", "eval_every", "checkpoint_every", "log_every"):
+        setattr(steps, key, getattr(train, key) // action_repeat)
+    steps.unit = "steps"
+    return steps
+
+
 def crossed(before: int, after: int, every: int) -> bool:
     """Whether a multiple of ``every`` lies in ``(before, after]``."""
     return every > 0 and after // every > before // every
@@ -130,24 +143,29 @@ class Run:
         self.eval_env = factory.build_env(cfg, seed=cfg.seed + EVAL_SEED_OFFSET,
                                           render_mode="rgb_array" if cfg.train.video else None)
         obs_space, act_space = self.eval_env.observation_space, self.eval_env.action_space
-        self.agent = factory.build_agent(cfg, obs_space, act_space, self.device)
+        self.action_repeat = action_repeat_of(self.eval_env)
+        self.train_cfg = in_steps(cfg.train, self.action_repeat)
+        self.agent = factory.build_agent(cfg, obs_space, act_space, self.device,
+                                         total_steps=self.train_cfg.total_steps)
         self.off_policy = cfg.algo != "ppo"
         if self.off_policy:
-            self.storage = factory.build_replay(cfg, obs_space, act_space, self.device)
+            self.storage = factory.build_replay(cfg, obs_space, act_space, self.device,
+                                                self.train_cfg)
             self.reward_scaler = None
         else:
             self.storage = factory.build_rollout(cfg, obs_space, act_space, self.device)
             self.reward_scaler = (RewardScaler(cfg.env.num_envs, cfg.agent.gamma)
                                   if cfg.agent.normalize_reward else None)
-        self.action_repeat = int(cfg.env.options.get("action_repeat", 1))
         self.counters = Counters()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if resume:
             self._restore()
         else:
             save_config(cfg, self.run_dir / "config.yaml")
-        self.logger = RunLogger(self.run_dir, self.counters.step, cfg.train.total_steps,
-                                progress=cfg.train.progress)
+        self.logger = RunLogger(self.run_dir, self.counters.step, self.train_cfg.total_steps,
+                                progress=cfg.train.progress,
+                                frames_per_step=self.action_repeat if cfg.train.unit == "frames"
+                                else 1)
         self.stop_requested = False
         self.last_metrics: dict[str, torch.Tensor] = {}
 
@@ -160,7 +178,7 @@ class Run:
     def state(self, with_storage: bool) -> dict[str, Any]:
         state = {"agent": self.agent.state_dict(), "counters": asdict(self.counters),
                  "rng": rng_state(), "algo": self.cfg.algo}
-        if with_storage and self.off_policy and self.cfg.train.save_replay:
+        if with_storage and self.off_policy and self.train_cfg.save_replay:
             state["replay"] = self.storage.state_dict()
         if self.reward_scaler is not None:
             state["reward_scaler"] = self.reward_scaler.state_dict()
@@ -187,7 +205,7 @@ class Run:
 
     def after_steps(self, before: int, metrics: dict[str, torch.Tensor]) -> None:
         """Log, evaluate and checkpoint for the steps ``(before, counters.step]``."""
-        step, train = self.counters.step, self.cfg.train
+        step, train = self.counters.step, self.train_cfg
         if metrics:
             self.last_metrics = metrics
         if crossed(before, step, train.log_every) and self.last_metrics:
@@ -208,7 +226,7 @@ class Run:
                         {"train/episode_return": episode_return, "train/episode_length": length})
 
     def evaluate(self) -> float:
-        train, step = self.cfg.train, self.counters.step
+        train, step = self.train_cfg, self.counters.step
         returns, frames = evaluate(self.agent, self.eval_env, train.eval_episodes,
                                    seed=self.cfg.seed + EVAL_SEED_OFFSET, record=train.video)
         mean = float(returns.mean())
@@ -233,16 +251,16 @@ class Run:
 
 
 def run_off_policy(run: Run) -> None:
-    cfg, agent, buffer = run.cfg, run.agent, run.storage
+    cfg, agent, buffer, train = run.cfg, run.agent, run.storage, run.train_cfg
     env = factory.build_env(cfg, seed=None)
     try:
         obs, _ = env.reset(seed=cfg.seed + run.counters.episodes)
         env.action_space.seed(cfg.seed + run.counters.step)
         buffer.end_episode()
         episode_return, episode_length = 0.0, 0
-        while run.counters.step < cfg.train.total_steps:
+        while run.counters.step < train.total_steps:
             before = run.counters.step
-            if before < cfg.train.learning_starts:
+            if before < train.learning_starts:
                 action = env.action_space.sample()
             else:
                 action = agent.act(obs)
@@ -258,25 +276,26 @@ def run_off_policy(run: Run) -> None:
             else:
                 obs = next_obs
             metrics = {}
-            if run.counters.step >= cfg.train.learning_starts and len(buffer) > 0:
-                for _ in range(cfg.train.updates_per_step):
-                    metrics = agent.update(buffer.sample(cfg.train.batch_size))
+            step = run.counters.step
+            if step >= train.learning_starts and step % train.update_every == 0:
+                for _ in range(train.updates_per_step):
+                    metrics = agent.update(buffer.sample(train.batch_size))
             run.after_steps(before, metrics)
     finally:
         env.close()
 
 
 def run_on_policy(run: Run) -> None:
-    cfg, agent, rollout = run.cfg, run.agent, run.storage
+    cfg, agent, rollout, train = run.cfg, run.agent, run.storage, run.train_cfg
     num_envs, gamma = cfg.env.num_envs, cfg.agent.gamma
     envs = factory.build_vector_env(cfg, seed=cfg.seed + run.counters.step)
     try:
         obs, _ = envs.reset(seed=cfg.seed + run.counters.step)
         episode_return = np.zeros(num_envs)
         episode_length = np.zeros(num_envs, dtype=np.int64)
-        while run.counters.step < cfg.train.total_steps:
+        while run.counters.step < train.total_steps:
             before = run.counters.step
-            for t in range(cfg.train.rollout_steps):
+            for t in range(train.rollout_steps):
                 policy = agent.explore(obs)
                 action = policy.action.clamp(-1.0, 1.0).cpu().numpy()
                 obs, reward, terminated, truncated, info = envs.step(action)
@@ -296,7 +315,7 @@ def run_on_policy(run: Run) -> None:
                 for i in np.flatnonzero(ended):
                     run.episode_done(float(episode_return[i]), int(episode_length[i]))
                     episode_return[i], episode_length[i] = 0.0, 0
-            run.counters.step += cfg.train.rollout_steps * num_envs
+            run.counters.step += train.rollout_steps * num_envs
             data = rollout.finish(agent.value(obs), gamma, cfg.agent.gae_lambda)
             run.after_steps(before, agent.update(data))
     finally:
@@ -333,7 +352,7 @@ def train(cfg: Config, run_dir: Path, resume: bool = False) -> Counters:
         signal.signal(sig, request_stop)
     try:
         (run_off_policy if run.off_policy else run_on_policy)(run)
-        every = cfg.train.eval_every
+        every = run.train_cfg.eval_every
         if every == 0 or run.counters.step % every:
             run.evaluate()  # a final evaluation unless the last step just had one
         run.save()

@@ -10,12 +10,19 @@ import torch
 from torch import nn
 
 from robovision.nets.distributions import tanh_gaussian_sample
+from robovision.nets.encoders import Encoder, make_encoder
 from robovision.nets.mlp import EnsembleMLP, mlp
 
 
 def adam(params: Iterable[torch.Tensor], lr: float, eps: float = 1e-8) -> torch.optim.Adam:
     """Adam with the fused kernel (one op for all parameters) where torch has one."""
     return torch.optim.Adam(params, lr=lr, eps=eps, fused=True)
+
+
+def build_encoder(cfg: Any, obs_space, device: torch.device) -> Encoder:
+    """The agent's observation encoder from its config fields ``encoder``,
+    ``feature_dim`` and ``amp``."""
+    return make_encoder(obs_space, cfg.encoder, cfg.feature_dim, cfg.amp).to(device)
 
 
 def map_obs(fn, obs: Any) -> Any:

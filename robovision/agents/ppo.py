@@ -19,9 +19,16 @@ from gymnasium import spaces
 from torch import nn
 
 from robovision.agents import losses
-from robovision.agents.common import adam, collect_state, obs_to_tensor, restore_state, space_ndim
+from robovision.agents.common import (
+    adam,
+    build_encoder,
+    collect_state,
+    obs_to_tensor,
+    restore_state,
+    space_ndim,
+)
 from robovision.nets.distributions import gaussian_entropy, gaussian_log_prob
-from robovision.nets.encoders import make_encoder
+from robovision.nets.encoders import is_image_space
 from robovision.nets.mlp import mlp
 from robovision.normalize import RunningMeanStd
 
@@ -51,6 +58,10 @@ class PPOConfig:
     log_std_init: float = 0.0
     ortho_init: bool = True
     encoder: str = "auto"
+    """Observation encoder: ``auto`` (flatten for state, ``drq`` for pixels), ``drq``,
+    ``nature``, ``flat``; shared by actor and critic and trained by both losses."""
+    feature_dim: int = 50
+    amp: bool = False
 
 
 class PolicyStep(NamedTuple):
@@ -76,7 +87,9 @@ class PPO:
         self.total_updates = total_updates
         self.action_dim = int(np.prod(action_space.shape))
         self.obs_ndim = space_ndim(obs_space)
-        self.encoder = make_encoder(obs_space, cfg.encoder).to(device)
+        self.encoder = build_encoder(cfg, obs_space, device)
+        # running normalisation applies to state vectors; images are scaled in the encoder
+        self.normalize_obs = cfg.normalize_obs and not is_image_space(obs_space)
         feat = self.encoder.out_dim
         self.actor = mlp(feat, cfg.hidden, self.action_dim, cfg.activation).to(device)
         self.critic = mlp(feat, cfg.hidden, 1, cfg.activation).to(device)
@@ -95,8 +108,8 @@ class PPO:
 
     def _prepare(self, obs, update_stats: bool) -> tuple[torch.Tensor, bool]:
         obs_t, single = obs_to_tensor(obs, self.device, self.obs_ndim)
-        obs_t = obs_t.float()
-        if self.cfg.normalize_obs:
+        if self.normalize_obs:
+            obs_t = obs_t.float()
             if update_stats:
                 self.obs_rms.update(obs_t)
             obs_t = self.obs_rms.normalize(obs_t)

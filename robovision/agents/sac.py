@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import torch
@@ -19,13 +20,14 @@ from robovision.agents.common import (
     QEnsemble,
     TanhGaussianActor,
     adam,
+    build_encoder,
     collect_state,
     obs_to_tensor,
     restore_state,
     set_requires_grad,
     space_ndim,
 )
-from robovision.nets.encoders import make_encoder
+from robovision.augment import augment_obs
 from robovision.replay.batch import Batch
 
 
@@ -49,7 +51,17 @@ class SACConfig:
     log_std_min: float = -5.0
     log_std_max: float = 2.0
     encoder: str = "auto"
-    """Observation encoder (``auto``: flatten for state)."""
+    """Observation encoder: ``auto`` (flatten for state, ``drq`` for pixels), ``drq``,
+    ``nature``, ``flat``."""
+    feature_dim: int = 50
+    """Pixel encoder output size."""
+    amp: bool = False
+    """bf16 autocast (channels_last on the CPU) for the pixel encoder."""
+    augment: Literal["none", "shift"] = "none"
+    """Image augmentation of obs and next_obs in every update (DrQ: ``shift``)."""
+    encoder_grad: Literal["critic", "both"] = "critic"
+    """Which losses train the shared encoder: the critic's only, the actor seeing
+    detached features (DrQ/DrQ-v2), or both."""
 
 
 class SAC:
@@ -58,7 +70,7 @@ class SAC:
         self.cfg, self.device = cfg, device
         self.action_dim = int(np.prod(action_space.shape))
         self.obs_ndim = space_ndim(obs_space)
-        self.encoder = make_encoder(obs_space, cfg.encoder).to(device)
+        self.encoder = build_encoder(cfg, obs_space, device)
         feat = self.encoder.out_dim
         self.actor = TanhGaussianActor(feat, self.action_dim, cfg.hidden,
                                        cfg.log_std_min, cfg.log_std_max).to(device)
@@ -68,7 +80,10 @@ class SAC:
                                       requires_grad=True)
         self.target_entropy = (-float(self.action_dim) if cfg.target_entropy is None
                                else cfg.target_entropy)
-        self.actor_opt = adam(self.actor.parameters(), cfg.actor_lr)
+        actor_params = [*self.actor.parameters()]
+        if cfg.encoder_grad == "both":
+            actor_params += [*self.encoder.parameters()]
+        self.actor_opt = adam(actor_params, cfg.actor_lr)
         self.critic_opt = adam([*self.encoder.parameters(), *self.critic.parameters()],
                                cfg.critic_lr)
         self.alpha_opt = adam([self.log_alpha], cfg.alpha_lr)
@@ -90,9 +105,12 @@ class SAC:
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
         self.num_updates += 1
         alpha = self.log_alpha.detach().exp()
-        features = self.encoder(batch.obs)
+        obs, next_obs = batch.obs, batch.next_obs
+        if self.cfg.augment == "shift":
+            obs, next_obs = augment_obs(obs), augment_obs(next_obs)
+        features = self.encoder(obs)
         with torch.no_grad():
-            next_features = self.encoder(batch.next_obs)
+            next_features = self.encoder(next_obs)
             next_action, next_log_prob = self.actor.sample(next_features)
             next_q = self.critic_target(next_features, next_action)
             target = losses.soft_q_target(batch.reward, batch.discount, next_q, next_log_prob,
@@ -105,7 +123,11 @@ class SAC:
         metrics = {"critic_loss": critic_loss.detach(), "q": q.detach().mean(), "alpha": alpha}
 
         if self.num_updates % self.cfg.actor_update_every == 0:
-            metrics.update(self._update_actor(features.detach(), alpha))
+            if self.cfg.encoder_grad == "both":
+                features = self.encoder(obs)
+            else:
+                features = features.detach()
+            metrics.update(self._update_actor(features, alpha))
         if self.num_updates % self.cfg.target_update_every == 0:
             losses.soft_update_(self._target_params, self._critic_params, self.cfg.tau)
         return metrics

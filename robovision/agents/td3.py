@@ -17,14 +17,16 @@ from robovision.agents.common import (
     DeterministicActor,
     QEnsemble,
     adam,
+    build_encoder,
     collect_state,
     obs_to_tensor,
     restore_state,
     set_requires_grad,
     space_ndim,
 )
-from robovision.nets.encoders import make_encoder
+from robovision.augment import augment_obs
 from robovision.replay.batch import Batch
+from robovision.schedule import parse_schedule
 
 
 @dataclass
@@ -44,7 +46,20 @@ class TD3Config:
     """Std (Gaussian) or sigma (OU) of the exploration noise, in [-1, 1] action units."""
     noise_type: Literal["gaussian", "ou"] = "gaussian"
     ou_theta: float = 0.15
+    noise_schedule: str = ""
+    """If set (``linear(1.0,0.1,500000)``), the Gaussian exploration std and the target
+    smoothing std both follow it over the agent's exploration steps (DrQ-v2)."""
+    actor_q: Literal["first", "min"] = "first"
+    """Actor objective: Q1 (TD3) or the min over critics (DrQ-v2)."""
     encoder: str = "auto"
+    """Observation encoder: ``auto`` (flatten for state, ``drq`` for pixels), ``drq``,
+    ``nature``, ``flat``."""
+    feature_dim: int = 50
+    amp: bool = False
+    """bf16 autocast (channels_last on the CPU) for the pixel encoder."""
+    augment: Literal["none", "shift"] = "none"
+    encoder_grad: Literal["critic", "both"] = "critic"
+    """Which losses train the shared encoder (DrQ-v2: the critic's only)."""
 
 
 class OUNoise:
@@ -68,21 +83,25 @@ class TD3:
         self.cfg, self.device = cfg, device
         self.action_dim = int(np.prod(action_space.shape))
         self.obs_ndim = space_ndim(obs_space)
-        self.encoder = make_encoder(obs_space, cfg.encoder).to(device)
+        self.encoder = build_encoder(cfg, obs_space, device)
         feat = self.encoder.out_dim
         self.actor = DeterministicActor(feat, self.action_dim, cfg.hidden).to(device)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic = QEnsemble(feat, self.action_dim, cfg.hidden, cfg.n_critics).to(device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
-        self.actor_opt = adam(self.actor.parameters(), cfg.actor_lr)
+        actor_params = [*self.actor.parameters()]
+        if cfg.encoder_grad == "both":
+            actor_params += [*self.encoder.parameters()]
+        self.actor_opt = adam(actor_params, cfg.actor_lr)
         self.critic_opt = adam([*self.encoder.parameters(), *self.critic.parameters()],
                                cfg.critic_lr)
         self._online = [*self.critic.parameters(), *self.actor.parameters()]
         self._targets = [*self.critic_target.parameters(), *self.actor_target.parameters()]
         self.ou = OUNoise(cfg.exploration_noise, cfg.ou_theta) if cfg.noise_type == "ou" else None
-        self.exploration_std = cfg.exploration_noise
-        """Current Gaussian exploration std; a loop may anneal it (DrQ-v2 schedule)."""
+        self.schedule = parse_schedule(cfg.noise_schedule) if cfg.noise_schedule else None
         self.num_updates = 0
+        self.explore_steps = 0
+        """Environment steps taken with exploration noise (drives ``noise_schedule``)."""
 
     _state = ("encoder", "actor", "actor_target", "critic", "critic_target",
               "actor_opt", "critic_opt")
@@ -95,17 +114,33 @@ class TD3:
             noise = (self.ou(action) if self.ou is not None
                      else torch.randn_like(action) * self.exploration_std)
             action = (action + noise).clamp(-1.0, 1.0)
+            self.explore_steps += action.shape[0]
         action = action.cpu().numpy()
         return action[0] if single else action
+
+    @property
+    def exploration_std(self) -> float:
+        if self.schedule is None:
+            return self.cfg.exploration_noise
+        return self.schedule(self.explore_steps)
+
+    @property
+    def target_std(self) -> float:
+        if self.schedule is None:
+            return self.cfg.target_noise
+        return self.schedule(self.explore_steps)
 
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
         self.num_updates += 1
         cfg = self.cfg
-        features = self.encoder(batch.obs)
+        obs, next_obs = batch.obs, batch.next_obs
+        if cfg.augment == "shift":
+            obs, next_obs = augment_obs(obs), augment_obs(next_obs)
+        features = self.encoder(obs)
         with torch.no_grad():
-            next_features = self.encoder(batch.next_obs)
+            next_features = self.encoder(next_obs)
             next_action = losses.smoothed_target_action(
-                self.actor_target(next_features), cfg.target_noise, cfg.target_noise_clip)
+                self.actor_target(next_features), self.target_std, cfg.target_noise_clip)
             next_q = self.critic_target(next_features, next_action)
             target = losses.clipped_double_q_target(batch.reward, batch.discount, next_q)
         q = self.critic(features, batch.action)
@@ -116,13 +151,15 @@ class TD3:
         metrics = {"critic_loss": critic_loss.detach(), "q": q.detach().mean()}
 
         if self.num_updates % cfg.policy_delay == 0:
-            metrics["actor_loss"] = self._update_actor(features.detach())
+            features = self.encoder(obs) if cfg.encoder_grad == "both" else features.detach()
+            metrics["actor_loss"] = self._update_actor(features)
             losses.soft_update_(self._targets, self._online, cfg.tau)
         return metrics
 
     def _update_actor(self, features: torch.Tensor) -> torch.Tensor:
         set_requires_grad(self.critic, False)
-        actor_loss = -self.critic(features, self.actor(features))[0].mean()
+        q = self.critic(features, self.actor(features))
+        actor_loss = -(q[0] if self.cfg.actor_q == "first" else q.min(0).values).mean()
         self.actor_opt.zero_grad(set_to_none=True)
         actor_loss.backward()
         self.actor_opt.step()
@@ -130,8 +167,10 @@ class TD3:
         return actor_loss.detach()
 
     def state_dict(self) -> dict:
-        return {**collect_state(self, self._state), "num_updates": self.num_updates}
+        return {**collect_state(self, self._state), "num_updates": self.num_updates,
+                "explore_steps": self.explore_steps}
 
     def load_state_dict(self, state: dict) -> None:
         restore_state(self, self._state, state)
         self.num_updates = int(state["num_updates"])
+        self.explore_steps = int(state.get("explore_steps", 0))

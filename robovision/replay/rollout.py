@@ -30,10 +30,10 @@ class RolloutBuffer:
     """``(T, N)`` storage for one PPO iteration, on the training device."""
 
     def __init__(self, steps: int, num_envs: int, obs_shape: tuple[int, ...], action_dim: int,
-                 device: torch.device) -> None:
+                 device: torch.device, obs_dtype: torch.dtype = torch.float32) -> None:
         self.steps, self.num_envs = steps, num_envs
         shape = (steps, num_envs)
-        self.obs = torch.zeros((*shape, *obs_shape), device=device)
+        self.obs = torch.zeros((*shape, *obs_shape), dtype=obs_dtype, device=device)
         self.action = torch.zeros((*shape, action_dim), device=device)
         self.log_prob = torch.zeros(shape, device=device)
         self.value = torch.zeros(shape, device=device)
