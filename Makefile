@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.robovision-installed
 APT_PACKAGES := libegl1 libgl1-mesa-dri libosmesa6
-PRESET ?= cheetah_run_state_sac
+PRESET ?= cheetah_run_pixels
 ARGS ?=
 export MUJOCO_GL ?= egl
 

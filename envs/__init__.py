@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 
 import gymnasium as gym
+
+# Headless by default: dm_control picks its GL backend when first imported.
+os.environ.setdefault("MUJOCO_GL", "egl")
 
 DMC_PREFIX = "dmc/"
 
@@ -47,7 +51,10 @@ def dmc_id(domain: str, task: str) -> str:
 
 
 def register_all() -> None:
-    """Register dm_control tasks once (idempotent)."""
+    """Register dm_control tasks and robovision's own envs once (idempotent)."""
+    if "robovision/PointReach-v0" not in gym.registry:
+        gym.register("robovision/PointReach-v0",
+                     entry_point="robovision.envs.point_reach:PointReach")
     for domain, task in dmc_tasks():
         env_id = dmc_id(domain, task)
         if env_id not in gym.registry:
