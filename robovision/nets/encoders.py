@@ -12,6 +12,7 @@ from typing import ClassVar
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from gymnasium import spaces
 from torch import nn
 
@@ -91,14 +92,25 @@ class PixelEncoder(Encoder):
         self.amp = amp
         self.conv_out_dim = flat
 
+    def _normalized_first_conv(self, x: torch.Tensor) -> torch.Tensor:
+        """The first conv applied to ``x / 255 - 0.5`` for raw pixel values ``x``.
+
+        The affine normalisation is folded into the layer's weights and bias
+        (``W/255``, ``b - 0.5 * sum(W)``), so the full-size image is converted
+        once and never rescaled element by element.
+        """
+        conv: nn.Conv2d = self.trunk[0]
+        weight = conv.weight / 255.0
+        bias = conv.bias - 0.5 * conv.weight.sum(dim=(1, 2, 3))
+        return F.conv2d(x, weight, bias, conv.stride)
+
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        x = obs.float() / 255.0 - 0.5
-        if self.amp:
-            x = x.contiguous(memory_format=torch.channels_last)
+        if self.amp:  # convert the small uint8 tensor's layout, then cast once
+            x = obs.contiguous(memory_format=torch.channels_last)
             with torch.autocast(x.device.type, dtype=torch.bfloat16):
-                h = self.trunk(x)
-            return self.head(h.float())
-        return self.head(self.trunk(x))
+                h = self.trunk[1:](self._normalized_first_conv(x.to(torch.bfloat16)))
+                return self.head(h).float()
+        return self.head(self.trunk[1:](self._normalized_first_conv(obs.float())))
 
 
 class DictEncoder(Encoder):

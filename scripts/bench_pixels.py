@@ -1,0 +1,133 @@
+"""Training speed from pixels on cheetah-run: robovision SAC (DrQ encoder, bf16 + channels_last
+on the CPU, frame-deduplicated replay, random shift) vs Stable-Baselines3 SAC with CnnPolicy,
+on the same wrapped env (84x84 RGB, frame stack 3, action repeat 4) with the same batch
+size (256), MLP size ([1024, 1024]) and one update per agent step; alternating in one run.
+SB3 runs twice: with its default NatureCNN and with robovision's DrQ encoder plugged in as
+its features extractor, so the framework is compared at equal networks too.
+
+Reports environment frames per second (agent steps x action repeat) over the timed window
+after ``warmup`` random steps.
+
+    python scripts/bench_pixels.py --repeats 2 --warmup 250 --steps 150
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+ACTION_REPEAT = 4
+BATCH = 256
+NAMES = ["robovision", "robovision-fp32", "sb3", "sb3-drq"]
+"""robovision (bf16 encoder), robovision in fp32, SB3 CnnPolicy (NatureCNN), SB3 with
+robovision's DrQ encoder as its features extractor (equal networks)."""
+
+
+def worker_robovision(warmup: int, steps: int, amp: bool) -> float:
+    import csv
+    import tempfile
+
+    from robovision.config import load_config
+    from robovision.loop import train
+
+    with tempfile.TemporaryDirectory() as run_dir:
+        frames = (warmup + steps) * ACTION_REPEAT
+        overrides = [f"env.action_repeat={ACTION_REPEAT}", f"train.batch_size={BATCH}",
+                     f"train.total_steps={frames}", f"train.learning_starts={warmup * 4}",
+                     "train.eval_every=0", "train.eval_episodes=1", "train.checkpoint_every=0",
+                     "train.progress=false", f"train.log_every={10 * ACTION_REPEAT}",
+                     "train.buffer_size=20000", f"agent.amp={str(amp).lower()}",
+                     f"run_dir={run_dir}", "device=cpu"]
+        cfg = load_config("cheetah_run_pixels_sac", overrides)
+        train(cfg, run_dir)
+        times = {}
+        with open(os.path.join(run_dir, "metrics.csv")) as f:
+            for row in csv.DictReader(f):
+                if row["name"] == "train/critic_loss":
+                    times[int(row["step"])] = float(row["wall_time"])
+    start, end = min(times), max(times)
+    return (end - start) * ACTION_REPEAT / (times[end] - times[start])
+
+
+def worker_sb3(warmup: int, steps: int, drq_encoder: bool) -> float:
+    from stable_baselines3 import SAC
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+
+    from robovision import make_env
+    from robovision.nets.encoders import PixelEncoder
+
+    class DrQExtractor(BaseFeaturesExtractor):
+        """robovision's DrQ encoder inside SB3, to compare frameworks at equal networks."""
+
+        def __init__(self, observation_space, features_dim: int = 50):
+            super().__init__(observation_space, features_dim)
+            self.encoder = PixelEncoder(observation_space, "drq", features_dim)
+
+        def forward(self, obs):
+            return self.encoder(obs)
+
+    class Clock(BaseCallback):
+        def __init__(self):
+            super().__init__()
+            self.marks: dict[int, float] = {}
+
+        def _on_step(self) -> bool:
+            self.marks[self.num_timesteps] = time.perf_counter()
+            return True
+
+    env = make_env("dmc/cheetah-run", obs="pixels", seed=0, action_repeat=ACTION_REPEAT)
+    policy_kwargs = {"net_arch": [1024, 1024]}
+    if drq_encoder:  # raw 0..255 floats in, the encoder scales them itself
+        policy_kwargs.update(features_extractor_class=DrQExtractor, normalize_images=False)
+    model = SAC("CnnPolicy", env, batch_size=BATCH, buffer_size=20000, learning_starts=warmup,
+                policy_kwargs=policy_kwargs, device="cpu", seed=0)
+    clock = Clock()
+    model.learn(total_timesteps=warmup + steps, callback=clock)
+    start, end = warmup + 10, max(clock.marks)
+    return (end - start) * ACTION_REPEAT / (clock.marks[end] - clock.marks[start])
+
+
+def run_worker(name: str, warmup: int, steps: int) -> float:
+    cmd = [sys.executable, __file__, "--worker", name, "--warmup", str(warmup),
+           "--steps", str(steps)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])["frames_per_s"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--warmup", type=int, default=250, help="random agent steps first")
+    parser.add_argument("--steps", type=int, default=150, help="timed agent steps")
+    parser.add_argument("--worker", choices=NAMES)
+    args = parser.parse_args()
+    if args.worker:
+        if args.worker.startswith("sb3"):
+            fps = worker_sb3(args.warmup, args.steps, drq_encoder=args.worker == "sb3-drq")
+        else:
+            fps = worker_robovision(args.warmup, args.steps, amp=args.worker == "robovision")
+        print(json.dumps({"frames_per_s": fps}))
+        return
+    results: dict[str, list[float]] = {n: [] for n in NAMES}
+    for _ in range(args.repeats):
+        for name in NAMES:
+            results[name].append(run_worker(name, args.warmup, args.steps))
+            print(f"  {name}: {results[name][-1]:.1f} frames/s", file=sys.stderr, flush=True)
+    print("| run | frames/s (median) | min-max | ratio to SB3 (median of pairs) |")
+    print("|---|---|---|---|")
+    for name in NAMES:
+        ratios = [a / b for a, b in zip(results[name], results["sb3"], strict=True)]
+        print(f"| {name} | {statistics.median(results[name]):.1f} | {min(results[name]):.1f}-"
+              f"{max(results[name]):.1f} | {statistics.median(ratios):.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
