@@ -240,3 +240,16 @@ def test_frame_replay_state_dict_restores_exactly():
     for field in ("obs", "action", "reward", "next_obs", "discount"):
         assert torch.equal(getattr(x, field), getattr(y, field)), field
     assert b.t == a.t and b.current_start == a.current_start
+
+
+def test_missing_gl_backend_names_packages_and_mujoco_gl(monkeypatch):
+    env = make_env("dmc/cartpole-balance", obs="pixels", image_size=32, frame_stack=1)
+    physics = env.unwrapped.physics
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("Failed to initialize EGL display")
+
+    monkeypatch.setattr(physics, "render", broken)
+    with pytest.raises(RenderError, match=r"libegl1 libgl1-mesa-dri.*libosmesa6.*MUJOCO_GL"):
+        env.reset(seed=0)
+    env.close()
