@@ -19,7 +19,6 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 ACTION_REPEAT = 4
@@ -42,7 +41,7 @@ def worker_robovision(warmup: int, steps: int, amp: bool) -> float:
                      f"train.total_steps={frames}", f"train.learning_starts={warmup * 4}",
                      "train.eval_every=0", "train.eval_episodes=1", "train.checkpoint_every=0",
                      "train.progress=false", f"train.log_every={10 * ACTION_REPEAT}",
-                     "train.buffer_size=20000", f"agent.amp={str(amp).lower()}",
+                     "train.buffer_size=20000", f"agent.encoder.amp={str(amp).lower()}",
                      f"run_dir={run_dir}", "device=cpu"]
         cfg = load_config("cheetah_run_pixels_sac", overrides)
         train(cfg, run_dir)
@@ -56,8 +55,8 @@ def worker_robovision(warmup: int, steps: int, amp: bool) -> float:
 
 
 def worker_sb3(warmup: int, steps: int, drq_encoder: bool) -> float:
+    from sb3_clock import StepClock
     from stable_baselines3 import SAC
-    from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 
     from robovision import make_env
@@ -73,25 +72,15 @@ def worker_sb3(warmup: int, steps: int, drq_encoder: bool) -> float:
         def forward(self, obs):
             return self.encoder(obs)
 
-    class Clock(BaseCallback):
-        def __init__(self):
-            super().__init__()
-            self.marks: dict[int, float] = {}
-
-        def _on_step(self) -> bool:
-            self.marks[self.num_timesteps] = time.perf_counter()
-            return True
-
     env = make_env("dmc/cheetah-run", obs="pixels", seed=0, action_repeat=ACTION_REPEAT)
     policy_kwargs = {"net_arch": [1024, 1024]}
     if drq_encoder:  # raw 0..255 floats in, the encoder scales them itself
         policy_kwargs.update(features_extractor_class=DrQExtractor, normalize_images=False)
     model = SAC("CnnPolicy", env, batch_size=BATCH, buffer_size=20000, learning_starts=warmup,
                 policy_kwargs=policy_kwargs, device="cpu", seed=0)
-    clock = Clock()
+    clock = StepClock()
     model.learn(total_timesteps=warmup + steps, callback=clock)
-    start, end = warmup + 10, max(clock.marks)
-    return (end - start) * ACTION_REPEAT / (clock.marks[end] - clock.marks[start])
+    return clock.steps_per_second(warmup + 10) * ACTION_REPEAT
 
 
 def run_worker(name: str, warmup: int, steps: int) -> float:

@@ -19,7 +19,6 @@ import platform
 import statistics
 import subprocess
 import sys
-import time
 
 ENV = "HalfCheetah-v5"
 # Identical hyper-parameters on both sides (SB3 defaults / SB3 zoo / CleanRL).
@@ -64,18 +63,9 @@ def worker_sb3(algo: str, warmup: int, steps: int) -> float:
     import gymnasium as gym
     import numpy as np
     import torch
+    from sb3_clock import StepClock
     from stable_baselines3 import PPO, SAC, TD3
-    from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.noise import NormalActionNoise
-
-    class Clock(BaseCallback):
-        def __init__(self):
-            super().__init__()
-            self.marks: dict[int, float] = {}
-
-        def _on_step(self) -> bool:
-            self.marks[self.num_timesteps] = time.perf_counter()
-            return True
 
     env = gym.make(ENV)
     if algo == "sac":
@@ -89,14 +79,11 @@ def worker_sb3(algo: str, warmup: int, steps: int) -> float:
     else:
         model = PPO("MlpPolicy", env, n_steps=2048, batch_size=64, n_epochs=10, device="cpu",
                     learning_rate=3e-4)
-    clock = Clock()
+    clock = StepClock()
     torch.manual_seed(0)
     model.learn(total_timesteps=warmup + steps, callback=clock)
-    marks = clock.marks
     # PPO: whole iterations from the end of the first rollout; off-policy: after warm-up.
-    start = 2048 if algo == "ppo" else warmup + 250
-    end = max(marks)
-    return (end - start) / (marks[end] - marks[start])
+    return clock.steps_per_second(2048 if algo == "ppo" else warmup + 250)
 
 
 def run_worker(framework: str, algo: str, warmup: int, steps: int) -> float:

@@ -78,3 +78,12 @@ def test_unknown_key_in_yaml_file(tmp_path):
 def test_off_policy_rejects_parallel_envs():
     with pytest.raises(ConfigError, match="num_envs"):
         load_config("pendulum_sac", ["env.num_envs=4"])
+
+
+def test_nested_encoder_config_from_yaml_and_overrides():
+    cfg = load_config("cheetah_run_pixels",
+                      ["agent.encoder.amp=false", "agent.encoder.kind=nature"])
+    assert cfg.agent.encoder.augment == "shift" and cfg.agent.encoder.amp is False
+    assert cfg.agent.encoder.kind == "nature"
+    with pytest.raises(ConfigError, match=r"agent.encoder.augment: 'flip' is not allowed"):
+        load_config("cheetah_run_pixels", ["agent.encoder.augment=flip"])

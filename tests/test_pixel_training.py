@@ -8,7 +8,8 @@ from robovision.config import load_config
 from robovision.loop import train
 
 TINY = ["env.image_size=32", "env.options.task_kwargs={time_limit: 1}", "agent.hidden=32,32",
-        "agent.amp=false", "train.progress=false", "train.eval_episodes=1", "train.log_every=20"]
+        "agent.encoder.amp=false", "train.progress=false", "train.eval_episodes=1",
+        "train.log_every=20"]
 
 
 @pytest.mark.parametrize("preset", ["cheetah_run_pixels", "cheetah_run_pixels_sac",

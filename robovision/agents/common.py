@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from robovision.nets.distributions import tanh_gaussian_sample
-from robovision.nets.encoders import Encoder, make_encoder
+from robovision.nets.encoders import Encoder, EncoderConfig, make_encoder
 from robovision.nets.mlp import EnsembleMLP, mlp
 
 
@@ -19,10 +19,9 @@ def adam(params: Iterable[torch.Tensor], lr: float, eps: float = 1e-8) -> torch.
     return torch.optim.Adam(params, lr=lr, eps=eps, fused=True)
 
 
-def build_encoder(cfg: Any, obs_space, device: torch.device) -> Encoder:
-    """The agent's observation encoder from its config fields ``encoder``,
-    ``feature_dim`` and ``amp``."""
-    return make_encoder(obs_space, cfg.encoder, cfg.feature_dim, cfg.amp).to(device)
+def build_encoder(cfg: EncoderConfig, obs_space, device: torch.device) -> Encoder:
+    """The agent's observation encoder from its ``encoder`` config."""
+    return make_encoder(obs_space, cfg.kind, cfg.feature_dim, cfg.amp).to(device)
 
 
 def map_obs(fn, obs: Any) -> Any:

@@ -28,7 +28,7 @@ from robovision.agents.common import (
     space_ndim,
 )
 from robovision.nets.distributions import gaussian_entropy, gaussian_log_prob
-from robovision.nets.encoders import is_image_space
+from robovision.nets.encoders import EncoderConfig, is_image_space
 from robovision.nets.mlp import mlp
 from robovision.normalize import RunningMeanStd
 
@@ -57,11 +57,8 @@ class PPOConfig:
     """Stop the epochs early when the approximate KL exceeds this."""
     log_std_init: float = 0.0
     ortho_init: bool = True
-    encoder: str = "auto"
-    """Observation encoder: ``auto`` (flatten for state, ``drq`` for pixels), ``drq``,
-    ``nature``, ``flat``; shared by actor and critic and trained by both losses."""
-    feature_dim: int = 50
-    amp: bool = False
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    """Shared by policy and value, trained by the whole PPO loss."""
 
 
 class PolicyStep(NamedTuple):
@@ -87,7 +84,7 @@ class PPO:
         self.total_updates = total_updates
         self.action_dim = int(np.prod(action_space.shape))
         self.obs_ndim = space_ndim(obs_space)
-        self.encoder = build_encoder(cfg, obs_space, device)
+        self.encoder = build_encoder(cfg.encoder, obs_space, device)
         # running normalisation applies to state vectors; images are scaled in the encoder
         self.normalize_obs = cfg.normalize_obs and not is_image_space(obs_space)
         feat = self.encoder.out_dim

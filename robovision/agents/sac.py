@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 import torch
@@ -28,6 +27,7 @@ from robovision.agents.common import (
     space_ndim,
 )
 from robovision.augment import augment_obs
+from robovision.nets.encoders import EncoderConfig
 from robovision.replay.batch import Batch
 
 
@@ -50,18 +50,7 @@ class SACConfig:
     target_update_every: int = 1
     log_std_min: float = -5.0
     log_std_max: float = 2.0
-    encoder: str = "auto"
-    """Observation encoder: ``auto`` (flatten for state, ``drq`` for pixels), ``drq``,
-    ``nature``, ``flat``."""
-    feature_dim: int = 50
-    """Pixel encoder output size."""
-    amp: bool = False
-    """bf16 autocast (channels_last on the CPU) for the pixel encoder."""
-    augment: Literal["none", "shift"] = "none"
-    """Image augmentation of obs and next_obs in every update (DrQ: ``shift``)."""
-    encoder_grad: Literal["critic", "both"] = "critic"
-    """Which losses train the shared encoder: the critic's only, the actor seeing
-    detached features (DrQ/DrQ-v2), or both."""
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
 
 
 class SAC:
@@ -70,7 +59,7 @@ class SAC:
         self.cfg, self.device = cfg, device
         self.action_dim = int(np.prod(action_space.shape))
         self.obs_ndim = space_ndim(obs_space)
-        self.encoder = build_encoder(cfg, obs_space, device)
+        self.encoder = build_encoder(cfg.encoder, obs_space, device)
         feat = self.encoder.out_dim
         self.actor = TanhGaussianActor(feat, self.action_dim, cfg.hidden,
                                        cfg.log_std_min, cfg.log_std_max).to(device)
@@ -81,7 +70,7 @@ class SAC:
         self.target_entropy = (-float(self.action_dim) if cfg.target_entropy is None
                                else cfg.target_entropy)
         actor_params = [*self.actor.parameters()]
-        if cfg.encoder_grad == "both":
+        if cfg.encoder.grad == "both":
             actor_params += [*self.encoder.parameters()]
         self.actor_opt = adam(actor_params, cfg.actor_lr)
         self.critic_opt = adam([*self.encoder.parameters(), *self.critic.parameters()],
@@ -106,7 +95,7 @@ class SAC:
         self.num_updates += 1
         alpha = self.log_alpha.detach().exp()
         obs, next_obs = batch.obs, batch.next_obs
-        if self.cfg.augment == "shift":
+        if self.cfg.encoder.augment == "shift":
             obs, next_obs = augment_obs(obs), augment_obs(next_obs)
         features = self.encoder(obs)
         with torch.no_grad():
@@ -123,7 +112,7 @@ class SAC:
         metrics = {"critic_loss": critic_loss.detach(), "q": q.detach().mean(), "alpha": alpha}
 
         if self.num_updates % self.cfg.actor_update_every == 0:
-            if self.cfg.encoder_grad == "both":
+            if self.cfg.encoder.grad == "both":
                 features = self.encoder(obs)
             else:
                 features = features.detach()

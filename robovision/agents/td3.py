@@ -25,6 +25,7 @@ from robovision.agents.common import (
     space_ndim,
 )
 from robovision.augment import augment_obs
+from robovision.nets.encoders import EncoderConfig
 from robovision.replay.batch import Batch
 from robovision.schedule import parse_schedule
 
@@ -51,15 +52,7 @@ class TD3Config:
     smoothing std both follow it over the agent's exploration steps (DrQ-v2)."""
     actor_q: Literal["first", "min"] = "first"
     """Actor objective: Q1 (TD3) or the min over critics (DrQ-v2)."""
-    encoder: str = "auto"
-    """Observation encoder: ``auto`` (flatten for state, ``drq`` for pixels), ``drq``,
-    ``nature``, ``flat``."""
-    feature_dim: int = 50
-    amp: bool = False
-    """bf16 autocast (channels_last on the CPU) for the pixel encoder."""
-    augment: Literal["none", "shift"] = "none"
-    encoder_grad: Literal["critic", "both"] = "critic"
-    """Which losses train the shared encoder (DrQ-v2: the critic's only)."""
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
 
 
 class OUNoise:
@@ -83,14 +76,14 @@ class TD3:
         self.cfg, self.device = cfg, device
         self.action_dim = int(np.prod(action_space.shape))
         self.obs_ndim = space_ndim(obs_space)
-        self.encoder = build_encoder(cfg, obs_space, device)
+        self.encoder = build_encoder(cfg.encoder, obs_space, device)
         feat = self.encoder.out_dim
         self.actor = DeterministicActor(feat, self.action_dim, cfg.hidden).to(device)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic = QEnsemble(feat, self.action_dim, cfg.hidden, cfg.n_critics).to(device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         actor_params = [*self.actor.parameters()]
-        if cfg.encoder_grad == "both":
+        if cfg.encoder.grad == "both":
             actor_params += [*self.encoder.parameters()]
         self.actor_opt = adam(actor_params, cfg.actor_lr)
         self.critic_opt = adam([*self.encoder.parameters(), *self.critic.parameters()],
@@ -134,7 +127,7 @@ class TD3:
         self.num_updates += 1
         cfg = self.cfg
         obs, next_obs = batch.obs, batch.next_obs
-        if cfg.augment == "shift":
+        if cfg.encoder.augment == "shift":
             obs, next_obs = augment_obs(obs), augment_obs(next_obs)
         features = self.encoder(obs)
         with torch.no_grad():
@@ -151,7 +144,7 @@ class TD3:
         metrics = {"critic_loss": critic_loss.detach(), "q": q.detach().mean()}
 
         if self.num_updates % cfg.policy_delay == 0:
-            features = self.encoder(obs) if cfg.encoder_grad == "both" else features.detach()
+            features = self.encoder(obs) if cfg.encoder.grad == "both" else features.detach()
             metrics["actor_loss"] = self._update_actor(features)
             losses.soft_update_(self._targets, self._online, cfg.tau)
         return metrics

@@ -8,13 +8,33 @@ their output with a dummy forward pass, so any image size works.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from dataclasses import dataclass
+from typing import ClassVar, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from gymnasium import spaces
 from torch import nn
+
+
+@dataclass
+class EncoderConfig:
+    """How an agent encodes observations (``agent.encoder.*`` in configs)."""
+
+    kind: str = "auto"
+    """``auto`` (flatten for state vectors, ``drq`` for images and dicts), ``flat``,
+    ``drq`` or ``nature``."""
+    feature_dim: int = 50
+    """Output size of the DrQ encoder's projection."""
+    amp: bool = False
+    """bf16 autocast for the pixel encoder (channels_last on the CPU, AMX)."""
+    augment: Literal["none", "shift"] = "none"
+    """Off-policy agents: DrQ's random shift of obs and next_obs in every update."""
+    grad: Literal["critic", "both"] = "critic"
+    """Off-policy agents: which losses train the shared encoder. ``critic``: the
+    critic loss only, the actor sees detached features (DrQ, DrQ-v2); ``both``:
+    the actor loss too. PPO's encoder is always trained by its whole loss."""
 
 
 class Encoder(nn.Module):
