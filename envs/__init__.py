@@ -52,9 +52,13 @@ def dmc_id(domain: str, task: str) -> str:
 
 def register_all() -> None:
     """Register dm_control tasks and robovision's own envs once (idempotent)."""
-    if "robovision/PointReach-v0" not in gym.registry:
-        gym.register("robovision/PointReach-v0",
-                     entry_point="robovision.envs.point_reach:PointReach")
+    own = {"robovision/PointReach-v0": "robovision.envs.point_reach:PointReach",
+           "robovision/BoxLocalization-v0": "robovision.envs.vision.localization:BoxLocalization",
+           "robovision/Landmark2D-v0": "robovision.envs.vision.landmarks:Landmark2D",
+           "robovision/Landmark3D-v0": "robovision.envs.vision.landmarks:Landmark3D"}
+    for env_id, entry_point in own.items():
+        if env_id not in gym.registry:
+            gym.register(env_id, entry_point=entry_point)
     for domain, task in dmc_tasks():
         env_id = dmc_id(domain, task)
         if env_id not in gym.registry:

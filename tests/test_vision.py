@@ -1,0 +1,314 @@
+"""Vision environments: geometry, box transformations, rewards, landmarks, loaders."""
+
+import json
+
+import cv2
+import gymnasium as gym
+import numpy as np
+import pytest
+import robovision.envs  # noqa: F401  (registers the envs)
+import torch
+from gymnasium.utils.env_checker import check_env
+from robovision.envs.vision.data import (
+    AnnotatedImage,
+    AnnotationError,
+    load_coco,
+    load_pts,
+    load_voc,
+    procedural_images,
+    train_test_split,
+)
+from robovision.envs.vision.geometry import box_iou, clip_boxes, pairwise_iou, point_distance
+from robovision.envs.vision.landmarks import LandmarkEnv
+from robovision.envs.vision.localization import TRIGGER, BoxLocalization, transform_box
+
+# ---------------------------------------------------------------------------- geometry
+
+CASES = [  # box a, box b, IoU
+    ([0, 0, 10, 10], [20, 20, 30, 30], 0.0),       # no overlap
+    ([0, 0, 10, 10], [10, 0, 20, 10], 0.0),        # touching edges
+    ([0, 0, 10, 10], [2, 2, 6, 6], 16 / 100),      # containment
+    ([0, 0, 10, 10], [0, 0, 10, 10], 1.0),         # identical
+    ([0, 0, 10, 10], [5, 0, 15, 10], 50 / 150),    # half overlap
+    ([3, 3, 3, 8], [0, 0, 10, 10], 0.0),           # degenerate (zero width)
+    ([3, 3, 3, 3], [3, 3, 3, 3], 0.0),             # degenerate with itself
+    ([90, 0, 100, 10], [95, 0, 100, 5], 25 / 100),  # at the image border
+]
+
+
+@pytest.mark.parametrize(("a", "b", "expected"), CASES)
+def test_iou_numpy_and_torch(a, b, expected):
+    assert box_iou(np.array(a, float), np.array(b, float)) == pytest.approx(expected)
+    assert box_iou(torch.tensor(a, dtype=torch.float64),
+                   torch.tensor(b, dtype=torch.float64)).item() == pytest.approx(expected)
+
+
+def test_iou_is_vectorised_and_matches_torchvision():
+    from torchvision.ops import box_iou as tv_iou
+
+    a = np.array([c[0] for c in CASES if c[2] > 0], np.float32)
+    b = np.array([c[1] for c in CASES if c[2] > 0], np.float32)
+    ours = pairwise_iou(torch.from_numpy(a), torch.from_numpy(b))
+    assert torch.allclose(ours, tv_iou(torch.from_numpy(a), torch.from_numpy(b)), atol=1e-6)
+    assert pairwise_iou(a, b).shape == (len(a), len(b))
+
+
+def test_clip_and_distance():
+    boxes = np.array([[-5, 2, 120, 50]], np.float32)
+    assert clip_boxes(boxes, 100, 40).tolist() == [[0, 2, 100, 40]]
+    assert clip_boxes(torch.from_numpy(boxes), 100, 40).tolist() == [[0, 2, 100, 40]]
+    assert point_distance(np.array([0.0, 0.0]), np.array([3.0, 4.0])) == pytest.approx(5.0)
+    assert point_distance(np.array([0.0, 0.0]), np.array([3.0, 4.0]),
+                          spacing=(2.0, 0.5)) == pytest.approx(np.hypot(6, 2))
+    t = point_distance(torch.zeros(5, 3), torch.ones(5, 3))
+    assert torch.allclose(t, torch.full((5,), 3**0.5))
+
+
+# ---------------------------------------------------------------------------- localization
+
+
+@pytest.mark.parametrize(("action", "expected"), [
+    (0, [22, 20, 72, 60]), (1, [18, 20, 68, 60]), (2, [20, 18, 70, 58]), (3, [20, 22, 70, 62]),
+    (4, [15, 16, 75, 64]), (5, [25, 24, 65, 56]), (6, [20, 24, 70, 56]), (7, [25, 20, 65, 60]),
+])
+def test_each_transformation_moves_the_box_by_alpha(action, expected):
+    # box 50 wide and 40 tall, alpha 0.04 -> 2 px and 1.6 px steps; bigger/smaller 0.2
+    alpha = 0.2 if action in (4, 5, 6, 7) else 0.04
+    got = transform_box(np.array([20, 20, 70, 60], np.float32), action, alpha, 200, 200)
+    want = np.array(expected, np.float32)
+    if action in (2, 3):
+        want = np.array([20, 20 + (1.6 if action == 3 else -1.6),
+                         70, 60 + (1.6 if action == 3 else -1.6)], np.float32)
+    assert got == pytest.approx(want)
+
+
+@pytest.mark.parametrize("action", range(8))
+def test_transformations_stay_inside_the_image(action):
+    box = np.array([0, 0, 100, 80], np.float32)  # the whole image
+    for _ in range(30):
+        box = transform_box(box, action, 0.2, 100, 80)
+        assert box[0] >= 0 and box[1] >= 0 and box[2] <= 100 and box[3] <= 80
+        assert box[2] - box[0] >= 4 and box[3] - box[1] >= 4
+
+
+def _one_image_env(**kwargs):
+    image = np.zeros((100, 100, 3), np.uint8)
+    sample = AnnotatedImage(image=image, boxes=np.array([[0, 0, 50, 100]], np.float32),
+                            labels=np.zeros(1, np.int64))
+    return BoxLocalization(dataset=[sample], split="all", **kwargs)
+
+
+def test_reward_sign_and_trigger():
+    env = _one_image_env()
+    env.reset(seed=0)
+    assert env.iou() == pytest.approx(0.5)  # first box: the whole image
+    _, reward, *_ = env.step(1)  # left: IoU unchanged (box slides back inside) -> 0
+    assert reward == 0.0
+    _, reward, *_ = env.step(7)  # taller = narrower: 90 wide centred, IoU 45/95 < 0.5
+    assert reward == -1.0
+    env.reset(seed=0)
+    _, reward, terminated, _, info = env.step(TRIGGER)  # IoU 0.5 < tau 0.6
+    assert reward == -3.0 and terminated and info["final_iou"] == pytest.approx(0.5)
+    env.reset(seed=0)
+    env.box = np.array([0, 0, 55, 100], np.float32)
+    _, reward, terminated, _, _ = env.step(TRIGGER)
+    assert reward == 3.0 and terminated
+
+
+def test_delta_reward_and_step_limit():
+    env = _one_image_env(reward="delta", max_steps=3)
+    env.reset(seed=0)
+    _, reward, _, truncated, info = env.step(5)  # smaller: [10, 10, 90, 90]
+    assert reward == pytest.approx(info["iou"] - 0.5)
+    assert not truncated
+    env.step(0)
+    *_, truncated, _ = env.step(0)
+    assert truncated
+
+
+def test_history_is_one_hot_of_last_actions():
+    env = _one_image_env(history=3)
+    env.reset(seed=0)
+    obs, *_ = env.step(2)
+    obs, *_ = env.step(5)
+    history = obs["state"].reshape(3, 9)
+    assert history[0].sum() == 0 and history[1].argmax() == 2 and history[2].argmax() == 5
+
+
+def test_continuous_actions_and_trigger_dimension():
+    env = _one_image_env(action_type="continuous")
+    env.reset(seed=0)
+    _obs, _, terminated, _, info = env.step(np.array([0, 0, -1, 0, -1], np.float32))
+    assert not terminated and info["box"][2] == pytest.approx(80.0)  # x2 moved by 0.2 * 100
+    *_, terminated, _, _ = env.step(np.array([0, 0, 0, 0, 0.5], np.float32))
+    assert terminated
+
+
+def test_target_is_the_best_box_and_inhibition_allows_several():
+    image = np.full((100, 100, 3), 128, np.uint8)
+    boxes = np.array([[0, 0, 40, 40], [50, 50, 100, 100]], np.float32)
+    sample = AnnotatedImage(image=image, boxes=boxes, labels=np.array([0, 1]))
+    env = BoxLocalization(dataset=[sample], split="all", inhibition=True, max_triggers=2)
+    env.reset(seed=0)
+    env.box = np.array([48, 48, 100, 100], np.float32)
+    _, reward, terminated, _, _ = env.step(TRIGGER)
+    assert reward == 3.0 and not terminated and env.found.tolist() == [False, True]
+    assert env.box.tolist() == [0, 0, 100, 100]  # a new search from the whole image
+    assert env.image[75, 75].tolist() == [0, 0, 0]  # the found object is crossed out
+    env.box = np.array([0, 0, 42, 42], np.float32)
+    _, reward, terminated, _, _ = env.step(TRIGGER)
+    assert reward == 3.0 and terminated
+    only_class_0 = BoxLocalization(dataset=[sample], split="all", target_class=0)
+    only_class_0.reset(seed=0)
+    assert only_class_0.targets.tolist() == [[0, 0, 40, 40]]
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"action_type": "continuous"}, {"context": True},
+                                    {"reward": "delta", "inhibition": True, "max_triggers": 3}])
+def test_box_localization_passes_check_env(kwargs):
+    env = gym.make("robovision/BoxLocalization-v0", num_images=20, **kwargs)
+    check_env(env.unwrapped, skip_render_check=True)
+    obs, _ = env.reset(seed=0)
+    assert obs["pixels"].dtype == np.uint8 and obs["pixels"].shape[1:] == (84, 84)
+
+
+def test_greedy_oracle_localizes_procedural_objects():
+    from robovision.envs.vision.localization import greedy_oracle_action
+
+    env = BoxLocalization(num_images=30, split="all")
+    successes = 0
+    for i in range(30):
+        env.reset(seed=i, options={"index": i})
+        done, info = False, {}
+        while not done:
+            _, _, terminated, truncated, info = env.step(greedy_oracle_action(env))
+            done = terminated or truncated
+        successes += info.get("final_iou", 0) >= 0.5
+    assert successes >= 24
+
+
+# ---------------------------------------------------------------------------- landmarks
+
+
+def _landmark_env(**kwargs):
+    image = np.zeros((64, 64, 3), np.uint8)
+    sample = AnnotatedImage(image=image, keypoints=np.array([[40.0, 20.0]], np.float32))
+    return LandmarkEnv(2, [sample], **kwargs)
+
+
+def test_landmark_reward_is_distance_decrease():
+    env = _landmark_env()
+    env.reset(seed=0)
+    env.position = np.array([10.0, 20.0], np.float32)
+    _, reward, *_ = env.step(0)  # +x by 1
+    assert reward == pytest.approx(1.0) and env.distance() == pytest.approx(29.0)
+    _, reward, *_ = env.step(1)  # -x
+    assert reward == pytest.approx(-1.0)
+
+
+def test_landmark_reward_in_physical_units():
+    image = np.zeros((64, 64, 3), np.uint8)
+    sample = AnnotatedImage(image=image, keypoints=np.array([[40.0, 20.0]], np.float32),
+                            spacing=(0.5, 2.0))
+    env = LandmarkEnv(2, [sample])
+    env.reset(seed=0)
+    env.position = np.array([40.0, 10.0], np.float32)
+    _, reward, *_ = env.step(2)  # +y by 1 pixel = 2 mm
+    assert reward == pytest.approx(2.0)
+
+
+def test_oscillation_shrinks_scale_then_stops():
+    env = _landmark_env(scales=(4, 2, 1), multiscale=True, stop_on_oscillation=True)
+    env.reset(seed=0)
+    env.position = np.array([30.0, 30.0], np.float32)
+    scales, terminated = [], False
+    for t in range(40):
+        *_, terminated, _, info = env.step(t % 2)  # +x, -x, +x, ...: oscillates
+        scales.append(info["scale"])
+        if terminated:
+            break
+    assert scales[0] == 4 and 2 in scales and scales[-1] == 1 and terminated
+
+
+@pytest.mark.parametrize(("spec", "kwargs"), [
+    ("robovision/Landmark2D-v0", {}), ("robovision/Landmark2D-v0", {"action_type": "continuous"}),
+    ("robovision/Landmark3D-v0", {"num_images": 4}),
+    ("robovision/Landmark2D-v0", {"multiscale": True, "scales": (4, 2, 1)})])
+def test_landmark_envs_pass_check_env(spec, kwargs):
+    env = gym.make(spec, **kwargs)
+    check_env(env.unwrapped, skip_render_check=True)
+
+
+# ---------------------------------------------------------------------------- data
+
+
+def _write_image(path, h=40, w=60):
+    cv2.imwrite(str(path), np.full((h, w, 3), 100, np.uint8))
+
+
+def test_coco_loader_with_bad_entries(tmp_path):
+    _write_image(tmp_path / "a.png")
+    _write_image(tmp_path / "b.png")
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    coco = {"images": [{"id": 1, "file_name": "a.png"}, {"id": 2, "file_name": "b.png"},
+                       {"id": 3, "file_name": "missing.png"}, {"id": 4, "file_name": "broken.png"}],
+            "annotations": [{"image_id": 1, "bbox": [5, 5, 10, 20], "category_id": 3},
+                            {"image_id": 1, "bbox": [50, 30, 20, 20], "category_id": 3},
+                            {"image_id": 2, "bbox": [5, 5, 0, 10], "category_id": 1}]}
+    path = tmp_path / "ann.json"
+    path.write_text(json.dumps(coco))
+    with pytest.raises(AnnotationError, match=r"ann.json image id 1 \(a.png\).*outside"):
+        load_coco(path, tmp_path)
+    with pytest.warns(UserWarning, match="skipped 5 entries"):
+        samples, report = load_coco(path, tmp_path, on_error="skip")
+    assert len(samples) == 1 and samples[0].boxes.tolist() == [[5, 5, 15, 25]]
+    assert report.skipped == {"bad box": 2, "image without annotations": 1, "image": 2}
+
+
+def test_coco_keypoints(tmp_path):
+    _write_image(tmp_path / "a.png")
+    coco = {"images": [{"id": 1, "file_name": "a.png"}],
+            "annotations": [{"image_id": 1, "bbox": [0, 0, 30, 30],
+                             "keypoints": [10, 12, 2, 0, 0, 0, 20, 5, 1]}]}
+    (tmp_path / "kp.json").write_text(json.dumps(coco))
+    samples, _ = load_coco(tmp_path / "kp.json", tmp_path, keypoints=True)
+    assert samples[0].keypoints.tolist() == [[10, 12], [20, 5]]
+
+
+def test_voc_loader(tmp_path):
+    _write_image(tmp_path / "img.png")
+    (tmp_path / "img.xml").write_text(
+        "<annotation><filename>img.png</filename>"
+        "<object><name>cat</name><bndbox><xmin>1</xmin><ymin>2</ymin><xmax>30</xmax>"
+        "<ymax>20</ymax></bndbox></object>"
+        "<object><name>dog</name><bndbox><xmin>5</xmin><ymin>5</ymin><xmax>5</xmax>"
+        "<ymax>9</ymax></bndbox></object></annotation>")
+    (tmp_path / "bad.xml").write_text("<annotation><filename>")
+    with pytest.raises(AnnotationError, match=r"bad\.xml"):
+        load_voc(tmp_path, tmp_path)
+    with pytest.warns(UserWarning):
+        samples, report = load_voc(tmp_path, tmp_path, on_error="skip")
+    assert samples[0].boxes.tolist() == [[1, 2, 30, 20]] and samples[0].labels.tolist() == [0]
+    assert report.skipped == {"unreadable": 1, "bad box": 1}
+
+
+def test_pts_loader(tmp_path):
+    _write_image(tmp_path / "face.png")
+    (tmp_path / "face.pts").write_text("version: 1\nn_points: 2\n{\n1.5 2.5\n3 4\n}\n")
+    sample = load_pts(tmp_path / "face.pts", tmp_path / "face.png")
+    assert sample.keypoints.tolist() == [[1.5, 2.5], [3, 4]]
+    (tmp_path / "bad.pts").write_text("nothing here")
+    with pytest.raises(AnnotationError, match=r"bad\.pts"):
+        load_pts(tmp_path / "bad.pts", tmp_path / "face.png")
+
+
+def test_procedural_images_have_exact_boxes_and_split_is_disjoint():
+    samples = procedural_images(20, 64, "hard", seed=1)
+    for s in samples:
+        assert s.image.shape == (64, 64, 3) and len(s.boxes) == 3
+        assert np.all(s.boxes[:, 2:] > s.boxes[:, :2]) and np.all(s.boxes <= 64)
+    train, test = train_test_split(samples, 0.25, seed=0)
+    assert len(train) == 15 and len(test) == 5
+    assert not {id(s) for s in train} & {id(s) for s in test}
+    again = procedural_images(20, 64, "hard", seed=1)
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(samples, again, strict=True))
