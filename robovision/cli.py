@@ -75,7 +75,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     cfg = load_config(str(run_dir / "config.yaml"))
     ckpt = run_dir / "checkpoints" / f"{args.checkpoint}.pt"
     device = factory.resolve_device(args.device or cfg.device)
-    env = factory.build_env(cfg, seed=args.seed, render_mode="rgb_array" if args.video else None)
+    env = factory.build_env(cfg, seed=args.seed, render_mode="rgb_array" if args.video else None,
+                            evaluation=True)
     agent = factory.build_agent(cfg, env.observation_space, env.action_space, device)
     agent.load_state_dict(load_checkpoint(ckpt, map_location=device)["agent"])
     returns, frames = evaluate(agent, env, args.episodes, seed=args.seed, record=args.video)

@@ -52,6 +52,9 @@ class EnvConfig:
     """Shadows and multisampling off: about 6x faster frames on a CPU."""
     options: dict[str, Any] = field(default_factory=dict)
     """Extra keyword arguments passed to ``make_env`` / the env constructor."""
+    eval_options: dict[str, Any] = field(default_factory=dict)
+    """Options that override ``options`` for the evaluation env (e.g. ``{split: test}``
+    to evaluate on held-out images)."""
 
 
 @dataclass

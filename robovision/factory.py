@@ -26,8 +26,11 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def build_env(cfg: Config, seed: int | None, render_mode: str | None = None) -> gym.Env:
+def build_env(cfg: Config, seed: int | None, render_mode: str | None = None,
+              evaluation: bool = False) -> gym.Env:
+    """The training env, or with ``evaluation`` the env with ``env.eval_options`` applied."""
     e = cfg.env
+    options = {**e.options, **e.eval_options} if evaluation else e.options
     pixel_options = {}
     if e.obs != "state":
         pixel_options = {"image_size": e.image_size, "frame_stack": e.frame_stack,
@@ -36,7 +39,7 @@ def build_env(cfg: Config, seed: int | None, render_mode: str | None = None) -> 
                          "fast_render": e.fast_render}
     return make_env(e.spec, obs=e.obs, seed=seed, render_mode=render_mode,
                     action_repeat=e.action_repeat if e.action_repeat > 0 else None,
-                    **pixel_options, **e.options)
+                    **pixel_options, **options)
 
 
 def build_vector_env(cfg: Config, seed: int) -> SyncVectorEnv:
@@ -46,9 +49,12 @@ def build_vector_env(cfg: Config, seed: int) -> SyncVectorEnv:
     return SyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
 
 
-def check_action_space(space: spaces.Space, spec: str) -> None:
+def check_action_space(space: spaces.Space, spec: str, algo: str) -> None:
+    if isinstance(space, spaces.Discrete) and algo == "ppo":
+        return
     if not isinstance(space, spaces.Box):
-        raise ValueError(f"{spec}: the agents need a continuous Box action space, got {space}")
+        raise ValueError(f"{spec}: {algo} needs a continuous Box action space, got {space}"
+                         + (" (PPO also takes Discrete)" if algo != "ppo" else ""))
     if not (np.all(space.low == -1) and np.all(space.high == 1)):
         raise ValueError(f"{spec}: actions must lie in [-1, 1] after make_env's rescaling; "
                          f"got bounds {space.low}..{space.high} (unbounded actions?)")
@@ -57,7 +63,7 @@ def check_action_space(space: spaces.Space, spec: str) -> None:
 def build_agent(cfg: Config, obs_space: spaces.Space, action_space: spaces.Space,
                 device: torch.device, total_steps: int | None = None) -> Any:
     """``total_steps``: the budget in agent steps (PPO anneals its learning rate over it)."""
-    check_action_space(action_space, cfg.env.spec)
+    check_action_space(action_space, cfg.env.spec, cfg.algo)
     cls = AGENT_CLASSES[cfg.algo]
     if cfg.algo == "ppo":
         per_iteration = cfg.train.rollout_steps * cfg.env.num_envs
@@ -85,8 +91,7 @@ def build_replay(cfg: Config, obs_space: spaces.Space, action_space: spaces.Spac
 
 def build_rollout(cfg: Config, obs_space: spaces.Space, action_space: spaces.Space,
                   device: torch.device) -> RolloutBuffer:
-    if isinstance(obs_space, spaces.Dict):
-        raise ValueError("PPO takes state or pixel observations; use env.obs=state or pixels")
-    dtype = torch.uint8 if obs_space.dtype == np.uint8 else torch.float32
-    return RolloutBuffer(cfg.train.rollout_steps, cfg.env.num_envs, obs_space.shape,
-                         int(np.prod(action_space.shape)), device, obs_dtype=dtype)
+    action_dim = 1 if isinstance(action_space, spaces.Discrete) else int(
+        np.prod(action_space.shape))
+    return RolloutBuffer(cfg.train.rollout_steps, cfg.env.num_envs, obs_space, action_dim,
+                         device)

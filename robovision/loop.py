@@ -141,7 +141,8 @@ class Run:
             torch.set_num_threads(cfg.threads)
         seed_everything(cfg.seed)
         self.eval_env = factory.build_env(cfg, seed=cfg.seed + EVAL_SEED_OFFSET,
-                                          render_mode="rgb_array" if cfg.train.video else None)
+                                          render_mode="rgb_array" if cfg.train.video else None,
+                                          evaluation=True)
         obs_space, act_space = self.eval_env.observation_space, self.eval_env.action_space
         self.action_repeat = action_repeat_of(self.eval_env)
         self.train_cfg = in_steps(cfg.train, self.action_repeat)
@@ -297,21 +298,15 @@ def run_on_policy(run: Run) -> None:
             before = run.counters.step
             for t in range(train.rollout_steps):
                 policy = agent.explore(obs)
-                action = policy.action.clamp(-1.0, 1.0).cpu().numpy()
-                obs, reward, terminated, truncated, info = envs.step(action)
+                obs, reward, terminated, truncated, info = envs.step(agent.to_env(policy.action))
                 episode_return += reward
                 episode_length += 1
                 ended = terminated | truncated
                 learn_reward = (run.reward_scaler(reward, terminated)
                                 if run.reward_scaler is not None else reward)
-                rollout.obs[t] = policy.obs
-                rollout.action[t] = policy.action
-                rollout.log_prob[t] = policy.log_prob
-                rollout.value[t] = policy.value
-                rollout.reward[t] = torch.as_tensor(learn_reward, dtype=torch.float32)
-                rollout.terminated[t] = torch.as_tensor(terminated, dtype=torch.float32)
-                rollout.episode_end[t] = torch.as_tensor(ended, dtype=torch.float32)
-                rollout.bootstrap[t] = _truncation_values(agent, info, truncated, terminated)
+                rollout.store(t, policy.obs, policy.action, policy.log_prob, policy.value,
+                              learn_reward, terminated, ended,
+                              _truncation_values(agent, info, truncated, terminated))
                 for i in np.flatnonzero(ended):
                     run.episode_done(float(episode_return[i]), int(episode_length[i]))
                     episode_return[i], episode_length[i] = 0.0, 0
@@ -328,7 +323,11 @@ def _truncation_values(agent, info: dict, truncated: np.ndarray, terminated: np.
     values = torch.zeros(len(truncated), device=agent.device)
     cut = np.flatnonzero(truncated & ~terminated)
     if len(cut):
-        final = np.stack([info["final_obs"][i] for i in cut])
+        finals = [info["final_obs"][i] for i in cut]
+        if isinstance(finals[0], dict):
+            final = {k: np.stack([f[k] for f in finals]) for k in finals[0]}
+        else:
+            final = np.stack(finals)
         values[torch.as_tensor(cut, device=agent.device)] = agent.value(final)
     return values
 

@@ -18,6 +18,7 @@ import cv2
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+
 from robovision.envs.vision.data import (
     AnnotatedImage,
     procedural_images,

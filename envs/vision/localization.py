@@ -11,13 +11,13 @@ ground-truth box of highest IoU with the current box (optionally of one class).
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Any, ClassVar, Literal
 
 import cv2
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+
 from robovision.envs.vision.data import AnnotatedImage, procedural_images, train_test_split
 from robovision.envs.vision.geometry import box_iou
 
@@ -137,14 +137,24 @@ class BoxLocalization(gym.Env):
         h, w = self.image.shape[:2]
         self.box = np.array([0, 0, w, h], np.float32)
         self.steps = 0
-        self.history: deque[np.ndarray] = deque(
-            [np.zeros(self.action_dim, np.float32)] * self.history_len, maxlen=self.history_len)
+        self.history = np.zeros((self.history_len, self.action_dim), np.float32)
 
     def iou(self, box: np.ndarray | None = None) -> float:
         """IoU with the target: the not-yet-found ground-truth box of highest IoU."""
-        ious = box_iou(self.box if box is None else box, self.targets)
-        ious = np.where(self.found, -1.0, ious)
+        if box is None:
+            return self._current_iou
+        ious = np.where(self.found, -1.0, box_iou(box, self.targets))
         return float(max(ious.max(), 0.0))
+
+    @property
+    def box(self) -> np.ndarray:
+        return self._box
+
+    @box.setter
+    def box(self, value: np.ndarray) -> None:
+        """Setting the box also caches its IoU with the target (read many times a step)."""
+        self._box = np.asarray(value, np.float32)
+        self._current_iou = self.iou(self._box)
 
     def step(self, action):
         h, w = self.image.shape[:2]
@@ -157,8 +167,9 @@ class BoxLocalization(gym.Env):
             reward = self.eta if success else -self.eta
             self.triggers += 1
             if success:
-                self.found[int(np.argmax(np.where(self.found, -1, box_iou(self.box,
-                                                                          self.targets))))] = True
+                ious = np.where(self.found, -1, box_iou(self.box, self.targets))
+                self.found[int(np.argmax(ious))] = True
+                self.box = self.box  # refresh the cached IoU: the target changed
             terminated = (not self.inhibition or self.triggers >= self.max_triggers
                           or self.found.all())
             info = {**self._info(), "triggered": True, "final_iou": before}
@@ -191,12 +202,12 @@ class BoxLocalization(gym.Env):
         return move, False
 
     def _remember(self, action) -> None:
+        self.history[:-1] = self.history[1:]
         if self.action_type == "discrete":
-            one_hot = np.zeros(self.action_dim, np.float32)
-            one_hot[int(action)] = 1.0
-            self.history.append(one_hot)
+            self.history[-1] = 0.0
+            self.history[-1, int(action)] = 1.0
         else:
-            self.history.append(np.clip(np.asarray(action, np.float32).reshape(-1), -1, 1))
+            self.history[-1] = np.clip(np.asarray(action, np.float32).reshape(-1), -1, 1)
 
     def _mark_inhibition(self) -> None:
         """Inhibition of return: a black cross over the found region, then search again."""
@@ -214,8 +225,7 @@ class BoxLocalization(gym.Env):
             h, w = self.image.shape[:2]
             whole = crop_resize(self.image, np.array([0, 0, w, h], np.float32), self.obs_size)
             pixels = np.concatenate([pixels, whole], 0)
-        return {"pixels": np.ascontiguousarray(pixels),
-                "state": np.concatenate(list(self.history)).astype(np.float32)}
+        return {"pixels": np.ascontiguousarray(pixels), "state": self.history.reshape(-1).copy()}
 
     def _info(self) -> dict[str, Any]:
         return {"iou": self.iou(), "box": self.box.copy(), "steps": self.steps}

@@ -23,11 +23,18 @@ from robovision.agents.common import (
     adam,
     build_encoder,
     collect_state,
+    map_obs,
     obs_to_tensor,
     restore_state,
     space_ndim,
 )
-from robovision.nets.distributions import gaussian_entropy, gaussian_log_prob
+from robovision.nets.distributions import (
+    categorical_entropy,
+    categorical_log_prob,
+    categorical_sample,
+    gaussian_entropy,
+    gaussian_log_prob,
+)
 from robovision.nets.encoders import EncoderConfig, is_image_space
 from robovision.nets.mlp import mlp
 from robovision.normalize import RunningMeanStd
@@ -82,20 +89,23 @@ class PPO:
                  device: torch.device, total_updates: int = 0) -> None:
         self.cfg, self.device = cfg, device
         self.total_updates = total_updates
-        self.action_dim = int(np.prod(action_space.shape))
+        self.discrete = isinstance(action_space, spaces.Discrete)
+        self.action_dim = 1 if self.discrete else int(np.prod(action_space.shape))
+        out_dim = int(action_space.n) if self.discrete else self.action_dim
         self.obs_ndim = space_ndim(obs_space)
         self.encoder = build_encoder(cfg.encoder, obs_space, device)
         # running normalisation applies to state vectors; images are scaled in the encoder
-        self.normalize_obs = cfg.normalize_obs and not is_image_space(obs_space)
+        self.normalize_obs = (cfg.normalize_obs and isinstance(obs_space, spaces.Box)
+                              and not is_image_space(obs_space))
         feat = self.encoder.out_dim
-        self.actor = mlp(feat, cfg.hidden, self.action_dim, cfg.activation).to(device)
+        self.actor = mlp(feat, cfg.hidden, out_dim, cfg.activation).to(device)
         self.critic = mlp(feat, cfg.hidden, 1, cfg.activation).to(device)
         self.log_std = nn.Parameter(torch.full((self.action_dim,), cfg.log_std_init,
                                                device=device))
         if cfg.ortho_init:
             _ortho_init(self.actor, 0.01)
             _ortho_init(self.critic, 1.0)
-        self.obs_rms = RunningMeanStd(obs_space.shape).to(device)
+        self.obs_rms = RunningMeanStd(obs_space.shape if self.normalize_obs else ()).to(device)
         self.params = [*self.encoder.parameters(), *self.actor.parameters(),
                        *self.critic.parameters(), self.log_std]
         self.opt = adam(self.params, cfg.lr, eps=1e-5)
@@ -105,31 +115,58 @@ class PPO:
 
     def _prepare(self, obs, update_stats: bool) -> tuple[torch.Tensor, bool]:
         obs_t, single = obs_to_tensor(obs, self.device, self.obs_ndim)
-        if self.normalize_obs:
+        if isinstance(obs_t, dict):
+            obs_t = {k: v if v.dtype == torch.uint8 else v.float() for k, v in obs_t.items()}
+        elif self.normalize_obs:
             obs_t = obs_t.float()
             if update_stats:
                 self.obs_rms.update(obs_t)
             obs_t = self.obs_rms.normalize(obs_t)
         return obs_t, single
 
+    # -- the policy's distribution: diagonal Gaussian (Box) or categorical (Discrete) --
+
+    def _sample(self, out: torch.Tensor) -> torch.Tensor:
+        if self.discrete:
+            return categorical_sample(out)
+        return out + torch.randn_like(out) * self.log_std.exp()
+
+    def _log_prob(self, out: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        if self.discrete:
+            return categorical_log_prob(out, action)
+        return gaussian_log_prob(action, out, self.log_std)
+
+    def _entropy(self, out: torch.Tensor) -> torch.Tensor:
+        if self.discrete:
+            return categorical_entropy(out).mean()
+        return gaussian_entropy(self.log_std).expand(out.shape[0]).mean()
+
+    def to_env(self, action: torch.Tensor) -> np.ndarray:
+        """Env actions from policy samples: indices, or Gaussian samples clipped to [-1, 1]."""
+        if self.discrete:
+            return action.squeeze(-1).long().cpu().numpy()
+        return action.clamp(-1.0, 1.0).cpu().numpy()
+
     @torch.no_grad()
     def explore(self, obs) -> PolicyStep:
         """Sample actions for a batch of observations, updating the normalisation stats."""
         net_obs, _ = self._prepare(obs, update_stats=True)
         features = self.encoder(net_obs)
-        mean = self.actor(features)
-        action = mean + torch.randn_like(mean) * self.log_std.exp()
-        log_prob = gaussian_log_prob(action, mean, self.log_std)
+        out = self.actor(features)
+        action = self._sample(out)
         value = self.critic(features).squeeze(-1)
-        return PolicyStep(net_obs, action, log_prob, value)
+        return PolicyStep(net_obs, action, self._log_prob(out, action), value)
 
     @torch.no_grad()
     def act(self, obs, eval: bool = False) -> np.ndarray:
-        """Actions for the env, clipped to [-1, 1]; ``eval`` uses the mean action."""
+        """Env actions; ``eval`` takes the mean (Gaussian) or the most likely action."""
         net_obs, single = self._prepare(obs, update_stats=False)
-        mean = self.actor(self.encoder(net_obs))
-        action = mean if eval else mean + torch.randn_like(mean) * self.log_std.exp()
-        action = action.clamp(-1.0, 1.0).cpu().numpy()
+        out = self.actor(self.encoder(net_obs))
+        if eval:
+            action = out.argmax(-1, keepdim=True).float() if self.discrete else out
+        else:
+            action = self._sample(out)
+        action = self.to_env(action)
         return action[0] if single else action
 
     @torch.no_grad()
@@ -153,7 +190,8 @@ class PPO:
             perm = torch.randperm(size, device=self.device)
             for start in range(0, size - mb_size + 1, mb_size):
                 idx = perm[start:start + mb_size]
-                for k, v in self._minibatch_step({k: v[idx] for k, v in data.items()}).items():
+                batch = {k: map_obs(lambda x, i=idx: x[i], v) for k, v in data.items()}
+                for k, v in self._minibatch_step(batch).items():
                     stats.setdefault(k, []).append(v)
             if cfg.target_kl is not None and stats["approx_kl"][-1].item() > cfg.target_kl:
                 break
@@ -164,8 +202,8 @@ class PPO:
     def _minibatch_step(self, mb: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         cfg = self.cfg
         features = self.encoder(mb["obs"])
-        mean = self.actor(features)
-        log_prob = gaussian_log_prob(mb["action"], mean, self.log_std)
+        out = self.actor(features)
+        log_prob = self._log_prob(out, mb["action"])
         value = self.critic(features).squeeze(-1)
         advantage = mb["advantage"]
         if cfg.norm_adv:
@@ -174,7 +212,7 @@ class PPO:
                                                         cfg.clip)
         v_loss = losses.ppo_value_loss(value, mb["value"], mb["return"],
                                        cfg.clip if cfg.clip_vloss else None)
-        entropy = gaussian_entropy(self.log_std).expand(mean.shape[0]).mean()
+        entropy = self._entropy(out)
         loss = pg_loss - cfg.ent_coef * entropy + cfg.vf_coef * v_loss
         self.opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -35,3 +35,21 @@ def tanh_gaussian_sample(mean: torch.Tensor, log_std: torch.Tensor
     u = mean + eps * log_std.exp()
     log_prob = (-0.5 * eps.pow(2) - log_std - LOG_SQRT_2PI).sum(-1) - tanh_log_det_jacobian(u)
     return torch.tanh(u), log_prob
+
+
+def categorical_log_prob(logits: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+    """Log-probability of integer actions (stored as floats of shape ``(..., 1)``)."""
+    log_p = torch.log_softmax(logits, -1)
+    return log_p.gather(-1, action.long().reshape(*logits.shape[:-1], 1)).squeeze(-1)
+
+
+def categorical_entropy(logits: torch.Tensor) -> torch.Tensor:
+    log_p = torch.log_softmax(logits, -1)
+    return -(log_p.exp() * log_p).sum(-1)
+
+
+def categorical_sample(logits: torch.Tensor) -> torch.Tensor:
+    """One action index per row, as a float ``(..., 1)`` tensor (the rollout's layout)."""
+    flat = logits.reshape(-1, logits.shape[-1])
+    index = torch.multinomial(torch.softmax(flat, -1), 1)
+    return index.reshape(*logits.shape[:-1], 1).float()

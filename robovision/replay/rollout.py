@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+from gymnasium import spaces
 
 
 def compute_gae(rewards: torch.Tensor, values: torch.Tensor, next_values: torch.Tensor,
@@ -26,14 +28,21 @@ def compute_gae(rewards: torch.Tensor, values: torch.Tensor, next_values: torch.
     return advantages, advantages + values
 
 
+def _alloc(space: spaces.Space, shape: tuple[int, int], device: torch.device):
+    if isinstance(space, spaces.Dict):
+        return {k: _alloc(sub, shape, device) for k, sub in space.spaces.items()}
+    dtype = torch.uint8 if space.dtype == np.uint8 else torch.float32
+    return torch.zeros((*shape, *space.shape), dtype=dtype, device=device)
+
+
 class RolloutBuffer:
     """``(T, N)`` storage for one PPO iteration, on the training device."""
 
-    def __init__(self, steps: int, num_envs: int, obs_shape: tuple[int, ...], action_dim: int,
-                 device: torch.device, obs_dtype: torch.dtype = torch.float32) -> None:
+    def __init__(self, steps: int, num_envs: int, obs_space: spaces.Space, action_dim: int,
+                 device: torch.device) -> None:
         self.steps, self.num_envs = steps, num_envs
         shape = (steps, num_envs)
-        self.obs = torch.zeros((*shape, *obs_shape), dtype=obs_dtype, device=device)
+        self.obs = _alloc(obs_space, shape, device)
         self.action = torch.zeros((*shape, action_dim), device=device)
         self.log_prob = torch.zeros(shape, device=device)
         self.value = torch.zeros(shape, device=device)
@@ -42,6 +51,22 @@ class RolloutBuffer:
         self.episode_end = torch.zeros(shape, device=device)
         self.bootstrap = torch.zeros(shape, device=device)
         """V(final observation) where a step was truncated, else 0."""
+
+    def store(self, t: int, obs, action: torch.Tensor, log_prob: torch.Tensor,
+              value: torch.Tensor, reward: np.ndarray, terminated: np.ndarray,
+              ended: np.ndarray, bootstrap: torch.Tensor) -> None:
+        """Write step ``t`` for all envs (``obs`` as the network saw it)."""
+        if isinstance(self.obs, dict):
+            for k, v in obs.items():
+                self.obs[k][t] = v
+        else:
+            self.obs[t] = obs
+        self.action[t] = action.reshape(self.action.shape[1:])
+        self.log_prob[t], self.value[t] = log_prob, value
+        self.reward[t] = torch.as_tensor(reward, dtype=torch.float32)
+        self.terminated[t] = torch.as_tensor(terminated, dtype=torch.float32)
+        self.episode_end[t] = torch.as_tensor(ended, dtype=torch.float32)
+        self.bootstrap[t] = bootstrap
 
     def finish(self, last_value: torch.Tensor, gamma: float, lam: float
                ) -> dict[str, torch.Tensor]:
@@ -54,4 +79,10 @@ class RolloutBuffer:
                                self.episode_end, gamma, lam)
         flat = {"obs": self.obs, "action": self.action, "log_prob": self.log_prob,
                 "value": self.value, "advantage": adv, "return": ret}
-        return {k: v.flatten(0, 1) for k, v in flat.items()}
+        return {k: _flatten(v) for k, v in flat.items()}
+
+
+def _flatten(x):
+    if isinstance(x, dict):
+        return {k: v.flatten(0, 1) for k, v in x.items()}
+    return x.flatten(0, 1)
