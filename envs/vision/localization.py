@@ -135,6 +135,9 @@ class BoxLocalization(gym.Env):
 
     def _new_search(self) -> None:
         h, w = self.image.shape[:2]
+        if self.context:  # the whole-image view changes only with inhibition marks
+            self._context_view = crop_resize(self.image, np.array([0, 0, w, h], np.float32),
+                                             self.obs_size)
         self.box = np.array([0, 0, w, h], np.float32)
         self.steps = 0
         self.history = np.zeros((self.history_len, self.action_dim), np.float32)
@@ -222,9 +225,7 @@ class BoxLocalization(gym.Env):
     def _observation(self) -> dict[str, np.ndarray]:
         pixels = crop_resize(self.image, self.box, self.obs_size)
         if self.context:
-            h, w = self.image.shape[:2]
-            whole = crop_resize(self.image, np.array([0, 0, w, h], np.float32), self.obs_size)
-            pixels = np.concatenate([pixels, whole], 0)
+            pixels = np.concatenate([pixels, self._context_view], 0)
         return {"pixels": np.ascontiguousarray(pixels), "state": self.history.reshape(-1).copy()}
 
     def _info(self) -> dict[str, Any]:
