@@ -133,3 +133,31 @@ class QEnsemble(nn.Module):
 
     def forward(self, features: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         return self.net(torch.cat([features, action], dim=-1)).squeeze(-1)
+
+
+def optimize(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
+def encode_batch(encoder: nn.Module, obs: Any, next_obs: Any, cfg: EncoderConfig
+                 ) -> tuple[Any, torch.Tensor, torch.Tensor]:
+    """The off-policy agents' shared front end: augment (DrQ random shift) if asked,
+    encode ``obs`` with gradients (the critic loss trains the encoder) and ``next_obs``
+    without. Returns ``(augmented obs, features, next_features)``."""
+    if cfg.augment == "shift":
+        from robovision.augment import augment_obs
+
+        obs, next_obs = augment_obs(obs), augment_obs(next_obs)
+    features = encoder(obs)
+    with torch.no_grad():
+        next_features = encoder(next_obs)
+    return obs, features, next_features
+
+
+def actor_features(encoder: nn.Module, obs: Any, features: torch.Tensor,
+                   cfg: EncoderConfig) -> torch.Tensor:
+    """Features for the actor loss: detached (DrQ) or re-encoded so the actor loss
+    trains the encoder too (``encoder.grad=both``)."""
+    return encoder(obs) if cfg.grad == "both" else features.detach()

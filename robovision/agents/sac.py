@@ -18,15 +18,17 @@ from robovision.agents import losses
 from robovision.agents.common import (
     QEnsemble,
     TanhGaussianActor,
+    actor_features,
     adam,
     build_encoder,
     collect_state,
+    encode_batch,
     obs_to_tensor,
+    optimize,
     restore_state,
     set_requires_grad,
     space_ndim,
 )
-from robovision.augment import augment_obs
 from robovision.nets.encoders import EncoderConfig
 from robovision.replay.batch import Batch
 
@@ -94,28 +96,20 @@ class SAC:
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
         self.num_updates += 1
         alpha = self.log_alpha.detach().exp()
-        obs, next_obs = batch.obs, batch.next_obs
-        if self.cfg.encoder.augment == "shift":
-            obs, next_obs = augment_obs(obs), augment_obs(next_obs)
-        features = self.encoder(obs)
+        obs, features, next_features = encode_batch(self.encoder, batch.obs, batch.next_obs,
+                                                    self.cfg.encoder)
         with torch.no_grad():
-            next_features = self.encoder(next_obs)
             next_action, next_log_prob = self.actor.sample(next_features)
             next_q = self.critic_target(next_features, next_action)
             target = losses.soft_q_target(batch.reward, batch.discount, next_q, next_log_prob,
                                           alpha)
         q = self.critic(features, batch.action)
         critic_loss = losses.critic_loss(q, target)
-        self.critic_opt.zero_grad(set_to_none=True)
-        critic_loss.backward()
-        self.critic_opt.step()
+        optimize(self.critic_opt, critic_loss)
         metrics = {"critic_loss": critic_loss.detach(), "q": q.detach().mean(), "alpha": alpha}
 
         if self.num_updates % self.cfg.actor_update_every == 0:
-            if self.cfg.encoder.grad == "both":
-                features = self.encoder(obs)
-            else:
-                features = features.detach()
+            features = actor_features(self.encoder, obs, features, self.cfg.encoder)
             metrics.update(self._update_actor(features, alpha))
         if self.num_updates % self.cfg.target_update_every == 0:
             losses.soft_update_(self._target_params, self._critic_params, self.cfg.tau)
@@ -125,16 +119,12 @@ class SAC:
         set_requires_grad(self.critic, False)
         action, log_prob = self.actor.sample(features)
         actor_loss = losses.sac_actor_loss(self.critic(features, action), log_prob, alpha)
-        self.actor_opt.zero_grad(set_to_none=True)
-        actor_loss.backward()
-        self.actor_opt.step()
+        optimize(self.actor_opt, actor_loss)
         set_requires_grad(self.critic, True)
         metrics = {"actor_loss": actor_loss.detach(), "entropy": -log_prob.detach().mean()}
         if self.cfg.learn_alpha:
             alpha_loss = losses.sac_alpha_loss(self.log_alpha, log_prob, self.target_entropy)
-            self.alpha_opt.zero_grad(set_to_none=True)
-            alpha_loss.backward()
-            self.alpha_opt.step()
+            optimize(self.alpha_opt, alpha_loss)
             metrics["alpha_loss"] = alpha_loss.detach()
         return metrics
 

@@ -16,15 +16,17 @@ from robovision.agents import losses
 from robovision.agents.common import (
     DeterministicActor,
     QEnsemble,
+    actor_features,
     adam,
     build_encoder,
     collect_state,
+    encode_batch,
     obs_to_tensor,
+    optimize,
     restore_state,
     set_requires_grad,
     space_ndim,
 )
-from robovision.augment import augment_obs
 from robovision.nets.encoders import EncoderConfig
 from robovision.replay.batch import Batch
 from robovision.schedule import parse_schedule
@@ -126,25 +128,20 @@ class TD3:
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
         self.num_updates += 1
         cfg = self.cfg
-        obs, next_obs = batch.obs, batch.next_obs
-        if cfg.encoder.augment == "shift":
-            obs, next_obs = augment_obs(obs), augment_obs(next_obs)
-        features = self.encoder(obs)
+        obs, features, next_features = encode_batch(self.encoder, batch.obs, batch.next_obs,
+                                                    cfg.encoder)
         with torch.no_grad():
-            next_features = self.encoder(next_obs)
             next_action = losses.smoothed_target_action(
                 self.actor_target(next_features), self.target_std, cfg.target_noise_clip)
             next_q = self.critic_target(next_features, next_action)
             target = losses.clipped_double_q_target(batch.reward, batch.discount, next_q)
         q = self.critic(features, batch.action)
         critic_loss = losses.critic_loss(q, target)
-        self.critic_opt.zero_grad(set_to_none=True)
-        critic_loss.backward()
-        self.critic_opt.step()
+        optimize(self.critic_opt, critic_loss)
         metrics = {"critic_loss": critic_loss.detach(), "q": q.detach().mean()}
 
         if self.num_updates % cfg.policy_delay == 0:
-            features = self.encoder(obs) if cfg.encoder.grad == "both" else features.detach()
+            features = actor_features(self.encoder, obs, features, cfg.encoder)
             metrics["actor_loss"] = self._update_actor(features)
             losses.soft_update_(self._targets, self._online, cfg.tau)
         return metrics
@@ -153,9 +150,7 @@ class TD3:
         set_requires_grad(self.critic, False)
         q = self.critic(features, self.actor(features))
         actor_loss = -(q[0] if self.cfg.actor_q == "first" else q.min(0).values).mean()
-        self.actor_opt.zero_grad(set_to_none=True)
-        actor_loss.backward()
-        self.actor_opt.step()
+        optimize(self.actor_opt, actor_loss)
         set_requires_grad(self.critic, True)
         return actor_loss.detach()
 
