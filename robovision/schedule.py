@@ -23,7 +23,7 @@ class Schedule:
         if self.duration <= 0:
             return self.end
         mix = min(max(step / self.duration, 0.0), 1.0)
-        return self.start + mix * (self.end - self.start)
+        return (1.0 - mix) * self.start + mix * self.end
 
 
 def parse_schedule(text: str) -> Schedule:

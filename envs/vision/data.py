@@ -298,21 +298,3 @@ def train_test_split(samples: list[AnnotatedImage], test_fraction: float = 0.2, 
     order = np.random.default_rng(seed).permutation(len(samples))
     n_test = round(len(samples) * test_fraction)
     return [samples[i] for i in order[n_test:]], [samples[i] for i in order[:n_test]]
-
-
-def bundled_quokka() -> AnnotatedImage | None:
-    """imgaug's quokka photo with its box and keypoints, when the imgaug wheel is
-    installed (real annotated data that needs no download)."""
-    try:
-        import imgaug
-    except ImportError:
-        return None
-    root = Path(imgaug.__file__).parent
-    ann = json.loads((root / "quokka_annotations.json").read_text())
-    box = ann["bounding_boxes"][0]
-    points = [[p["x"], p["y"]] for p in ann["keypoints"]]
-    return AnnotatedImage(image=read_image(root / "quokka.jpg"),
-                          boxes=np.array([[box["x1"], box["y1"], box["x2"], box["y2"]]],
-                                         np.float32),
-                          labels=np.zeros(1, np.int64),
-                          keypoints=np.asarray(points, np.float32), source="imgaug quokka")
