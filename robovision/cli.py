@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.fn(args)
     except (ConfigError, UnknownEnvError, CheckpointError, NonFiniteLossError,
-            FileNotFoundError) as exc:
+            FileNotFoundError, MemoryError) as exc:
         print(f"robovision: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

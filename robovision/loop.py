@@ -161,8 +161,7 @@ class Run:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if resume:
             self._restore()
-        else:
-            save_config(cfg, self.run_dir / "config.yaml")
+        save_config(cfg, self.run_dir / "config.yaml")  # resume overrides persist too
         self.logger = RunLogger(self.run_dir, self.counters.step, self.train_cfg.total_steps,
                                 progress=cfg.train.progress,
                                 frames_per_step=self.action_repeat if cfg.train.unit == "frames"
@@ -176,10 +175,10 @@ class Run:
 
     # -- checkpoints ---------------------------------------------------------------
 
-    def state(self, with_storage: bool) -> dict[str, Any]:
+    def state(self) -> dict[str, Any]:
         state = {"agent": self.agent.state_dict(), "counters": asdict(self.counters),
                  "rng": rng_state(), "algo": self.cfg.algo}
-        if with_storage and self.off_policy and self.train_cfg.save_replay:
+        if self.off_policy and self.train_cfg.save_replay:
             state["replay"] = self.storage.state_dict()
         if self.reward_scaler is not None:
             state["reward_scaler"] = self.reward_scaler.state_dict()
@@ -187,7 +186,7 @@ class Run:
 
     def save(self) -> None:
         check_finite(self.last_metrics, self.counters.step, self.latest)
-        save_checkpoint(self.state(with_storage=True), self.latest)
+        save_checkpoint(self.state(), self.latest)
 
     def _restore(self) -> None:
         state = load_checkpoint(self.latest, map_location=self.device)
