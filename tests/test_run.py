@@ -112,6 +112,7 @@ def test_sigkilled_run_resumes_from_its_checkpoint(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     final = load_checkpoint(latest)
     assert final["counters"]["step"] == target
+    assert load_config(str(run / "config.yaml")).train.total_steps == target  # persisted
     assert final["replay"]["size"] == target  # the replay came back and grew by 200
     steps = [s for s, _ in metric_rows(run, "train/critic_loss")]
     assert steps == sorted(steps) and len(steps) == len(set(steps))  # no rows from the killed run
