@@ -58,6 +58,7 @@ class LandmarkEnv(gym.Env):
         index = (options or {}).get("index", int(self.np_random.integers(len(self.images))))
         self.sample = self.images[index]
         self.volume = self._grey(self.sample.image)
+        self._padded = np.pad(self.volume, 1)  # zero border for ROIs leaving the image
         self.shape = np.array(self.volume.shape[::-1], np.float32)  # x, y(, z)
         self.target = self.sample.keypoints[self.landmark][: self.dims].astype(np.float32)
         self.position = self.np_random.uniform(0.1, 0.9, self.dims).astype(np.float32) * (
@@ -122,8 +123,7 @@ class LandmarkEnv(gym.Env):
         axes = [np.clip(centre[d] + offsets, -1, self.volume.shape[::-1][d]) for d in
                 range(self.dims)]
         index = np.ix_(*[ax for ax in axes[::-1]])  # (z,) y, x order
-        padded = np.pad(self.volume, 1)
-        window = padded[tuple(i + 1 for i in index)]
+        window = self._padded[tuple(i + 1 for i in index)]
         return window.reshape(-1, self.roi, self.roi) if self.dims == 3 else window[None]
 
     def _observation(self) -> np.ndarray:

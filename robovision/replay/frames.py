@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
+from robovision.agents.common import map_obs
 from robovision.replay.batch import Batch
 
 
@@ -157,9 +158,12 @@ class FrameReplayBuffer:
         discount = torch.where(self.terminated[final_slot], 0.0, self.gamma ** m.float())
         obs, next_obs = self.stack(g), self.stack(g + m)
         a = self.action[g % self.capacity]
-        return Batch(obs=_to(obs, self.device), action=a.to(self.device, non_blocking=True),
-                     reward=ret.to(self.device), next_obs=_to(next_obs, self.device),
-                     discount=discount.to(self.device))
+        def to_device(x: torch.Tensor) -> torch.Tensor:
+            return x.to(self.device, non_blocking=True)
+
+        return Batch(obs=map_obs(to_device, obs), action=to_device(a),
+                     reward=to_device(ret), next_obs=map_obs(to_device, next_obs),
+                     discount=to_device(discount))
 
     # -- checkpoint -----------------------------------------------------------------
 
@@ -189,8 +193,3 @@ class FrameReplayBuffer:
         start = int(state["current_start"])
         self.current_start = None if start < 0 else start
 
-
-def _to(obs, device: torch.device):
-    if isinstance(obs, dict):
-        return {k: v.to(device, non_blocking=True) for k, v in obs.items()}
-    return obs.to(device, non_blocking=True)
