@@ -28,7 +28,12 @@ MIN_SIZE = 4.0
 
 def transform_box(box: np.ndarray, action: int, alpha: float, width: int, height: int
                   ) -> np.ndarray:
-    """Apply one of the 8 transformations and keep the box inside the image."""
+    """Apply one of the 8 transformations and clip the box to the image.
+
+    A move past the border therefore shrinks the box from the opposite side, which is
+    how a box in a corner is reached: sliding the box back inside instead leaves the
+    greedy oracle stuck on 20% of the easy procedural images (100% solved with clipping,
+    ``scripts/bench_vision.py``)."""
     x1, y1, x2, y2 = box
     aw, ah = alpha * (x2 - x1), alpha * (y2 - y1)
     moves = {
@@ -39,10 +44,6 @@ def transform_box(box: np.ndarray, action: int, alpha: float, width: int, height
     }
     dx1, dy1, dx2, dy2 = moves[action]
     new = np.array([x1 + dx1, y1 + dy1, x2 + dx2, y2 + dy2], np.float32)
-    if action < 4:  # a move keeps the size: slide back inside instead of shrinking
-        shift_x = max(0.0, -new[0]) - max(0.0, new[2] - width)
-        shift_y = max(0.0, -new[1]) - max(0.0, new[3] - height)
-        new += np.array([shift_x, shift_y, shift_x, shift_y], np.float32)
     return _valid(new, width, height, fallback=box)
 
 
