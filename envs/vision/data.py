@@ -175,15 +175,29 @@ def load_voc(annotation_dir: Path, image_dir: Path, on_error: OnError = "raise",
     return samples, report
 
 
+def parse_pts(text: str, where: str) -> np.ndarray:
+    """``(K, 2)`` float32 ``x, y`` points from ``.pts`` text (the ``version: 1`` /
+    ``n_points: K`` / ``{ ... }`` format of the menpo/iBUG face sets)."""
+    try:
+        header, body = text.split("{", 1)
+        points = np.asarray(body.split("}", 1)[0].split(), np.float32).reshape(-1, 2)
+    except ValueError as exc:
+        raise AnnotationError(f"{where}: not a .pts landmark file ({exc})") from exc
+    declared = [line.split(":", 1)[1] for line in header.splitlines() if "n_points" in line]
+    if declared and int(declared[0]) != len(points):
+        raise AnnotationError(f"{where}: n_points says {int(declared[0])}, "
+                              f"the file lists {len(points)}")
+    return points
+
+
 def load_pts(pts_file: Path, image_file: Path) -> AnnotatedImage:
-    """An image with ``.pts`` landmarks (the ``version: 1`` / ``n_points`` / ``{ ... }``
-    format of the menpo/iBUG face sets)."""
+    """An image with ``.pts`` landmarks (see :func:`parse_pts`)."""
     pts_file = Path(pts_file)
     try:
-        lines = pts_file.read_text().split("{", 1)[1].split("}", 1)[0].split()
-        points = np.asarray(lines, np.float32).reshape(-1, 2)
-    except (OSError, IndexError, ValueError) as exc:
-        raise AnnotationError(f"{pts_file}: not a .pts landmark file ({exc})") from exc
+        text = pts_file.read_text()
+    except OSError as exc:
+        raise AnnotationError(f"{pts_file}: cannot read ({exc})") from exc
+    points = parse_pts(text, str(pts_file))
     return AnnotatedImage(image=read_image(image_file), keypoints=points, source=str(pts_file))
 
 
@@ -288,6 +302,22 @@ def procedural_volumes(n: int, size: int = 48, seed: int = 0,
         samples.append(AnnotatedImage(image=volume, keypoints=np.array([[x, y, z]], np.float32),
                                       spacing=spacing, source="procedural-volume"))
     return samples
+
+
+def named_dataset(name: str, task: Literal["boxes", "landmarks"], num_images: int,
+                  image_size: int, difficulty: str = "easy", seed: int = 0
+                  ) -> list[AnnotatedImage]:
+    """``"procedural"`` (generated here) or ``"real"`` (views of the registry images,
+    see :mod:`robovision.envs.vision.real`; always held out, never generated)."""
+    if name == "procedural":
+        return procedural_images(num_images, image_size, difficulty, seed)
+    if name == "real":
+        from robovision.envs.vision import real
+
+        views = real.box_views if task == "boxes" else real.landmark_views
+        return views(size=image_size, seed=seed)
+    raise ValueError(f"dataset='{name}': pass 'procedural', 'real' or a list of "
+                     "AnnotatedImage (see robovision.envs.vision.data loaders)")
 
 
 # ----------------------------------------------------------------------------- splits

@@ -21,7 +21,7 @@ from gymnasium import spaces
 
 from robovision.envs.vision.data import (
     AnnotatedImage,
-    procedural_images,
+    named_dataset,
     procedural_volumes,
     train_test_split,
 )
@@ -149,7 +149,8 @@ class Landmark2D(LandmarkEnv):
                  image_size: int = 84, difficulty: str = "easy", data_seed: int = 0,
                  **kwargs) -> None:
         if isinstance(dataset, str):
-            dataset = procedural_images(num_images, image_size, difficulty, data_seed)
+            dataset = named_dataset(dataset, "landmarks", num_images, image_size, difficulty,
+                                    data_seed)
         super().__init__(2, _split(dataset, split, data_seed), **kwargs)
 
 
@@ -160,6 +161,9 @@ class Landmark3D(LandmarkEnv):
                  split: Literal["train", "test", "all"] = "train", num_images: int = 100,
                  image_size: int = 32, data_seed: int = 0, roi: int = 16, **kwargs) -> None:
         if isinstance(dataset, str):
+            if dataset != "procedural":
+                raise ValueError(f"dataset='{dataset}': Landmark3D has 'procedural' volumes "
+                                 "or a list of AnnotatedImage volumes")
             dataset = procedural_volumes(num_images, image_size, data_seed)
         super().__init__(3, _split(dataset, split, data_seed), roi=roi, **kwargs)
 

@@ -18,7 +18,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from robovision.envs.vision.data import AnnotatedImage, procedural_images, train_test_split
+from robovision.envs.vision.data import AnnotatedImage, named_dataset, train_test_split
 from robovision.envs.vision.geometry import box_iou
 
 ACTIONS = ("right", "left", "up", "down", "bigger", "smaller", "fatter", "taller", "trigger")
@@ -87,10 +87,8 @@ class BoxLocalization(gym.Env):
                  difficulty: str = "easy", data_seed: int = 0,
                  render_mode: str | None = None) -> None:
         if isinstance(dataset, str):
-            if dataset != "procedural":
-                raise ValueError(f"dataset='{dataset}': pass 'procedural' or a list of "
-                                 "AnnotatedImage (see robovision.envs.vision.data loaders)")
-            dataset = procedural_images(num_images, image_size, difficulty, data_seed)
+            dataset = named_dataset(dataset, "boxes", num_images, image_size, difficulty,
+                                    data_seed)
         if split != "all":
             train, test = train_test_split(dataset, 0.2, seed=data_seed)
             dataset = train if split == "train" else test
