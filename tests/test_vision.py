@@ -223,6 +223,23 @@ def test_landmark_reward_is_distance_decrease():
     assert reward == pytest.approx(-1.0)
 
 
+def test_coarse_scale_roi_does_not_alias_away_a_small_landmark():
+    """A one-pixel marker must show in the stride-4 ROI wherever the agent stands
+    (strided sampling alone would miss it from 15 of 16 positions)."""
+    image = np.zeros((64, 64, 3), np.uint8)
+    image[21, 37] = 255
+    sample = AnnotatedImage(image=image, keypoints=np.array([[37.0, 21.0]], np.float32))
+    env = LandmarkEnv(2, [sample], multiscale=True, scales=(4, 2, 1), history=1)
+    env.reset(seed=0)
+    for dx in range(4):
+        for dy in range(4):
+            env.position = np.array([30.0 + dx, 30.0 + dy], np.float32)
+            assert env._roi().max() > 0, (dx, dy)
+    env.scale_index = 2  # finest scale: the raw image, the marker at full brightness
+    env.position = np.array([37.0, 21.0], np.float32)
+    assert env._roi().max() == 255
+
+
 def test_landmark_reward_in_physical_units():
     image = np.zeros((64, 64, 3), np.uint8)
     sample = AnnotatedImage(image=image, keypoints=np.array([[40.0, 20.0]], np.float32),

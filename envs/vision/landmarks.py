@@ -58,7 +58,8 @@ class LandmarkEnv(gym.Env):
         index = (options or {}).get("index", int(self.np_random.integers(len(self.images))))
         self.sample = self.images[index]
         self.volume = self._grey(self.sample.image)
-        self._padded = np.pad(self.volume, 1)  # zero border for ROIs leaving the image
+        self._padded = {  # per stride: smoothed, with a zero border for ROIs leaving it
+            stride: np.pad(_box_filter(self.volume, stride), 1) for stride in self._strides()}
         self.shape = np.array(self.volume.shape[::-1], np.float32)  # x, y(, z)
         self.target = self.sample.keypoints[self.landmark][: self.dims].astype(np.float32)
         self.position = self.np_random.uniform(0.1, 0.9, self.dims).astype(np.float32) * (
@@ -73,6 +74,9 @@ class LandmarkEnv(gym.Env):
         if image.ndim == 3 and image.shape[-1] == 3:
             return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
         return image
+
+    def _strides(self) -> tuple[int, ...]:
+        return self.scales if len(self.scales) > 1 else (1,)
 
     @property
     def step_size(self) -> int:
@@ -116,14 +120,15 @@ class LandmarkEnv(gym.Env):
 
     def _roi(self) -> np.ndarray:
         """A ``roi``-sized window centred on the agent, sampled with the current stride
-        (zero outside the image)."""
+        from the image box-filtered over that stride (no aliasing: a small landmark stays
+        visible at coarse scales), zero outside the image."""
         stride = self.step_size if len(self.scales) > 1 else 1
         offsets = (np.arange(self.roi) - self.roi // 2) * stride
         centre = np.round(self.position).astype(int)
         axes = [np.clip(centre[d] + offsets, -1, self.volume.shape[::-1][d]) for d in
                 range(self.dims)]
         index = np.ix_(*[ax for ax in axes[::-1]])  # (z,) y, x order
-        window = self._padded[tuple(i + 1 for i in index)]
+        window = self._padded[stride][tuple(i + 1 for i in index)]
         return window.reshape(-1, self.roi, self.roi) if self.dims == 3 else window[None]
 
     def _observation(self) -> np.ndarray:
@@ -139,6 +144,16 @@ class LandmarkEnv(gym.Env):
         cv2.circle(frame, tuple(int(v) for v in self.target[:2]), 2, (0, 255, 0), -1)
         cv2.circle(frame, tuple(int(v) for v in self.position[:2]), 2, (255, 0, 0), -1)
         return frame
+
+
+def _box_filter(volume: np.ndarray, size: int) -> np.ndarray:
+    """Mean over a ``size``-wide window on every axis (identity for size 1), uint8."""
+    if size == 1:
+        return volume
+    from scipy.ndimage import uniform_filter
+
+    return uniform_filter(volume.astype(np.float32), size, mode="nearest").round().astype(
+        np.uint8)
 
 
 class Landmark2D(LandmarkEnv):
