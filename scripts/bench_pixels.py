@@ -23,12 +23,15 @@ import sys
 os.environ.setdefault("MUJOCO_GL", "egl")
 ACTION_REPEAT = 4
 BATCH = 256
-NAMES = ["robovision", "robovision-fp32", "sb3", "sb3-drq"]
-"""robovision (bf16 encoder), robovision in fp32, SB3 CnnPolicy (NatureCNN), SB3 with
-robovision's DrQ encoder as its features extractor (equal networks)."""
+NAMES = ["robovision", "robovision-fp32", "robovision-nature", "sb3", "sb3-drq"]
+"""robovision (DrQ encoder, bf16), robovision in fp32, robovision with the NatureCNN
+(512 features, bf16: the network of SB3's CnnPolicy), SB3 CnnPolicy (NatureCNN), SB3 with
+robovision's DrQ encoder as its features extractor. The last three pairs compare the
+frameworks at equal networks."""
 
 
-def worker_robovision(warmup: int, steps: int, amp: bool) -> float:
+def worker_robovision(warmup: int, steps: int, amp: bool, kind: str = "drq",
+                      feature_dim: int = 50) -> float:
     import csv
     import tempfile
 
@@ -42,6 +45,9 @@ def worker_robovision(warmup: int, steps: int, amp: bool) -> float:
                      "train.eval_every=0", "train.eval_episodes=1", "train.checkpoint_every=0",
                      "train.progress=false", f"train.log_every={10 * ACTION_REPEAT}",
                      "train.buffer_size=20000", f"agent.encoder.amp={str(amp).lower()}",
+                     f"agent.encoder.kind={kind}", f"agent.encoder.feature_dim={feature_dim}",
+                     # SB3 updates actor and targets every step: so does this run
+                     "agent.actor_update_every=1", "agent.target_update_every=1",
                      f"run_dir={run_dir}", "device=cpu"]
         cfg = load_config("cheetah_run_pixels_sac", overrides)
         train(cfg, run_dir)
@@ -102,7 +108,10 @@ def main() -> None:
         if args.worker.startswith("sb3"):
             fps = worker_sb3(args.warmup, args.steps, drq_encoder=args.worker == "sb3-drq")
         else:
-            fps = worker_robovision(args.warmup, args.steps, amp=args.worker == "robovision")
+            nature = args.worker == "robovision-nature"
+            fps = worker_robovision(args.warmup, args.steps, amp=args.worker != "robovision-fp32",
+                                    kind="nature" if nature else "drq",
+                                    feature_dim=512 if nature else 50)
         print(json.dumps({"frames_per_s": fps}))
         return
     results: dict[str, list[float]] = {n: [] for n in NAMES}
