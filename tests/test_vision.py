@@ -240,6 +240,19 @@ def test_coarse_scale_roi_does_not_alias_away_a_small_landmark():
     assert env._roi().max() == 255
 
 
+def test_color_roi_keeps_the_channels_in_place():
+    image = np.zeros((64, 64, 3), np.uint8)
+    image[..., 0], image[..., 2] = 200, 50  # red-ish everywhere
+    sample = AnnotatedImage(image=image, keypoints=np.array([[10.0, 10.0]], np.float32))
+    env = LandmarkEnv(2, [sample], color=True, history=2, roi=8)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (6, 8, 8)  # 2 frames x RGB
+    centre = obs[:3, 4, 4]
+    assert centre.tolist() == [200, 0, 50]
+    with pytest.raises(ValueError, match="2D"):
+        LandmarkEnv(3, [sample], color=True)
+
+
 def test_landmark_reward_in_physical_units():
     image = np.zeros((64, 64, 3), np.uint8)
     sample = AnnotatedImage(image=image, keypoints=np.array([[40.0, 20.0]], np.float32),
@@ -267,7 +280,8 @@ def test_oscillation_shrinks_scale_then_stops():
 @pytest.mark.parametrize(("spec", "kwargs"), [
     ("robovision/Landmark2D-v0", {}), ("robovision/Landmark2D-v0", {"action_type": "continuous"}),
     ("robovision/Landmark3D-v0", {"num_images": 4}),
-    ("robovision/Landmark2D-v0", {"multiscale": True, "scales": (4, 2, 1)})])
+    ("robovision/Landmark2D-v0", {"multiscale": True, "scales": (4, 2, 1)}),
+    ("robovision/Landmark2D-v0", {"multiscale": True, "scales": (4, 2, 1), "color": True})])
 def test_landmark_envs_pass_check_env(spec, kwargs):
     env = gym.make(spec, **kwargs)
     check_env(env.unwrapped, skip_render_check=True)

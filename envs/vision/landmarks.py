@@ -36,7 +36,7 @@ class LandmarkEnv(gym.Env):
                  roi: int = 32, history: int = 4, max_steps: int = 60,
                  scales: tuple[int, ...] = (1,), multiscale: bool = False,
                  stop_on_oscillation: bool = False, landmark: int = 0,
-                 render_mode: str | None = None) -> None:
+                 color: bool = False, render_mode: str | None = None) -> None:
         if not dataset:
             raise ValueError("a landmark env needs at least one annotated image")
         self.dims, self.images, self.action_type = dims, dataset, action_type
@@ -44,11 +44,14 @@ class LandmarkEnv(gym.Env):
         self.scales = tuple(sorted(scales, reverse=True)) if multiscale else (min(scales),)
         self.stop_on_oscillation, self.landmark = stop_on_oscillation, landmark
         self.render_mode = render_mode
+        if color and dims == 3:
+            raise ValueError("color=True is for 2D images; volumes are single-channel")
+        self.color = color
         if action_type == "discrete":
             self.action_space = spaces.Discrete(2 * dims)
         else:
             self.action_space = spaces.Box(-1.0, 1.0, (dims,), np.float32)
-        depth = roi if dims == 3 else 1
+        depth = roi if dims == 3 else (3 if color else 1)
         self.observation_space = spaces.Box(0, 255, (history * depth, roi, roi), np.uint8)
 
     # -- episode -------------------------------------------------------------------
@@ -57,10 +60,12 @@ class LandmarkEnv(gym.Env):
         super().reset(seed=seed)
         index = (options or {}).get("index", int(self.np_random.integers(len(self.images))))
         self.sample = self.images[index]
-        self.volume = self._grey(self.sample.image)
+        self.volume = self.sample.image if self.color else self._grey(self.sample.image)
+        border = [(1, 1)] * self.dims + [(0, 0)] * (self.volume.ndim - self.dims)
         self._padded = {  # per stride: smoothed, with a zero border for ROIs leaving it
-            stride: np.pad(_box_filter(self.volume, stride), 1) for stride in self._strides()}
-        self.shape = np.array(self.volume.shape[::-1], np.float32)  # x, y(, z)
+            stride: np.pad(_box_filter(self.volume, stride, self.dims), border)
+            for stride in self._strides()}
+        self.shape = np.array(self.volume.shape[:self.dims][::-1], np.float32)  # x, y(, z)
         self.target = self.sample.keypoints[self.landmark][: self.dims].astype(np.float32)
         self.position = self.np_random.uniform(0.1, 0.9, self.dims).astype(np.float32) * (
             self.shape - 1)
@@ -125,11 +130,13 @@ class LandmarkEnv(gym.Env):
         stride = self.step_size if len(self.scales) > 1 else 1
         offsets = (np.arange(self.roi) - self.roi // 2) * stride
         centre = np.round(self.position).astype(int)
-        axes = [np.clip(centre[d] + offsets, -1, self.volume.shape[::-1][d]) for d in
+        axes = [np.clip(centre[d] + offsets, -1, int(self.shape[d])) for d in
                 range(self.dims)]
         index = np.ix_(*[ax for ax in axes[::-1]])  # (z,) y, x order
         window = self._padded[stride][tuple(i + 1 for i in index)]
-        return window.reshape(-1, self.roi, self.roi) if self.dims == 3 else window[None]
+        if self.dims == 3:
+            return window.reshape(-1, self.roi, self.roi)
+        return window.transpose(2, 0, 1) if self.color else window[None]
 
     def _observation(self) -> np.ndarray:
         return np.concatenate(list(self.frames), 0).astype(np.uint8)
@@ -140,19 +147,21 @@ class LandmarkEnv(gym.Env):
 
     def render(self) -> np.ndarray:
         image = self.volume if self.dims == 2 else self.volume[int(self.position[2])]
-        frame = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+        frame = image.copy() if self.color else cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
         cv2.circle(frame, tuple(int(v) for v in self.target[:2]), 2, (0, 255, 0), -1)
         cv2.circle(frame, tuple(int(v) for v in self.position[:2]), 2, (255, 0, 0), -1)
         return frame
 
 
-def _box_filter(volume: np.ndarray, size: int) -> np.ndarray:
-    """Mean over a ``size``-wide window on every axis (identity for size 1), uint8."""
+def _box_filter(volume: np.ndarray, size: int, dims: int) -> np.ndarray:
+    """Mean over a ``size``-wide window on the ``dims`` spatial axes (not over colour
+    channels; identity for size 1), uint8."""
     if size == 1:
         return volume
     from scipy.ndimage import uniform_filter
 
-    return uniform_filter(volume.astype(np.float32), size, mode="nearest").round().astype(
+    window = [size] * dims + [1] * (volume.ndim - dims)
+    return uniform_filter(volume.astype(np.float32), window, mode="nearest").round().astype(
         np.uint8)
 
 
