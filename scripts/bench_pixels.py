@@ -102,6 +102,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=250, help="random agent steps first")
     parser.add_argument("--steps", type=int, default=150, help="timed agent steps")
+    parser.add_argument("--names", nargs="+", choices=NAMES, default=NAMES,
+                        help="runs to include (sb3 is always included: ratios are to it)")
     parser.add_argument("--worker", choices=NAMES)
     args = parser.parse_args()
     if args.worker:
@@ -114,14 +116,15 @@ def main() -> None:
                                     feature_dim=512 if nature else 50)
         print(json.dumps({"frames_per_s": fps}))
         return
-    results: dict[str, list[float]] = {n: [] for n in NAMES}
+    names = [n for n in NAMES if n in args.names or n == "sb3"]
+    results: dict[str, list[float]] = {n: [] for n in names}
     for _ in range(args.repeats):
-        for name in NAMES:
+        for name in names:
             results[name].append(run_worker(name, args.warmup, args.steps))
             print(f"  {name}: {results[name][-1]:.1f} frames/s", file=sys.stderr, flush=True)
     print("| run | frames/s (median) | min-max | ratio to SB3 (median of pairs) |")
     print("|---|---|---|---|")
-    for name in NAMES:
+    for name in names:
         ratios = [a / b for a, b in zip(results[name], results["sb3"], strict=True)]
         print(f"| {name} | {statistics.median(results[name]):.1f} | {min(results[name]):.1f}-"
               f"{max(results[name]):.1f} | {statistics.median(ratios):.2f}x |")
