@@ -116,6 +116,17 @@ def test_reward_sign_and_trigger():
     assert reward == 3.0 and terminated
 
 
+def test_miss_penalty_replaces_minus_eta_on_a_missed_trigger():
+    env = _one_image_env(miss_penalty=0.5)
+    env.reset(seed=0)
+    _, reward, terminated, _, _ = env.step(TRIGGER)  # IoU 0.5 < tau: a miss
+    assert reward == -0.5 and terminated
+    env.reset(seed=0)
+    env.box = np.array([0, 0, 55, 100], np.float32)
+    _, reward, *_ = env.step(TRIGGER)  # a hit still earns +eta
+    assert reward == 3.0
+
+
 def test_delta_reward_and_step_limit():
     env = _one_image_env(reward="delta", max_steps=3)
     env.reset(seed=0)

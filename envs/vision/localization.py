@@ -4,7 +4,8 @@ over an image until it covers the object, rewarded by the change in IoU.
 Default MDP: 8 transformations (right, left, up, down, bigger, smaller, fatter,
 taller), each by ``alpha`` of the box's width or height, plus a trigger. A
 transformation earns ``sign(delta IoU)`` (or the raw delta); the trigger earns
-``+eta`` if IoU >= ``tau`` else ``-eta`` and ends the search. The first box is the
+``+eta`` if IoU >= ``tau`` else ``-eta`` (or ``-miss_penalty`` when given) and ends
+the search. The first box is the
 whole image; a search lasts at most ``max_steps`` steps. The target is the
 ground-truth box of highest IoU with the current box (optionally of one class).
 """
@@ -79,6 +80,7 @@ class BoxLocalization(gym.Env):
                  split: Literal["train", "test", "all"] = "train",
                  action_type: Literal["discrete", "continuous"] = "discrete",
                  obs_size: int = 84, alpha: float = 0.2, eta: float = 3.0, tau: float = 0.6,
+                 miss_penalty: float | None = None,
                  max_steps: int = 40, history: int = 10,
                  reward: Literal["sign", "delta"] = "sign", context: bool = False,
                  target_class: int | None = None, inhibition: bool = False,
@@ -97,6 +99,7 @@ class BoxLocalization(gym.Env):
         self.images = dataset
         self.action_type, self.obs_size, self.alpha = action_type, obs_size, alpha
         self.eta, self.tau, self.max_steps, self.history_len = eta, tau, max_steps, history
+        self.miss_penalty = eta if miss_penalty is None else miss_penalty
         self.reward_kind, self.context, self.target_class = reward, context, target_class
         self.inhibition, self.max_triggers = inhibition, max_triggers
         self.trigger_threshold, self.render_mode = trigger_threshold, render_mode
@@ -166,7 +169,7 @@ class BoxLocalization(gym.Env):
         self._remember(action)
         if trigger:
             success = before >= self.tau
-            reward = self.eta if success else -self.eta
+            reward = self.eta if success else -self.miss_penalty
             self.triggers += 1
             if success:
                 ious = np.where(self.found, -1, box_iou(self.box, self.targets))
