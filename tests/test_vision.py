@@ -393,15 +393,15 @@ def test_ppo_learns_landmark2d_against_random(tmp_path):
 def test_ppo_learns_box_localization_against_random(tmp_path):
     """With the preset's rewards (IoU change, +3 hit, 0 miss) a random policy scores
     0.15 +- 0.68 per search on held-out images (mean of 20: about 0.15 +- 0.15); PPO
-    reaches about 1.2 within 20k steps by moving onto objects and triggering there."""
+    reached 2.6 (86% success) at 41k steps by moving onto objects and triggering
+    there (0.3-1.2 at 20k, too early to tell apart reliably)."""
     from robovision.config import load_config
     from robovision.loop import train
 
     cfg = load_config("box_localization_ppo", [
-        "train.total_steps=20480", "train.eval_every=0", "train.progress=false",
-        "env.options.num_images=200", "seed=0"])
+        "train.total_steps=40960", "train.eval_every=0", "train.progress=false", "seed=0"])
     counters = train(cfg, tmp_path)
-    assert counters.last_eval >= 0.7, f"box PPO: eval return {counters.last_eval:.2f}"
+    assert counters.last_eval >= 1.0, f"box PPO: eval return {counters.last_eval:.2f}"
 
 
 def test_td3_learns_landmark2d_against_random(tmp_path):
