@@ -376,45 +376,44 @@ def test_procedural_images_have_exact_boxes_and_split_is_disjoint():
 # ---------------------------------------------------------------------------- learning
 
 
-@pytest.mark.slow
-def test_ppo_learns_landmark2d_against_random(tmp_path):
-    """On held-out images a random walk scores about -0.8 +- 7.6 per episode (distance
-    gained); PPO through the conv encoder passes 8 within 20k steps (about 13 here)."""
+def _last_eval(preset: str, run_dir, *overrides: str) -> float:
+    """Train ``preset`` (seed 0, no periodic evaluation) and return its final
+    evaluation return on held-out images."""
     from robovision.config import load_config
     from robovision.loop import train
 
-    cfg = load_config("landmark2d_ppo", ["train.total_steps=20480", "train.eval_every=0",
-                                         "train.progress=false", "env.options.num_images=200",
-                                         "seed=0"])
-    counters = train(cfg, tmp_path)
-    assert counters.last_eval >= 8.0, f"landmark PPO: eval return {counters.last_eval:.1f}"
+    cfg = load_config(preset, [*overrides, "train.eval_every=0", "train.progress=false",
+                               "seed=0"])
+    return train(cfg, run_dir).last_eval
 
 
+@pytest.mark.slow
+def test_ppo_learns_landmark2d_against_random(tmp_path):
+    """On held-out images a random walk scores about -0.8 +- 7.6 per episode (distance
+    gained); PPO through the conv encoder passes 8 within 20k steps (13 with grey
+    ROIs, 19 in the colour preset's 300k-step run at 20k)."""
+    score = _last_eval("landmark2d_ppo", tmp_path, "train.total_steps=20480",
+                       "env.options.num_images=200")
+    assert score >= 8.0, f"landmark PPO: eval return {score:.1f}"
+
+
+@pytest.mark.slow
 def test_ppo_learns_box_localization_against_random(tmp_path):
     """With the preset's rewards (IoU change, +3 hit, 0 miss) a random policy scores
     0.15 +- 0.68 per search on held-out images (mean of 20: about 0.15 +- 0.15); PPO
     reached 2.6 (86% success) at 41k steps by moving onto objects and triggering
     there (0.3-1.2 at 20k, too early to tell apart reliably)."""
-    from robovision.config import load_config
-    from robovision.loop import train
-
-    cfg = load_config("box_localization_ppo", [
-        "train.total_steps=40960", "train.eval_every=0", "train.progress=false", "seed=0"])
-    counters = train(cfg, tmp_path)
-    assert counters.last_eval >= 1.0, f"box PPO: eval return {counters.last_eval:.2f}"
+    score = _last_eval("box_localization_ppo", tmp_path, "train.total_steps=40960")
+    assert score >= 1.0, f"box PPO: eval return {score:.2f}"
 
 
+@pytest.mark.slow
 def test_td3_learns_landmark2d_against_random(tmp_path):
     """Continuous moves (TD3, colour ROIs): a random walk scores about -1.5 on held-out
     images; TD3 reached 18 within 4k steps (2k of them random warm-up)."""
-    from robovision.config import load_config
-    from robovision.loop import train
-
-    cfg = load_config("landmark2d_td3", ["train.total_steps=4000", "train.eval_every=0",
-                                         "train.progress=false", "env.options.num_images=200",
-                                         "seed=0"])
-    counters = train(cfg, tmp_path)
-    assert counters.last_eval >= 8.0, f"landmark TD3: eval return {counters.last_eval:.1f}"
+    score = _last_eval("landmark2d_td3", tmp_path, "train.total_steps=4000",
+                       "env.options.num_images=200")
+    assert score >= 8.0, f"landmark TD3: eval return {score:.1f}"
 
 
 def test_vision_presets_run_every_algorithm(tmp_path):

@@ -81,6 +81,7 @@ class LandmarkEnv(gym.Env):
         return image
 
     def _strides(self) -> tuple[int, ...]:
+        """ROI sampling stride per scale: the step size when multi-scale, else 1."""
         return self.scales if len(self.scales) > 1 else (1,)
 
     @property
@@ -127,7 +128,7 @@ class LandmarkEnv(gym.Env):
         """A ``roi``-sized window centred on the agent, sampled with the current stride
         from the image box-filtered over that stride (no aliasing: a small landmark stays
         visible at coarse scales), zero outside the image."""
-        stride = self.step_size if len(self.scales) > 1 else 1
+        stride = self._strides()[self.scale_index]
         offsets = (np.arange(self.roi) - self.roi // 2) * stride
         centre = np.round(self.position).astype(int)
         axes = [np.clip(centre[d] + offsets, -1, int(self.shape[d])) for d in

