@@ -112,6 +112,8 @@ def _reports(dataset: str, agents: list) -> tuple[dict, dict]:
         env = gym.make(cfg.env.spec, **options).unwrapped
         name = f"trained ({cfg.name})"
         if "Box" in cfg.env.spec:
+            if env.action_type == "continuous":  # its own random baseline: the trigger differs
+                rows[f"random ({cfg.name}'s env)"] = localization_report(env, random_policy)
             rows[name] = localization_report(env, agent_policy(agent))
         else:
             env.stop_on_oscillation = True

@@ -82,7 +82,8 @@ class BoxLocalization(gym.Env):
                  obs_size: int = 84, alpha: float = 0.2, eta: float = 3.0, tau: float = 0.6,
                  miss_penalty: float | None = None,
                  max_steps: int = 40, history: int = 10,
-                 reward: Literal["sign", "delta"] = "sign", context: bool = False,
+                 reward: Literal["sign", "delta"] = "sign", delta_scale: float = 1.0,
+                 context: bool = False,
                  target_class: int | None = None, inhibition: bool = False,
                  max_triggers: int = 1, trigger_threshold: float = 0.0,
                  num_images: int = 500, image_size: int = 96,
@@ -100,7 +101,8 @@ class BoxLocalization(gym.Env):
         self.action_type, self.obs_size, self.alpha = action_type, obs_size, alpha
         self.eta, self.tau, self.max_steps, self.history_len = eta, tau, max_steps, history
         self.miss_penalty = eta if miss_penalty is None else miss_penalty
-        self.reward_kind, self.context, self.target_class = reward, context, target_class
+        self.reward_kind, self.delta_scale = reward, delta_scale
+        self.context, self.target_class = context, target_class
         self.inhibition, self.max_triggers = inhibition, max_triggers
         self.trigger_threshold, self.render_mode = trigger_threshold, render_mode
         self.action_dim = len(ACTIONS) if action_type == "discrete" else 5
@@ -185,7 +187,8 @@ class BoxLocalization(gym.Env):
         self.box = move(self.box, w, h)
         after = self.iou()
         delta = after - before
-        reward = float(np.sign(delta)) if self.reward_kind == "sign" else float(delta)
+        reward = (float(np.sign(delta)) if self.reward_kind == "sign"
+                  else float(delta) * self.delta_scale)
         truncated = self.steps >= self.max_steps
         return self._observation(), reward, False, truncated, self._info()
 
