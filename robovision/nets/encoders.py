@@ -28,7 +28,7 @@ class EncoderConfig:
     feature_dim: int = 50
     """Output size of the DrQ encoder's projection."""
     amp: bool = False
-    """bf16 autocast for the pixel encoder (channels_last on the CPU, AMX)."""
+    """bf16 autocast for the pixel encoder (AMX on the CPU; channels_last where faster)."""
     augment: Literal["none", "shift"] = "none"
     """Off-policy agents: DrQ's random shift of obs and next_obs in every update."""
     grad: Literal["critic", "both"] = "critic"
@@ -74,8 +74,8 @@ class PixelEncoder(Encoder):
     ``kind="drq"``: 4 conv layers of 32 filters, 3x3, strides 2/1/1/1 (DrQ /
     DrQ-v2), then Linear -> LayerNorm -> Tanh to ``feature_dim``.
     ``kind="nature"``: the NatureCNN (32x8s4, 64x4s2, 64x3s1) then Linear -> ReLU.
-    With ``amp``, the trunk runs under bf16 autocast (AMX on the CPU) in
-    channels_last layout; the output is float32.
+    With ``amp``, the trunk runs under bf16 autocast (AMX on the CPU), in channels_last
+    layout where that is faster (``CHANNELS_LAST``); the output is float32.
     """
 
     LAYOUTS: ClassVar[dict[str, list[tuple[int, int, int]]]] = {
@@ -83,6 +83,12 @@ class PixelEncoder(Encoder):
         "nature": [(32, 8, 4), (64, 4, 2), (64, 3, 1)],
     }
     """(filters, kernel, stride) per conv layer."""
+    CHANNELS_LAST: ClassVar[dict[str, bool]] = {"drq": True, "nature": False}
+    """Whether the bf16 trunk takes its input channels_last on the CPU (always on CUDA,
+    where NHWC is what tensor-core convolutions use). Measured per layout, one SAC update
+    at batch 256 from 84x84x9 (``scripts/bench_pixel_update.py``, BENCHMARKS.md 2): the
+    DrQ trunk is faster channels_last (about 530 vs 600 ms), the NatureCNN's 8x8
+    stride-4 first layer faster without (about 255 vs 330 ms)."""
 
     def __init__(self, space: spaces.Box, kind: str = "drq", feature_dim: int = 50,
                  amp: bool = False) -> None:
@@ -109,7 +115,7 @@ class PixelEncoder(Encoder):
         else:
             self.head = nn.Sequential(nn.Linear(flat, 512), nn.ReLU())
             self.out_dim = 512
-        self.amp = amp
+        self.amp, self.channels_last = amp, self.CHANNELS_LAST[kind]
         self.conv_out_dim = flat
 
     def _normalized_first_conv(self, x: torch.Tensor) -> torch.Tensor:
@@ -126,7 +132,9 @@ class PixelEncoder(Encoder):
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         if self.amp:  # convert the small uint8 tensor's layout, then cast once
-            x = obs.contiguous(memory_format=torch.channels_last)
+            x = obs
+            if self.channels_last or obs.device.type == "cuda":
+                x = obs.contiguous(memory_format=torch.channels_last)
             with torch.autocast(x.device.type, dtype=torch.bfloat16):
                 h = self.trunk[1:](self._normalized_first_conv(x.to(torch.bfloat16)))
                 return self.head(h).float()
