@@ -123,8 +123,9 @@ def make_env(spec: str, *, obs: str = "state", seed: int | None = None, image_si
         env = ActionRepeat(env, repeat)
     if pixels:
         from robovision.wrappers import FrameStack, PixelObservation
-        from robovision.wrappers.pixels import apply_fast_render
+        from robovision.wrappers.pixels import apply_fast_render, warn_mixed_render_settings
 
+        warn_mixed_render_settings(env, fast_render)
         if fast_render:
             apply_fast_render(env)
         env = PixelObservation(env, image_size, camera if spec.startswith("dmc/") else None,

@@ -93,6 +93,21 @@ def test_gymnasium_mujoco_pixels():
     env.close()
 
 
+def test_mixing_fast_render_in_gymnasium_mujoco_envs_warns(monkeypatch):
+    import warnings
+
+    from robovision.wrappers import pixels
+
+    monkeypatch.setattr(pixels, "_GYM_MUJOCO_RENDER_SETTINGS", set())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # the same setting twice is fine
+        make_env("InvertedPendulum-v5", obs="pixels", image_size=32, fast_render=True)
+        make_env("InvertedPendulum-v5", obs="pixels", image_size=32, fast_render=True)
+        make_env("dmc/cartpole-balance", obs="pixels", image_size=32, fast_render=False)
+    with pytest.warns(RuntimeWarning, match="one fast_render setting per process"):
+        make_env("InvertedPendulum-v5", obs="pixels", image_size=32, fast_render=False)
+
+
 def test_per_task_action_repeat_defaults():
     from robovision.make import action_repeat_of, default_action_repeat
 

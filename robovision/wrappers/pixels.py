@@ -7,6 +7,7 @@ own renderer, made at the target size by ``make_env``) and any env whose
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import cv2
@@ -58,6 +59,24 @@ def apply_fast_render(env: gym.Env) -> bool:
     model.light_castshadow[:] = 0
     model.vis.quality.offsamples = 0
     return True
+
+
+_GYM_MUJOCO_RENDER_SETTINGS: set[bool] = set()
+"""``fast_render`` values of the gymnasium MuJoCo pixel envs made in this process."""
+
+
+def warn_mixed_render_settings(env: gym.Env, fast_render: bool) -> None:
+    """Warn when gymnasium MuJoCo pixel envs in one process mix ``fast_render``
+    settings: under EGL, making the second one turned the first one's frames black
+    (InvertedPendulum-v5; dm_control's renderer was not affected)."""
+    base = env.unwrapped
+    if hasattr(base, "physics") or getattr(base, "model", None) is None:
+        return
+    if _GYM_MUJOCO_RENDER_SETTINGS and fast_render not in _GYM_MUJOCO_RENDER_SETTINGS:
+        warnings.warn(f"fast_render={fast_render} differs from an earlier gymnasium MuJoCo "
+                      "env in this process; the earlier env may render black frames. Use "
+                      "one fast_render setting per process.", RuntimeWarning, stacklevel=3)
+    _GYM_MUJOCO_RENDER_SETTINGS.add(fast_render)
 
 
 def resolve_camera(env: gym.Env, camera: int | str | None) -> int:
