@@ -1,12 +1,14 @@
 """Does ``fast_render`` (shadows and multisampling off) change learning from pixels?
 
-Trains the DrQ-v2 pixel preset on a small dm_control task with ``env.fast_render``
-on and off, same seeds. Each seed's two runs train side by side (one torch thread
+Trains a pixel agent on a small dm_control task with ``env.fast_render`` on and off,
+same seeds: DrQ-v2 on cartpole-balance (``--setup drqv2``) or a cheaper SAC on
+point_mass-easy (``--setup sac``). Each seed's two runs train side by side (one torch thread
 each) so they share the machine's load. Evaluation uses the run's own render setting.
 Reports evaluation return (environment frames on the x axis) per setting, the wall
 time of each run, and writes ``OUT/curves.png``.
 
     python scripts/bench_fast_render.py --frames 24000 --seeds 0 1 --out runs/bench_fast_render
+    python scripts/bench_fast_render.py --setup sac --frames 64000 --seeds 0 1 --out runs/fr_sac
 """
 
 from __future__ import annotations
@@ -23,21 +25,34 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 SETTINGS = {"fast": "true", "default": "false"}
 
 
-def overrides(frames: int, seed: int, fast: str, run_dir: Path, spec: str) -> list[str]:
+def drqv2_overrides(frames: int) -> list[str]:
     """cartpole_swingup_pixels (DrQ-v2) retargeted to a task that learns in few frames."""
-    return [f"env.spec={spec}", "env.action_repeat=8", "env.image_size=64",
-            f"env.fast_render={fast}", f"seed={seed}", f"train.total_steps={frames}",
-            "train.learning_starts=2000", "train.update_every=1",
-            f"train.eval_every={frames // 6}", "train.eval_episodes=5",
-            "train.checkpoint_every=0", "train.progress=false", "train.buffer_size=50000",
-            f"agent.noise_schedule=linear(1.0,0.1,{frames // 16})", "threads=1",
-            "device=cpu", f"run_dir={run_dir}"]
+    return ["env.action_repeat=8", "env.image_size=64", "train.learning_starts=2000",
+            "train.update_every=1", "train.eval_episodes=5", "train.buffer_size=50000",
+            f"agent.noise_schedule=linear(1.0,0.1,{frames // 16})"]
 
 
-def launch(frames: int, seed: int, name: str, out: Path, spec: str) -> subprocess.Popen:
+def sac_overrides(frames: int) -> list[str]:
+    """point_reach_pixels_sac (SAC, small encoder input) on a dm_control task: 48x48,
+    frame stack 3, action repeat 8, batch 64, bf16 encoder; budgets in frames."""
+    return ["train.unit=frames", "env.action_repeat=8", "env.image_size=48",
+            "env.frame_stack=3", "train.learning_starts=2400", "train.batch_size=64",
+            "agent.encoder.amp=true", "train.eval_episodes=5", "train.buffer_size=50000"]
+
+
+SETUPS = {"drqv2": ("cartpole_swingup_pixels", drqv2_overrides, "dmc/cartpole-balance"),
+          "sac": ("point_reach_pixels_sac", sac_overrides, "dmc/point_mass-easy")}
+
+
+def launch(frames: int, seed: int, name: str, out: Path, setup: str, spec: str | None
+           ) -> subprocess.Popen:
+    preset, setup_overrides, default_spec = SETUPS[setup]
     run_dir = out / f"{name}_seed{seed}"
-    cmd = [sys.executable, "-m", "robovision.cli", "train", "cartpole_swingup_pixels",
-           *overrides(frames, seed, SETTINGS[name], run_dir, spec)]
+    cmd = [sys.executable, "-m", "robovision.cli", "train", preset,
+           f"env.spec={spec or default_spec}", f"env.fast_render={SETTINGS[name]}",
+           f"seed={seed}", f"train.total_steps={frames}", f"train.eval_every={frames // 6}",
+           "train.checkpoint_every=0", "train.progress=false", "threads=1", "device=cpu",
+           f"run_dir={run_dir}", *setup_overrides(frames)]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
 
 
@@ -53,7 +68,10 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=24_000, help="environment frames")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    parser.add_argument("--spec", default="dmc/cartpole-balance")
+    parser.add_argument("--setup", choices=SETUPS, default="drqv2",
+                        help="drqv2: DrQ-v2 on cartpole-balance (64px); sac: SAC on "
+                             "point_mass-easy (48px)")
+    parser.add_argument("--spec", help="another dm_control task for the setup")
     parser.add_argument("--out", type=Path, default=Path("runs/bench_fast_render"))
     parser.add_argument("--report", action="store_true", help="only summarise existing runs")
     args = parser.parse_args()
@@ -61,7 +79,7 @@ def main() -> None:
     if not args.report:
         for seed in args.seeds:
             start = time.perf_counter()
-            procs = {name: launch(args.frames, seed, name, args.out, args.spec)
+            procs = {name: launch(args.frames, seed, name, args.out, args.setup, args.spec)
                      for name in SETTINGS}
             for name, proc in procs.items():
                 if proc.wait() != 0:
