@@ -87,8 +87,8 @@ class PixelEncoder(Encoder):
     """Whether the bf16 trunk takes its input channels_last on the CPU (always on CUDA,
     where NHWC is what tensor-core convolutions use). Measured per layout, one SAC update
     at batch 256 from 84x84x9 (``scripts/bench_pixel_update.py``, BENCHMARKS.md 2): the
-    DrQ trunk is faster channels_last (about 530 vs 600 ms), the NatureCNN's 8x8
-    stride-4 first layer faster without (about 255 vs 330 ms)."""
+    DrQ trunk is faster channels_last (493 vs 537 ms), the NatureCNN with its 8x8
+    stride-4 first layer faster without (197 vs 257 ms)."""
 
     def __init__(self, space: spaces.Box, kind: str = "drq", feature_dim: int = 50,
                  amp: bool = False) -> None:
