@@ -66,7 +66,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
     import numpy as np
 
     from robovision import factory
-    from robovision.checkpoint import load_checkpoint
     from robovision.config import load_config
     from robovision.logging import write_video
     from robovision.loop import evaluate
@@ -77,8 +76,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     device = factory.resolve_device(args.device or cfg.device)
     env = factory.build_env(cfg, seed=args.seed, render_mode="rgb_array" if args.video else None,
                             evaluation=True)
-    agent = factory.build_agent(cfg, env.observation_space, env.action_space, device)
-    agent.load_state_dict(load_checkpoint(ckpt, map_location=device)["agent"])
+    agent = factory.restore_agent(cfg, ckpt, env.observation_space, env.action_space, device)
     returns, frames = evaluate(agent, env, args.episodes, seed=args.seed, record=args.video)
     env.close()
     print(f"{cfg.env.spec} {ckpt.name}: return {returns.mean():.2f} +- {returns.std():.2f} "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -71,6 +72,16 @@ def build_agent(cfg: Config, obs_space: spaces.Space, action_space: spaces.Space
         return cls(cfg.agent, obs_space, action_space, device,
                    total_updates=max(1, total // per_iteration))
     return cls(cfg.agent, obs_space, action_space, device)
+
+
+def restore_agent(cfg: Config, checkpoint: Path, obs_space: spaces.Space,
+                  action_space: spaces.Space, device: torch.device) -> Any:
+    """The agent of a saved run: built from its config, weights from ``checkpoint``."""
+    from robovision.checkpoint import load_checkpoint
+
+    agent = build_agent(cfg, obs_space, action_space, device)
+    agent.load_state_dict(load_checkpoint(checkpoint, map_location=device)["agent"])
+    return agent
 
 
 def build_replay(cfg: Config, obs_space: spaces.Space, action_space: spaces.Space,

@@ -81,14 +81,12 @@ def _load(run: Path, which: str):
     import torch
 
     from robovision import factory
-    from robovision.checkpoint import load_checkpoint
     from robovision.config import load_config
 
     cfg = load_config(str(run / "config.yaml"))
     env = factory.build_env(cfg, seed=0, evaluation=True)
-    agent = factory.build_agent(cfg, env.observation_space, env.action_space,
-                                torch.device("cpu"))
-    agent.load_state_dict(load_checkpoint(run / "checkpoints" / f"{which}.pt")["agent"])
+    agent = factory.restore_agent(cfg, run / "checkpoints" / f"{which}.pt",
+                                  env.observation_space, env.action_space, torch.device("cpu"))
     return cfg, agent
 
 

@@ -437,17 +437,15 @@ def test_sac_learns_box_localization_against_random(tmp_path):
     import torch
 
     from robovision import factory
-    from robovision.checkpoint import load_checkpoint
     from robovision.config import load_config
     from robovision.envs.vision.evaluate import agent_policy, localization_report, random_policy
 
     _last_eval("box_localization_sac", tmp_path, "train.total_steps=5000",
-               "train.eval_episodes=1")
+               "train.eval_episodes=1")  # its own evaluation is replaced by the one below
     cfg = load_config(str(tmp_path / "config.yaml"))
     env = gym.make(cfg.env.spec, **{**cfg.env.options, "split": "test"}).unwrapped
-    agent = factory.build_agent(cfg, env.observation_space, env.action_space,
-                                torch.device("cpu"))
-    agent.load_state_dict(load_checkpoint(tmp_path / "checkpoints" / "latest.pt")["agent"])
+    agent = factory.restore_agent(cfg, tmp_path / "checkpoints" / "latest.pt",
+                                  env.observation_space, env.action_space, torch.device("cpu"))
     trained = localization_report(env, agent_policy(agent))["success_rate"]
     random = localization_report(env, random_policy)["success_rate"]
     assert random < 0.15, f"random policy localized {random:.0%}"

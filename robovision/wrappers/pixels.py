@@ -69,9 +69,8 @@ def warn_mixed_render_settings(env: gym.Env, fast_render: bool) -> None:
     """Warn when gymnasium MuJoCo pixel envs in one process mix ``fast_render``
     settings: under EGL, making the second one turned the first one's frames black
     (InvertedPendulum-v5; dm_control's renderer was not affected)."""
-    base = env.unwrapped
-    if hasattr(base, "physics") or getattr(base, "model", None) is None:
-        return
+    if _mujoco_model(env) is None or hasattr(env.unwrapped, "physics"):
+        return  # not MuJoCo, or dm_control
     if _GYM_MUJOCO_RENDER_SETTINGS and fast_render not in _GYM_MUJOCO_RENDER_SETTINGS:
         warnings.warn(f"fast_render={fast_render} differs from an earlier gymnasium MuJoCo "
                       "env in this process; the earlier env may render black frames. Use "
