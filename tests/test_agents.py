@@ -72,6 +72,28 @@ def test_td3_delays_actor_and_targets():
                                                       strict=True))
 
 
+def test_critic_ensemble_first_member_matches_full_ensemble():
+    agent = make_agent("td3")
+    features, action = torch.randn(16, 5), torch.rand(16, 2) * 2 - 1
+    full = agent.critic(features, action)
+    first = agent.critic(features, action, members=1)
+    assert full.shape == (2, 16) and first.shape == (1, 16)
+    assert torch.allclose(first[0], full[0], atol=1e-6)
+    first.sum().backward()  # only member 0's weights take part
+    weight = agent.critic.net.layers[0].weight.grad
+    assert weight[0].abs().sum() > 0 and torch.count_nonzero(weight[1]) == 0
+
+
+@pytest.mark.parametrize("actor_q", ["first", "min"])
+def test_td3_actor_loss_reads_first_critic_or_min(actor_q):
+    agent = make_agent("td3", actor_q=actor_q)
+    features = torch.randn(16, 5)
+    with torch.no_grad():
+        q = agent.critic(features, agent.actor(features))
+        expected = -(q[0] if actor_q == "first" else q.min(0).values).mean()
+    assert torch.allclose(agent._update_actor(features), expected, atol=1e-6)
+
+
 def test_sac_temperature_moves_toward_target_entropy():
     agent = make_agent("sac", target_entropy=10.0)  # unreachable: alpha must grow
     alphas = [agent.update(fixed_batch())["alpha"].item() for _ in range(50)]

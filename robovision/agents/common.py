@@ -131,8 +131,11 @@ class QEnsemble(nn.Module):
         super().__init__()
         self.net = EnsembleMLP(n, in_dim + action_dim, hidden, 1, act)
 
-    def forward(self, features: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat([features, action], dim=-1)).squeeze(-1)
+    def forward(self, features: torch.Tensor, action: torch.Tensor,
+                members: int | None = None) -> torch.Tensor:
+        """Q-values of all members, or of the first ``members`` only (TD3's actor loss
+        reads ``Q_1``: evaluating one member skips the other's forward and backward)."""
+        return self.net(torch.cat([features, action], dim=-1), members).squeeze(-1)
 
 
 def optimize(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:

@@ -148,8 +148,9 @@ class TD3:
 
     def _update_actor(self, features: torch.Tensor) -> torch.Tensor:
         set_requires_grad(self.critic, False)
-        q = self.critic(features, self.actor(features))
-        actor_loss = -(q[0] if self.cfg.actor_q == "first" else q.min(0).values).mean()
+        first_only = self.cfg.actor_q == "first"
+        q = self.critic(features, self.actor(features), members=1 if first_only else None)
+        actor_loss = -q.min(0).values.mean()
         optimize(self.actor_opt, actor_loss)
         set_requires_grad(self.critic, True)
         return actor_loss.detach()

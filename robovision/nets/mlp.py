@@ -52,13 +52,18 @@ class EnsembleLinear(nn.Module):
         nn.init.uniform_(self.weight, -bound, bound)
         nn.init.uniform_(self.bias, -bound, bound)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, members: int | None = None) -> torch.Tensor:
+        """``members``: evaluate only the first ``members`` members (default all)."""
+        weight, bias = self.weight, self.bias
+        if members is not None:
+            weight, bias = weight[:members], bias[:members]
+        size = weight.shape[0]
         if x.dim() == 2:
             # One product for all members: (B, in) @ (in, size*out).
-            w = self.weight.permute(1, 0, 2).reshape(self.in_dim, -1)
-            y = (x @ w).view(x.shape[0], self.size, self.out_dim).transpose(0, 1)
-            return y + self.bias
-        return torch.baddbmm(self.bias, x, self.weight)
+            w = weight.permute(1, 0, 2).reshape(self.in_dim, -1)
+            y = (x @ w).view(x.shape[0], size, self.out_dim).transpose(0, 1)
+            return y + bias
+        return torch.baddbmm(bias, x, weight)
 
     def extra_repr(self) -> str:
         return f"size={self.size}, in_dim={self.in_dim}, out_dim={self.out_dim}"
@@ -75,7 +80,7 @@ class EnsembleMLP(nn.Module):
             EnsembleLinear(size, a, b) for a, b in itertools.pairwise(dims))
         self.act = activation(act)()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, members: int | None = None) -> torch.Tensor:
         for layer in self.layers[:-1]:
-            x = self.act(layer(x))
-        return self.layers[-1](x)
+            x = self.act(layer(x, members))
+        return self.layers[-1](x, members)
