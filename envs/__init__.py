@@ -59,6 +59,11 @@ def register_all() -> None:
     for env_id, entry_point in own.items():
         if env_id not in gym.registry:
             gym.register(env_id, entry_point=entry_point)
+    if "robovision/PointMassReach-v0" not in gym.registry:
+        from robovision.envs.point_mass_reach import load
+
+        gym.register("robovision/PointMassReach-v0", entry_point="robovision.envs.dmc:DMCEnv",
+                     kwargs={"domain": "point_mass", "task": "reach", "loader": load})
     for domain, task in dmc_tasks():
         env_id = dmc_id(domain, task)
         if env_id not in gym.registry:

@@ -8,6 +8,7 @@ terminal) as ``terminated``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -31,13 +32,16 @@ class DMCEnv(gym.Env):
 
     def __init__(self, domain: str, task: str, render_mode: str | None = None,
                  render_height: int = 84, render_width: int = 84, camera_id: int | str = 0,
-                 task_kwargs: dict | None = None, environment_kwargs: dict | None = None) -> None:
+                 task_kwargs: dict | None = None, environment_kwargs: dict | None = None,
+                 loader: Callable[..., Any] | None = None) -> None:
+        """``loader``: a function with ``dm_control.suite.load``'s signature (the
+        default) that returns a ``control.Environment``; custom tasks plug in here."""
         from dm_control import suite
 
         self.domain, self.task = domain, task
         self._task_kwargs = dict(task_kwargs or {})
         self._environment_kwargs = environment_kwargs
-        self._load = suite.load
+        self._load = loader or suite.load
         self._env = self._make(seed=None)
         self.render_mode = render_mode
         self.render_height, self.render_width = render_height, render_width

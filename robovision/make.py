@@ -128,7 +128,7 @@ def make_env(spec: str, *, obs: str = "state", seed: int | None = None, image_si
         warn_mixed_render_settings(env, fast_render)
         if fast_render:
             apply_fast_render(env)
-        env = PixelObservation(env, image_size, camera if spec.startswith("dmc/") else None,
+        env = PixelObservation(env, image_size, camera if is_dm_control(spec) else None,
                                grayscale, keep_state=obs == "state+pixels")
         if frame_stack > 1:
             env = FrameStack(env, frame_stack, key="pixels" if obs == "state+pixels" else None)
@@ -149,11 +149,20 @@ def action_repeat_of(env: gym.Env) -> int:
     return 1
 
 
+def is_dm_control(spec: str) -> bool:
+    """Whether ``spec`` is served by the dm_control adapter (suite tasks and custom
+    tasks registered with ``DMCEnv``): it renders through ``physics.render``."""
+    if spec.startswith("dmc/"):
+        return True
+    entry = gym.registry[spec].entry_point if spec in gym.registry else None
+    return entry == "robovision.envs.dmc:DMCEnv"
+
+
 def _make_base(spec: str, pixels: bool, size: int, camera, render_mode, options) -> gym.Env:
     options = dict(options)
     if render_mode is not None:  # envs without rendering need not accept the argument
         options["render_mode"] = render_mode
-    if not pixels or spec.startswith("dmc/"):
+    if not pixels or is_dm_control(spec):
         return gym.make(spec, **options)
     options["render_mode"] = "rgb_array"
     sized = {"width": size, "height": size}

@@ -1,14 +1,18 @@
 """Does ``fast_render`` (shadows and multisampling off) change learning from pixels?
 
 Trains a pixel agent on a small dm_control task with ``env.fast_render`` on and off,
-same seeds: DrQ-v2 on cartpole-balance (``--setup drqv2``) or a cheaper SAC on
-point_mass-easy (``--setup sac``). Each seed's two runs train side by side (one torch thread
-each) so they share the machine's load. Evaluation uses the run's own render setting.
+same seeds: DrQ-v2 on cartpole-balance (``--setup drqv2``), a cheaper SAC on
+point_mass-easy (``--setup sac``), or that SAC on the point mass with a dense reward
+(``--setup reach``, ``robovision/PointMassReach-v0``: the one that learns on a CPU).
+Each seed's two runs train side by side (one torch thread each) so they share the
+machine's load. Evaluation uses the run's own render setting.
 Reports evaluation return (environment frames on the x axis) per setting, the wall
 time of each run, and writes ``OUT/curves.png``.
 
     python scripts/bench_fast_render.py --frames 24000 --seeds 0 1 --out runs/bench_fast_render
     python scripts/bench_fast_render.py --setup sac --frames 64000 --seeds 0 1 --out runs/fr_sac
+    python scripts/bench_fast_render.py --setup reach --frames 32000 --seeds 0 1 2 \
+        --out runs/fr_reach
 """
 
 from __future__ import annotations
@@ -40,8 +44,17 @@ def sac_overrides(frames: int) -> list[str]:
             "agent.encoder.amp=true", "train.eval_episodes=5", "train.buffer_size=50000"]
 
 
+def reach_overrides(frames: int) -> list[str]:
+    """point_reach_pixels_sac on the dense-reward point mass: 64x64 (the mass is about
+    2 pixels wide), frame stack 3, action repeat 8, bf16 encoder; budgets in frames."""
+    return ["train.unit=frames", "env.action_repeat=8", "env.image_size=64",
+            "env.frame_stack=3", "train.learning_starts=4000", "agent.encoder.amp=true",
+            "train.eval_episodes=5", "train.buffer_size=50000"]
+
+
 SETUPS = {"drqv2": ("cartpole_swingup_pixels", drqv2_overrides, "dmc/cartpole-balance"),
-          "sac": ("point_reach_pixels_sac", sac_overrides, "dmc/point_mass-easy")}
+          "sac": ("point_reach_pixels_sac", sac_overrides, "dmc/point_mass-easy"),
+          "reach": ("point_reach_pixels_sac", reach_overrides, "robovision/PointMassReach-v0")}
 
 
 def launch(frames: int, seed: int, name: str, out: Path, setup: str, spec: str | None
@@ -70,7 +83,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--setup", choices=SETUPS, default="drqv2",
                         help="drqv2: DrQ-v2 on cartpole-balance (64px); sac: SAC on "
-                             "point_mass-easy (48px)")
+                             "point_mass-easy (48px); reach: SAC on PointMassReach (64px)")
     parser.add_argument("--spec", help="another dm_control task for the setup")
     parser.add_argument("--out", type=Path, default=Path("runs/bench_fast_render"))
     parser.add_argument("--report", action="store_true", help="only summarise existing runs")

@@ -60,3 +60,44 @@ def test_unknown_spec_suggests_closest():
 def test_bad_obs_kind():
     with pytest.raises(ValueError, match="obs='depth'"):
         make_env("Pendulum-v1", obs="depth")
+
+
+def _place_mass(env, xy):
+    physics = env.unwrapped.physics
+    with physics.reset_context():
+        physics.named.data.qpos[["root_x", "root_y"]] = xy
+
+
+def test_point_mass_reach_is_a_dense_dm_control_task():
+    env = make_env("robovision/PointMassReach-v0", seed=0)
+    check_env(env.unwrapped, skip_render_check=True)
+    env.reset(seed=0)
+    zero = np.zeros(env.action_space.shape, np.float32)
+    rewards = {}
+    for name, xy in {"target": [0.0, 0.0], "halfway": [0.15, 0.0], "wall": [0.29, 0.0]}.items():
+        _place_mass(env, xy)
+        rewards[name] = env.step(zero)[1]
+    # falls with the distance across the whole arena (the suite's easy task pays only
+    # within the target's radius)
+    assert rewards["target"] > 0.95
+    assert 0.3 < rewards["halfway"] < 0.7
+    assert rewards["wall"] < 0.1
+    env.close()
+
+
+def test_dmc_env_takes_a_custom_loader():
+    from robovision.envs.dmc import DMCEnv
+    from robovision.envs.point_mass_reach import DenseReach, load
+
+    env = DMCEnv("point_mass", "reach", loader=load)
+    assert isinstance(env.dm_env.task, DenseReach)
+    assert env.observation_space.shape == (4,)
+
+
+def test_custom_dm_control_task_takes_pixels_and_a_named_camera():
+    env = make_env("robovision/PointMassReach-v0", obs="pixels", image_size=32, frame_stack=2,
+                   camera="cam0", seed=0)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (6, 32, 32) and obs.dtype == np.uint8 and obs.max() > 0
+    with pytest.raises(ValueError, match="cameras"):
+        make_env("robovision/PointMassReach-v0", obs="pixels", image_size=32, camera="nope")
