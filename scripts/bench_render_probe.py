@@ -22,6 +22,7 @@ import time
 
 import numpy as np
 import torch
+from gymnasium import spaces
 from torch import nn
 
 os.environ.setdefault("MUJOCO_GL", "egl")
@@ -76,8 +77,6 @@ def probe(frames: np.ndarray, states: np.ndarray, seed: int, epochs: int, train_
     mean, std = states[:split].mean(0), states[:split].std(0) + 1e-6
     targets = torch.as_tensor((states - mean) / std)
     images = torch.as_tensor(frames)
-    from gymnasium import spaces
-
     space = spaces.Box(0, 255, frames.shape[1:], np.uint8)
     encoder = make_encoder(space, "drq", feature_dim=50, amp=True)
     head = nn.Linear(encoder.out_dim, states.shape[1])

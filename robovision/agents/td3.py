@@ -150,7 +150,7 @@ class TD3:
         set_requires_grad(self.critic, False)
         first_only = self.cfg.actor_q == "first"
         q = self.critic(features, self.actor(features), members=1 if first_only else None)
-        actor_loss = -q.min(0).values.mean()
+        actor_loss = -(q[0] if first_only else q.min(0).values).mean()
         optimize(self.actor_opt, actor_loss)
         set_requires_grad(self.critic, True)
         return actor_loss.detach()
