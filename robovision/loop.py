@@ -1,6 +1,9 @@
 """Training loops (off-policy and on-policy), evaluation, and everything a run
 needs around them: seeding, checkpoints, resume, signals and non-finite losses.
 
+The loops speak the agent protocols of :mod:`robovision.agents.protocol` and pick
+themselves by the registry entry's ``kind``; no algorithm is named here.
+
 Counting: ``step`` counts environment steps summed over parallel envs (agent
 decisions); ``frames`` = ``step * action_repeat`` counts simulator frames, the
 unit of the published pixel-RL tables.
@@ -20,11 +23,14 @@ import numpy as np
 import torch
 
 from robovision import factory
+from robovision import obs as obs_tree
+from robovision.agents.protocol import Agent, OffPolicyAgent, OnPolicyAgent
+from robovision.agents.registry import algorithm
 from robovision.checkpoint import load_checkpoint, save_checkpoint
 from robovision.config import Config, TrainConfig, save_config
+from robovision.episode import play_episode
 from robovision.logging import EVAL_KEY, RunLogger, plot_curves, write_video
 from robovision.make import action_repeat_of
-from robovision.normalize import RewardScaler
 from robovision.runtime import tune_allocator
 
 EVAL_SEED_OFFSET = 10_000
@@ -66,32 +72,29 @@ def rng_state() -> dict[str, Any]:
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
+    """Restore :func:`rng_state`. RNG states are CPU byte tensors whatever device the run
+    trains on (torch and CUDA both require that), so any tensor is brought back first."""
+    torch.set_rng_state(state["torch"].cpu())
     random.setstate((3, tuple(state["python"]), None))
-    np.random.set_state(("MT19937", state["numpy_keys"].numpy().astype(np.uint32),
+    np.random.set_state(("MT19937", state["numpy_keys"].cpu().numpy().astype(np.uint32),
                          state["numpy_pos"], 0, 0.0))
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
 # --------------------------------------------------------------------------- evaluation
 
 
-def evaluate(agent: Any, env, episodes: int, seed: int = 0, record: bool = False
+def evaluate(agent: Agent, env, episodes: int, seed: int = 0, record: bool = False
              ) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Mean-action episodes; returns the episode returns and, with ``record``, the
-    rendered frames of the first episode."""
+    """Deterministic-action episodes; returns the episode returns and, with ``record``,
+    the rendered frames of the first episode."""
     returns, frames = [], []
     for i in range(episodes):
-        obs, _ = env.reset(seed=seed + i)
-        done, total = False, 0.0
-        while not done:
-            if record and i == 0:
-                frames.append(env.render())
-            obs, reward, terminated, truncated, _ = env.step(agent.act(obs, eval=True))
-            total += float(reward)
-            done = terminated or truncated
-        returns.append(total)
+        episode = play_episode(env, lambda obs: agent.act(obs, eval=True), seed=seed + i,
+                               record=record and i == 0)
+        returns.append(episode.total_return)
+        frames += episode.frames
     return np.asarray(returns), frames
 
 
@@ -146,17 +149,11 @@ class Run:
         obs_space, act_space = self.eval_env.observation_space, self.eval_env.action_space
         self.action_repeat = action_repeat_of(self.eval_env)
         self.train_cfg = in_steps(cfg.train, self.action_repeat)
-        self.agent = factory.build_agent(cfg, obs_space, act_space, self.device,
-                                         total_steps=self.train_cfg.total_steps)
-        self.off_policy = cfg.algo != "ppo"
-        if self.off_policy:
-            self.storage = factory.build_replay(cfg, obs_space, act_space, self.device,
-                                                self.train_cfg)
-            self.reward_scaler = None
-        else:
-            self.storage = factory.build_rollout(cfg, obs_space, act_space, self.device)
-            self.reward_scaler = (RewardScaler(cfg.env.num_envs, cfg.agent.gamma)
-                                  if cfg.agent.normalize_reward else None)
+        self.kind = algorithm(cfg.algo).kind
+        self.agent = factory.build_agent(cfg, obs_space, act_space, self.device)
+        self.storage = factory.build_storage(cfg, obs_space, act_space, self.device,
+                                             self.train_cfg)
+        self.env = factory.build_train_env(cfg, seed=cfg.seed)
         self.counters = Counters()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if resume:
@@ -178,10 +175,11 @@ class Run:
     def state(self) -> dict[str, Any]:
         state = {"agent": self.agent.state_dict(), "counters": asdict(self.counters),
                  "rng": rng_state(), "algo": self.cfg.algo}
-        if self.off_policy and self.train_cfg.save_replay:
+        if self.kind == "off_policy" and self.train_cfg.save_replay:
             state["replay"] = self.storage.state_dict()
-        if self.reward_scaler is not None:
-            state["reward_scaler"] = self.reward_scaler.state_dict()
+        normalizer = factory.normalizer_state(self.env)
+        if normalizer is not None:
+            state["reward_normalizer"] = normalizer
         return state
 
     def save(self) -> None:
@@ -189,7 +187,10 @@ class Run:
         save_checkpoint(self.state(), self.latest)
 
     def _restore(self) -> None:
-        state = load_checkpoint(self.latest, map_location=self.device)
+        """Load ``latest.pt`` onto the CPU; each component then moves what it restores to
+        where it lives (agent weights to the agent's device, the replay to its storage
+        device, RNG states stay on the CPU), whatever device the run trains on."""
+        state = load_checkpoint(self.latest, map_location="cpu")
         if state.get("algo") != self.cfg.algo:
             raise ValueError(f"{self.latest} holds a '{state.get('algo')}' agent, the config "
                              f"says '{self.cfg.algo}'")
@@ -197,8 +198,8 @@ class Run:
         self.counters = Counters(**state["counters"])
         if "replay" in state:
             self.storage.load_state_dict(state["replay"])
-        if self.reward_scaler is not None and "reward_scaler" in state:
-            self.reward_scaler.load_state_dict(state["reward_scaler"])
+        if "reward_normalizer" in state:
+            factory.load_normalizer_state(self.env, state["reward_normalizer"])
         set_rng_state(state["rng"])
 
     # -- cadence -------------------------------------------------------------------
@@ -220,7 +221,8 @@ class Run:
         if self.stop_requested:
             raise StopRequested
 
-    def episode_done(self, episode_return: float, length: int) -> None:
+    def episode_done(self, episode_return: float, length: int, env_index: int = 0) -> None:
+        self.agent.episode_end(env_index)
         self.counters.episodes += 1
         self.logger.log(self.counters.step, self.frames,
                         {"train/episode_return": episode_return, "train/episode_length": length})
@@ -244,6 +246,7 @@ class Run:
 
     def close(self) -> None:
         self.logger.close()
+        self.env.close()
         self.eval_env.close()
 
 
@@ -251,82 +254,64 @@ class Run:
 
 
 def run_off_policy(run: Run) -> None:
-    cfg, agent, buffer, train = run.cfg, run.agent, run.storage, run.train_cfg
-    env = factory.build_env(cfg, seed=None)
-    try:
-        obs, _ = env.reset(seed=cfg.seed + run.counters.episodes)
-        env.action_space.seed(cfg.seed + run.counters.step)
-        buffer.end_episode()
-        episode_return, episode_length = 0.0, 0
-        while run.counters.step < train.total_steps:
-            before = run.counters.step
-            if before < train.learning_starts:
-                action = env.action_space.sample()
-            else:
-                action = agent.act(obs)
-            next_obs, reward, terminated, truncated, _ = env.step(action)
-            buffer.add(obs, action, float(reward), next_obs, terminated, truncated)
-            episode_return += float(reward)
-            episode_length += 1
-            run.counters.step += 1
-            if terminated or truncated:
-                run.episode_done(episode_return, episode_length)
-                obs, _ = env.reset()
-                episode_return, episode_length = 0.0, 0
-            else:
-                obs = next_obs
-            metrics = {}
-            step = run.counters.step
-            if step >= train.learning_starts and step % train.update_every == 0:
-                for _ in range(train.updates_per_step):
-                    metrics = agent.update(buffer.sample(train.batch_size))
-            run.after_steps(before, metrics)
-    finally:
-        env.close()
+    cfg, agent, buffer, train, env = run.cfg, run.agent, run.storage, run.train_cfg, run.env
+    assert isinstance(agent, OffPolicyAgent)
+    obs, _ = env.reset(seed=cfg.seed + run.counters.episodes)
+    env.action_space.seed(cfg.seed + run.counters.step)
+    buffer.end_episode()
+    while run.counters.step < train.total_steps:
+        before = run.counters.step
+        if before < train.learning_starts:
+            action = env.action_space.sample()
+        else:
+            action = agent.act(obs)
+        next_obs, reward, terminated, truncated, info = env.step(action)
+        buffer.add(obs, action, float(reward), next_obs, terminated, truncated)
+        run.counters.step += 1
+        if terminated or truncated:
+            run.episode_done(float(info["episode"]["r"]), int(info["episode"]["l"]))
+            obs, _ = env.reset()
+        else:
+            obs = next_obs
+        metrics = {}
+        step = run.counters.step
+        if step >= train.learning_starts and step % train.update_every == 0:
+            for _ in range(train.updates_per_step):
+                metrics = agent.update(buffer.sample(train.batch_size))
+        run.after_steps(before, metrics)
 
 
 def run_on_policy(run: Run) -> None:
-    cfg, agent, rollout, train = run.cfg, run.agent, run.storage, run.train_cfg
-    num_envs, gamma = cfg.env.num_envs, cfg.agent.gamma
-    envs = factory.build_vector_env(cfg, seed=cfg.seed + run.counters.step)
-    try:
-        obs, _ = envs.reset(seed=cfg.seed + run.counters.step)
-        episode_return = np.zeros(num_envs)
-        episode_length = np.zeros(num_envs, dtype=np.int64)
-        while run.counters.step < train.total_steps:
-            before = run.counters.step
-            for t in range(train.rollout_steps):
-                policy = agent.explore(obs)
-                obs, reward, terminated, truncated, info = envs.step(agent.to_env(policy.action))
-                episode_return += reward
-                episode_length += 1
-                ended = terminated | truncated
-                learn_reward = (run.reward_scaler(reward, terminated)
-                                if run.reward_scaler is not None else reward)
-                rollout.store(t, policy.obs, policy.action, policy.log_prob, policy.value,
-                              learn_reward, terminated, ended,
-                              _truncation_values(agent, info, truncated, terminated))
-                for i in np.flatnonzero(ended):
-                    run.episode_done(float(episode_return[i]), int(episode_length[i]))
-                    episode_return[i], episode_length[i] = 0.0, 0
-            run.counters.step += train.rollout_steps * num_envs
-            data = rollout.finish(agent.value(obs), gamma, cfg.agent.gae_lambda)
-            run.after_steps(before, agent.update(data))
-    finally:
-        envs.close()
+    cfg, agent, rollout, train, envs = run.cfg, run.agent, run.storage, run.train_cfg, run.env
+    assert isinstance(agent, OnPolicyAgent)
+    obs, _ = envs.reset(seed=cfg.seed + run.counters.step)
+    while run.counters.step < train.total_steps:
+        before = run.counters.step
+        for t in range(train.rollout_steps):
+            policy = agent.explore(obs)
+            obs, reward, terminated, truncated, info = envs.step(policy.env_action)
+            rollout.store(t, policy.obs, policy.action, policy.log_prob, policy.value,
+                          reward, terminated, terminated | truncated,
+                          _truncation_values(agent, info, truncated, terminated))
+            if "episode" in info:
+                for i in np.flatnonzero(info["_episode"]):
+                    run.episode_done(float(info["episode"]["r"][i]),
+                                     int(info["episode"]["l"][i]), env_index=int(i))
+        run.counters.step += train.rollout_steps * cfg.env.num_envs
+        run.after_steps(before, agent.update(rollout, obs, before / train.total_steps))
 
 
-def _truncation_values(agent, info: dict, truncated: np.ndarray, terminated: np.ndarray
-                       ) -> torch.Tensor:
+LOOPS = {"off_policy": run_off_policy, "on_policy": run_on_policy}
+"""The collection loop of each kind of agent (``Algorithm.kind``)."""
+
+
+def _truncation_values(agent: OnPolicyAgent, info: dict, truncated: np.ndarray,
+                       terminated: np.ndarray) -> torch.Tensor:
     """V(final observation) for envs cut by a time limit; zero elsewhere."""
     values = torch.zeros(len(truncated), device=agent.device)
     cut = np.flatnonzero(truncated & ~terminated)
     if len(cut):
-        finals = [info["final_obs"][i] for i in cut]
-        if isinstance(finals[0], dict):
-            final = {k: np.stack([f[k] for f in finals]) for k in finals[0]}
-        else:
-            final = np.stack(finals)
+        final = obs_tree.stack([info["final_obs"][i] for i in cut])
         values[torch.as_tensor(cut, device=agent.device)] = agent.value(final)
     return values
 
@@ -349,7 +334,7 @@ def train(cfg: Config, run_dir: Path, resume: bool = False) -> Counters:
     for sig in previous:
         signal.signal(sig, request_stop)
     try:
-        (run_off_policy if run.off_policy else run_on_policy)(run)
+        LOOPS[run.kind](run)
         every = run.train_cfg.eval_every
         if every == 0 or run.counters.step % every:
             run.evaluate()  # a final evaluation unless the last step just had one

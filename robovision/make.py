@@ -2,7 +2,7 @@
 
 Wrapper order, fixed here and nowhere else::
 
-    base env -> RescaleAction([-1, 1]) -> ActionRepeat(k)
+    base env -> RescaleAction([-1, 1]) -> RepeatAction(k)
              -> PixelObservation (render, resize, uint8 CHW; dict with state+pixels)
              -> FrameStack(k)
 
@@ -70,8 +70,7 @@ def select_render_backend(backend: str) -> None:
     if backend not in RENDER_BACKENDS:
         raise ValueError(f"render_backend='{backend}' is not one of {RENDER_BACKENDS}")
     current = os.environ.get("MUJOCO_GL")
-    if backend == "auto":
-        os.environ.setdefault("MUJOCO_GL", "egl")
+    if backend == "auto":  # robovision/__init__.py set the default on import
         return
     if current and current != backend and "dm_control._render" in sys.modules:
         raise ValueError(f"render_backend='{backend}' but MUJOCO_GL={current} is already in "
@@ -118,9 +117,7 @@ def make_env(spec: str, *, obs: str = "state", seed: int | None = None, image_si
                                          np.full(shape, 1, np.float32))
     repeat = default_action_repeat(spec, obs) if action_repeat is None else action_repeat
     if repeat > 1:
-        from robovision.wrappers import ActionRepeat
-
-        env = ActionRepeat(env, repeat)
+        env = gym.wrappers.RepeatAction(env, repeat)
     if pixels:
         from robovision.wrappers import FrameStack, PixelObservation
         from robovision.wrappers.pixels import apply_fast_render, warn_mixed_render_settings
@@ -140,11 +137,9 @@ def make_env(spec: str, *, obs: str = "state", seed: int | None = None, image_si
 
 def action_repeat_of(env: gym.Env) -> int:
     """The action repeat ``make_env`` applied (1 if none)."""
-    from robovision.wrappers import ActionRepeat
-
     while isinstance(env, gym.Wrapper):
-        if isinstance(env, ActionRepeat):
-            return env.repeat
+        if isinstance(env, gym.wrappers.RepeatAction):
+            return env.num_repeats
         env = env.env
     return 1
 

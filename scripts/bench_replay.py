@@ -1,7 +1,7 @@
 """Replay bytes per transition for 84x84 RGB with frame stack 3: robovision's frame
 store vs DrQ-v2's layout (stacked observation per step) vs obs + next_obs.
 
-Fills a real FrameReplayBuffer with cheetah-run episodes (1000 frames, action repeat
+Fills the real ReplayBuffer with cheetah-run episodes (1000 frames, action repeat
 2 -> 500 transitions each) and divides the bytes held by the transitions stored.
 
     python scripts/bench_replay.py --episodes 4
@@ -21,12 +21,12 @@ def main() -> None:
     args = parser.parse_args()
 
     from robovision import make_env
-    from robovision.replay.frames import FrameReplayBuffer
+    from robovision.replay import ReplayBuffer
 
     env = make_env("dmc/cheetah-run", obs="pixels", seed=0, action_repeat=2)
     capacity = args.episodes * 501
-    buffer = FrameReplayBuffer(env.observation_space, env.action_space, capacity, gamma=0.99,
-                               n_step=3)
+    buffer = ReplayBuffer(env.observation_space, env.action_space, capacity, gamma=0.99,
+                          n_step=3, frame_stack=3)
     transitions = 0
     for episode in range(args.episodes):
         obs, _ = env.reset(seed=episode)
@@ -38,7 +38,7 @@ def main() -> None:
             obs, done, transitions = next_obs, terminated or truncated, transitions + 1
     env.close()
     held = sum(t.numel() * t.element_size() for t in
-               (buffer.frames, buffer.action, buffer.reward, buffer.terminated, buffer.last,
+               (*buffer.obs.values(), buffer.action, buffer.reward, buffer.terminated, buffer.last,
                 buffer.has_action, buffer.episode_start))
     frame = 3 * 84 * 84
     per = held / transitions

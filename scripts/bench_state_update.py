@@ -23,7 +23,7 @@ import torch
 from gymnasium import spaces
 from torch.utils.flop_counter import FlopCounterMode
 
-from robovision.agents.registry import AGENT_CLASSES, AGENT_CONFIGS
+from robovision.agents.registry import algorithm
 from robovision.replay.batch import Batch
 from robovision.runtime import tune_allocator
 
@@ -33,10 +33,11 @@ LR = {"sac": 3e-4, "td3": 1e-3}
 
 
 def make_agent(algo: str, hidden: list[int]):
-    cfg = AGENT_CONFIGS[algo](hidden=hidden, actor_lr=LR[algo], critic_lr=LR[algo])
+    entry = algorithm(algo)
+    cfg = entry.config(hidden=hidden, actor_lr=LR[algo], critic_lr=LR[algo])
     obs = spaces.Box(-np.inf, np.inf, (OBS_DIM,), np.float32)
     act = spaces.Box(-1.0, 1.0, (ACTION_DIM,), np.float32)
-    return AGENT_CLASSES[algo](cfg, obs, act, torch.device("cpu"))
+    return entry.agent_class()(cfg, obs, act, torch.device("cpu"))
 
 
 def batches(count: int = 8) -> list[Batch]:

@@ -1,10 +1,8 @@
-import os
-
-os.environ.setdefault("MUJOCO_GL", "egl")
-
 import numpy as np
 import pytest
 import torch
+
+import robovision  # noqa: F401  (defaults MUJOCO_GL before any renderer is loaded)
 
 
 @pytest.fixture(autouse=True)

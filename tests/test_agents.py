@@ -5,18 +5,22 @@ import pytest
 import torch
 from gymnasium import spaces
 
-from robovision.agents.registry import AGENT_CLASSES, AGENT_CONFIGS, OFF_POLICY
+from robovision.agents.protocol import OffPolicyAgent, OnPolicyAgent
+from robovision.agents.registry import ALGORITHMS, algorithm, names
 from robovision.checkpoint import load_checkpoint, save_checkpoint
-from robovision.replay import Batch
+from robovision.replay import Batch, RolloutBuffer
 
 OBS = spaces.Box(-np.inf, np.inf, (5,), np.float32)
 ACT = spaces.Box(-1, 1, (2,), np.float32)
 CPU = torch.device("cpu")
 
 
+OFF_POLICY = names("off_policy")
+
+
 def make_agent(algo, **cfg_kwargs):
-    cfg = AGENT_CONFIGS[algo](hidden=[32, 32], **cfg_kwargs)
-    return AGENT_CLASSES[algo](cfg, OBS, ACT, CPU)
+    entry = algorithm(algo)
+    return entry.agent_class()(entry.config(hidden=[32, 32], **cfg_kwargs), OBS, ACT, CPU)
 
 
 def fixed_batch(n=64):
@@ -26,14 +30,37 @@ def fixed_batch(n=64):
                  discount=torch.full((n,), 0.99))
 
 
-def ppo_data(agent, n=128):
-    step = agent.explore(np.random.randn(n, 5).astype(np.float32))
-    adv = torch.randn(n)
-    return {"obs": step.obs, "action": step.action, "log_prob": step.log_prob,
-            "value": step.value, "advantage": adv, "return": step.value + adv}
+def ppo_rollout(agent, steps=32, envs=4):
+    """A filled rollout of random observations and rewards, and the observation after it."""
+    rollout = RolloutBuffer(steps, envs, OBS, ACT, CPU)
+    rng = np.random.default_rng(0)
+    for t in range(steps):
+        step = agent.explore(rng.standard_normal((envs, 5)).astype(np.float32))
+        rollout.store(t, step.obs, step.action, step.log_prob, step.value,
+                      rng.standard_normal(envs), np.zeros(envs, bool), np.zeros(envs, bool),
+                      torch.zeros(envs))
+    return rollout, rng.standard_normal((envs, 5)).astype(np.float32)
 
 
-@pytest.mark.parametrize("algo", ["sac", "td3", "ddpg", "ppo"])
+def ppo_surrogate(agent, data):
+    """The clipped surrogate loss of the agent's current policy on a flattened rollout."""
+    from robovision.agents import losses
+
+    with torch.no_grad():
+        log_prob = agent._log_prob(agent.actor(agent.encoder(data["obs"])), data["action"])
+        advantage = losses.normalize_advantage(data["advantage"])
+        return losses.ppo_policy_loss(log_prob, data["log_prob"], advantage, agent.cfg.clip)[0]
+
+
+@pytest.mark.parametrize("algo", list(ALGORITHMS))
+def test_every_registered_agent_implements_its_protocol(algo):
+    agent = make_agent(algo)
+    protocol = OffPolicyAgent if algorithm(algo).kind == "off_policy" else OnPolicyAgent
+    assert isinstance(agent, protocol)
+    agent.episode_end(0)  # the hook exists and takes an env index
+
+
+@pytest.mark.parametrize("algo", list(ALGORITHMS))
 def test_act_shapes_and_bounds(algo):
     agent = make_agent(algo)
     single = agent.act(np.zeros(5, np.float32))
@@ -111,28 +138,68 @@ def test_sac_actor_does_not_train_the_critic():
 
 
 def test_ppo_update_improves_surrogate():
-    agent = make_agent("ppo", epochs=4, num_minibatches=2)
-    data = ppo_data(agent)
-    metrics = agent.update(data)
+    agent = make_agent("ppo", epochs=8, num_minibatches=2, anneal_lr=False, lr=1e-2)
+    rollout, next_obs = ppo_rollout(agent)
+    data = rollout.finish(agent.value(next_obs), agent.cfg.gamma, agent.cfg.gae_lambda)
+    before = ppo_surrogate(agent, data)  # ratio 1: minus the mean normalised advantage, ~0
+    metrics = agent.update(rollout, next_obs, progress=0.0)
     assert set(metrics) >= {"policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction"}
-    assert metrics["approx_kl"] > 0
+    after = ppo_surrogate(agent, data)
+    assert after < before - 0.02, (before, after)
+    assert 0 < metrics["approx_kl"] < 0.5
 
 
-def test_ppo_obs_normalisation_is_in_state_dict():
-    agent = make_agent("ppo")
-    agent.explore(np.random.randn(100, 5).astype(np.float32) * 3 + 2)
-    state = agent.state_dict()
-    assert state["obs_rms"]["count"] > 100 - 1
-    fresh = make_agent("ppo")
-    fresh.load_state_dict(state)
-    assert torch.allclose(fresh.obs_rms.mean, agent.obs_rms.mean)
+def test_ppo_anneals_lr_by_budget_progress():
+    agent = make_agent("ppo", epochs=1, num_minibatches=1, lr=1e-3)
+    rollout, next_obs = ppo_rollout(agent)
+    assert agent.update(rollout, next_obs, progress=0.0)["lr"] == pytest.approx(1e-3)
+    assert agent.update(rollout, next_obs, progress=0.75)["lr"] == pytest.approx(2.5e-4)
 
 
-@pytest.mark.parametrize("algo", ["sac", "td3", "ddpg", "ppo"])
+def test_ou_noise_restarts_at_episode_end():
+    agent = make_agent("ddpg", noise_type="ou", exploration_noise=0.3)
+    obs = np.zeros(5, np.float32)
+    for _ in range(50):
+        agent.act(obs)
+    assert agent.ou.state.abs().sum() > 0
+    agent.episode_end(0)
+    torch.manual_seed(1)
+    after_reset = agent.act(obs) - agent.act(obs, eval=True)
+    fresh = make_agent("ddpg", noise_type="ou", exploration_noise=0.3)
+    fresh.load_state_dict(agent.state_dict())
+    torch.manual_seed(1)
+    first_step = fresh.act(obs) - fresh.act(obs, eval=True)
+    assert np.allclose(after_reset, first_step, atol=1e-6)  # as if the process had just begun
+
+
+def test_drqv2_layout_gives_actor_and_critic_their_own_trunks():
+    from robovision.agents.configs import EncoderConfig
+
+    image = spaces.Box(0, 255, (9, 32, 32), np.uint8)
+    entry = algorithm("ddpg")
+    cfg = entry.config(hidden=[32, 32], encoder=EncoderConfig(projection="per_head",
+                                                              feature_dim=16))
+    agent = entry.agent_class()(cfg, image, ACT, CPU)
+    assert agent.encoder.out_dim == agent.encoder.conv_out_dim  # the conv trunk alone
+    assert agent.actor.trunk is not agent.critic.trunk
+    assert agent.actor.trunk.linear.out_features == 16
+    obs = torch.randint(0, 255, (8, 9, 32, 32), dtype=torch.uint8)
+    batch = Batch(obs=obs, action=torch.rand(8, 2) * 2 - 1, reward=torch.randn(8),
+                  next_obs=obs, discount=torch.full((8,), 0.99))
+    actor_trunk = agent.actor.trunk.linear.weight.clone()
+    critic_trunk = agent.critic.trunk.linear.weight.clone()
+    conv = agent.encoder.trunk[0].weight.clone()
+    agent.update(batch)  # DDPG: critic and actor both update
+    assert not torch.equal(actor_trunk, agent.actor.trunk.linear.weight)
+    assert not torch.equal(critic_trunk, agent.critic.trunk.linear.weight)
+    assert not torch.equal(conv, agent.encoder.trunk[0].weight)
+
+
+@pytest.mark.parametrize("algo", list(ALGORITHMS))
 def test_checkpoint_round_trip_gives_identical_actions(algo, tmp_path):
     agent = make_agent(algo)
-    if algo == "ppo":
-        agent.update(ppo_data(agent))
+    if algorithm(algo).kind == "on_policy":
+        agent.update(*ppo_rollout(agent))
     else:
         for _ in range(5):
             agent.update(fixed_batch())
@@ -146,7 +213,7 @@ def test_checkpoint_round_trip_gives_identical_actions(algo, tmp_path):
     torch.manual_seed(5)
     assert np.array_equal(a, restored.act(obs))
     # optimiser state came along: one more identical update gives identical weights
-    if algo != "ppo":
+    if algorithm(algo).kind == "off_policy":
         torch.manual_seed(9)
         agent.update(fixed_batch())
         torch.manual_seed(9)

@@ -26,7 +26,7 @@ def test_off_policy_from_pixels_trains_and_resumes_with_its_image_replay(preset,
     # one frame per agent step, plus the first frame of each episode
     episodes = counters.step * repeat // 100
     assert replay["t"] == counters.step + episodes + 1
-    assert replay["frames"].dtype == torch.uint8 and replay["frames"].shape[1:] == (3, 32, 32)
+    assert replay["obs"].dtype == torch.uint8 and replay["obs"].shape[1:] == (3, 32, 32)
 
     resumed = load_config(preset, [*TINY, "train.batch_size=8", "train.buffer_size=1000",
                                    "train.total_steps=640", "train.learning_starts=160",
@@ -34,7 +34,7 @@ def test_off_policy_from_pixels_trains_and_resumes_with_its_image_replay(preset,
     counters = train(resumed, tmp_path, resume=True)
     assert counters.step == 640 // repeat
     again = load_checkpoint(tmp_path / "checkpoints" / "latest.pt")["replay"]
-    assert torch.equal(again["frames"][: replay["t"]], replay["frames"])  # kept exactly
+    assert torch.equal(again["obs"][: replay["t"]], replay["obs"])  # kept exactly
     assert again["t"] > replay["t"]
 
 

@@ -9,8 +9,8 @@ from gymnasium import spaces
 from robovision import make_env
 from robovision.augment import random_shift
 from robovision.nets.encoders import PixelEncoder, make_encoder
-from robovision.replay.frames import FrameReplayBuffer
-from robovision.wrappers import ActionRepeat, FrameStack, RenderError
+from robovision.replay import ReplayBuffer
+from robovision.wrappers import FrameStack, RenderError
 
 
 class CounterEnv(gym.Env):
@@ -56,7 +56,7 @@ def test_frame_stack_pads_with_first_frame_and_resets_cleanly():
 
 
 def test_action_repeat_sums_rewards_and_stops_at_episode_end():
-    env = ActionRepeat(CounterEnv(length=5), 3)
+    env = gym.wrappers.RepeatAction(CounterEnv(length=5), 3)
     env.reset()
     _, reward, terminated, _, _ = env.step(np.zeros(1))
     assert reward == 1 + 2 + 3 and not terminated
@@ -200,12 +200,13 @@ def _fill(buffer, env, steps, seen):
 @pytest.mark.parametrize("capacity", [1000, 23])  # 23: the ring wraps
 def test_frame_replay_rebuilds_exactly_the_observations_seen(capacity):
     env = FrameStack(CounterEnv(length=4), 3)
-    buffer = FrameReplayBuffer(env.observation_space, env.action_space, capacity, gamma=0.9)
+    buffer = ReplayBuffer(env.observation_space, env.action_space, capacity, gamma=0.9,
+                          frame_stack=3)
     seen: dict[int, np.ndarray] = {}
     _fill(buffer, env, 60, seen)
     oldest = max(0, buffer.t - capacity)
     for g in range(oldest + 2, buffer.t):
-        stacked = buffer.stack(torch.tensor([g]))[0].numpy()
+        stacked = buffer.observation(torch.tensor([g]))[0].numpy()
         assert np.array_equal(stacked, seen[g]), g
     batch = buffer.sample(256)
     # every sampled obs and next_obs is a stack of one episode, steps consecutive
@@ -217,8 +218,8 @@ def test_frame_replay_rebuilds_exactly_the_observations_seen(capacity):
 def test_frame_replay_n_step_worked_example():
     """gamma 0.5, n 3; episode 0 terminates after 4 steps (rewards 1, 2, 3, 4)."""
     env = FrameStack(CounterEnv(length=4), 2)
-    buffer = FrameReplayBuffer(env.observation_space, env.action_space, 100, gamma=0.5,
-                               n_step=3, frame_stack=2)
+    buffer = ReplayBuffer(env.observation_space, env.action_space, 100, gamma=0.5,
+                          n_step=3, frame_stack=2)
     _fill(buffer, env, 4 + 5, {})  # episode 0 (terminated), episode 1 (truncated after 5)
     torch.manual_seed(0)
     batch = buffer.sample(2000)
@@ -235,21 +236,24 @@ def test_frame_replay_n_step_worked_example():
 
 def test_frame_replay_memory_is_one_frame_per_transition():
     space = spaces.Box(0, 255, (9, 84, 84), np.uint8)
-    buffer = FrameReplayBuffer(space, spaces.Box(-1, 1, (6,), np.float32), 1000, 0.99)
+    buffer = ReplayBuffer(space, spaces.Box(-1, 1, (6,), np.float32), 1000, 0.99,
+                          frame_stack=3)
     assert 84 * 84 * 3 <= buffer.bytes_per_slot < 84 * 84 * 3 + 100
 
 
 def test_frame_replay_refuses_what_does_not_fit():
     space = spaces.Box(0, 255, (9, 84, 84), np.uint8)
     with pytest.raises(MemoryError, match=r"largest capacity that fits is [\d,]+ \(set train"):
-        FrameReplayBuffer(space, spaces.Box(-1, 1, (6,), np.float32), 10**9, 0.99)
+        ReplayBuffer(space, spaces.Box(-1, 1, (6,), np.float32), 10**9, 0.99, frame_stack=3)
 
 
 def test_frame_replay_state_dict_restores_exactly():
     env = FrameStack(CounterEnv(length=4), 3)
-    a = FrameReplayBuffer(env.observation_space, env.action_space, 23, gamma=0.9, n_step=2)
+    a = ReplayBuffer(env.observation_space, env.action_space, 23, gamma=0.9, n_step=2,
+                     frame_stack=3)
     _fill(a, env, 40, {})
-    b = FrameReplayBuffer(env.observation_space, env.action_space, 23, gamma=0.9, n_step=2)
+    b = ReplayBuffer(env.observation_space, env.action_space, 23, gamma=0.9, n_step=2,
+                     frame_stack=3)
     b.load_state_dict(a.state_dict())
     torch.manual_seed(3)
     x = a.sample(64)

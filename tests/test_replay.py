@@ -1,4 +1,5 @@
-"""Replay buffer: terminated vs truncated, n-step returns, checkpoint round trip."""
+"""The replay on state and dict observations: terminated vs truncated, n-step returns
+at sample time, the ring, exact checkpoint round trips. Pixel stacks: test_pixels.py."""
 
 import numpy as np
 import pytest
@@ -16,9 +17,10 @@ def _obs(i):
 
 
 def _all(buffer):
-    n = len(buffer)
-    return (buffer.obs[:n, 0].tolist(), buffer.reward[:n].tolist(),
-            buffer.next_obs[:n, 0].tolist(), buffer.discount[:n].tolist())
+    """Every stored transition in time order: (obs, return, next_obs, discount)."""
+    batch = buffer.transitions(buffer.valid_starts())
+    return (batch.obs[:, 0].tolist(), batch.reward.tolist(), batch.next_obs[:, 0].tolist(),
+            batch.discount.tolist())
 
 
 def test_terminated_zero_discount_truncated_bootstraps():
@@ -52,33 +54,62 @@ def test_n_step_truncation_bootstraps_with_shorter_horizon():
     assert obs == [0, 1] and next_obs == [2, 2]
     assert ret == pytest.approx([1.5, 1.0])
     assert discount == pytest.approx([0.25, 0.5])
-    # the next episode starts clean: nothing pending leaks across the boundary
+    # the next episode starts clean: no return reaches across the boundary
     buffer.add(_obs(10), [0.0], 1.0, _obs(11), False, False)
-    assert len(buffer) == 2
+    obs, ret, next_obs, discount = _all(buffer)
+    assert obs == [0, 1, 10] and ret == pytest.approx([1.5, 1.0, 1.0])
 
 
-def test_ring_buffer_wraps_and_samples_on_device():
+def test_n_step_of_an_open_episode_uses_the_steps_so_far():
+    """Sample-time n-step: a transition whose n steps have not all happened yet is
+    sampled with the horizon it has, and grows once they have."""
+    buffer = ReplayBuffer(OBS, ACT, 10, gamma=0.5, n_step=3)
+    buffer.add(_obs(0), [0.0], 1.0, _obs(1), False, False)
+    assert _all(buffer)[1:] == ([1.0], [1], [0.5])
+    buffer.add(_obs(1), [0.0], 2.0, _obs(2), False, False)
+    buffer.add(_obs(2), [0.0], 4.0, _obs(3), False, False)
+    assert _all(buffer)[1][0] == pytest.approx(3.0) and _all(buffer)[2][0] == 3
+
+
+def test_ring_wraps_and_samples_only_live_transitions():
     buffer = ReplayBuffer(OBS, ACT, 4, gamma=0.9)
     for t in range(6):
         buffer.add(_obs(t), [t / 10], float(t), _obs(t + 1), False, False)
-    assert len(buffer) == 4
-    assert sorted(buffer.reward.tolist()) == [2.0, 3.0, 4.0, 5.0]
-    batch = buffer.sample(32)
-    assert batch.obs.shape == (32, 2) and batch.action.shape == (32, 1)
+    assert len(buffer) == 3  # 4 slots: 3 transitions and the newest observation
+    assert sorted(buffer.reward[buffer.has_action].tolist()) == [3.0, 4.0, 5.0]
+    batch = buffer.sample(64)
+    assert batch.obs.shape == (64, 2) and batch.action.shape == (64, 1)
     assert torch.all(batch.next_obs[:, 0] == batch.obs[:, 0] + 1)
     assert torch.allclose(batch.reward, batch.obs[:, 0])
+    assert set(batch.obs[:, 0].tolist()) == {3.0, 4.0, 5.0}
 
 
-def test_state_dict_round_trip():
-    a = ReplayBuffer(OBS, ACT, 8, gamma=0.9)
+def test_episode_final_observation_is_never_a_sampled_start():
+    buffer = ReplayBuffer(OBS, ACT, 50, gamma=0.9)
+    for episode in range(3):
+        for t in range(4):
+            buffer.add(_obs(10 * episode + t), [0.0], 1.0, _obs(10 * episode + t + 1),
+                       False, t == 3)
+    batch = buffer.sample(500)
+    starts = set(batch.obs[:, 0].tolist())
+    assert starts == {float(10 * e + t) for e in range(3) for t in range(4)}
+
+
+def test_state_dict_round_trip_is_exact():
+    a = ReplayBuffer(OBS, ACT, 8, gamma=0.9, n_step=2)
     for t in range(5):
         a.add(_obs(t), [0.5], float(t), _obs(t + 1), t == 4, False)
-    b = ReplayBuffer(OBS, ACT, 8, gamma=0.9)
+    a.add(_obs(20), [0.5], 1.0, _obs(21), False, False)  # an open episode
+    b = ReplayBuffer(OBS, ACT, 8, gamma=0.9, n_step=2)
     b.load_state_dict(a.state_dict())
-    assert len(b) == 5 and b.pos == a.pos
+    assert len(b) == len(a) and b.t == a.t and b.current_start == a.current_start
+    assert _all(a) == _all(b)
+    # the open episode continues after the restore exactly as it would have
+    for buffer in (a, b):
+        buffer.add(_obs(21), [0.5], 2.0, _obs(22), False, False)
     assert _all(a) == _all(b)
     small = ReplayBuffer(OBS, ACT, 3, gamma=0.9)
-    with pytest.raises(ValueError, match="buffer_size >= 5"):
+    with pytest.raises(ValueError, match="buffer_size=8"):
         small.load_state_dict(a.state_dict())
 
 
@@ -89,4 +120,12 @@ def test_dict_observations():
     buffer.add(obs, [0.0], 1.0, obs, False, False)
     batch = buffer.sample(4)
     assert batch.obs["pixels"].dtype == torch.uint8 and batch.obs["pixels"].shape == (4, 3, 8, 8)
-    assert batch.obs["state"].shape == (4, 2)
+    assert batch.obs["state"].shape == (4, 2) and torch.all(batch.obs["pixels"] == 7)
+
+
+def test_checkpoint_of_another_observation_kind_is_refused():
+    state_buffer = ReplayBuffer(OBS, ACT, 5, gamma=0.9)
+    state_buffer.add(_obs(0), [0.0], 1.0, _obs(1), False, False)
+    space = spaces.Dict({"state": OBS, "pixels": spaces.Box(0, 255, (3, 8, 8), np.uint8)})
+    with pytest.raises(ValueError, match="another observation kind"):
+        ReplayBuffer(space, ACT, 5, gamma=0.9).load_state_dict(state_buffer.state_dict())

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from robovision.envs.vision.localization import BoxLocalization, greedy_oracle_action
+from robovision.episode import episode_steps, play_episode
 
 Policy = Callable[[Any, Any], Any]
 """``policy(obs, env) -> action``."""
@@ -38,18 +39,16 @@ def localization_report(env: BoxLocalization, policy: Policy, seed: int = 0,
     successes, ious, steps, recall = [], [], [], np.zeros(max_proposals)
     env.action_space.seed(seed)
     for index in range(len(env.images)):
-        obs, _ = env.reset(seed=seed + index, options={"index": index})
         found_at = None
-        done, n_steps, triggers, info = False, 0, 0, {"iou": env.iou()}
-        while not done:
-            obs, _, terminated, truncated, info = env.step(policy(obs, env))
-            n_steps += 1
-            done = terminated or truncated
+        n_steps, triggers, info = 0, 0, {}
+        for step in episode_steps(env, lambda obs: policy(obs, env), seed=seed + index,
+                                  options={"index": index}):
+            n_steps, info = n_steps + 1, step.info
             if info.get("triggered"):
                 triggers += 1
                 if info["final_iou"] >= 0.5 and found_at is None:
                     found_at = triggers
-        final_iou = info.get("final_iou", info["iou"])
+        final_iou = info.get("final_iou", info.get("iou", env.iou()))
         successes.append(final_iou >= 0.5)
         ious.append(final_iou)
         steps.append(n_steps)
@@ -69,12 +68,9 @@ def landmark_report(env: Any, policy: Policy, radius: float = 2.0, seed: int = 0
     errors = []
     env.action_space.seed(seed)
     for index in range(len(env.images)):
-        obs, info = env.reset(seed=seed + index, options={"index": index})
-        done = False
-        while not done:
-            obs, _, terminated, truncated, info = env.step(policy(obs, env))
-            done = terminated or truncated
-        errors.append(info["distance"])
+        episode = play_episode(env, lambda obs: policy(obs, env), seed=seed + index,
+                               options={"index": index})
+        errors.append(episode.info["distance"])
     errors = np.asarray(errors)
     return {"images": len(errors), "mean_error": float(errors.mean()),
             "std_error": float(errors.std()), f"success_within_{radius:g}": float(

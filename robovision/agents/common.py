@@ -1,17 +1,22 @@
-"""Helpers shared by agents: optimisers, observation conversion, state dicts, actors."""
+"""What the agents share: optimiser helpers, state dicts, the DrQ front end, and the
+body of the off-policy actor-critic agents (SAC and TD3/DDPG build on it; no agent
+inherits another)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+import copy
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from gymnasium import spaces
 from torch import nn
 
-from robovision.nets.distributions import tanh_gaussian_sample
-from robovision.nets.encoders import Encoder, EncoderConfig, make_encoder
-from robovision.nets.mlp import EnsembleMLP, mlp
+from robovision import obs as obs_tree
+from robovision.agents.configs import EncoderConfig
+from robovision.nets.encoders import Encoder, FlattenEncoder, make_encoder
+from robovision.nets.heads import Projection, QEnsemble
 
 
 def adam(params: Iterable[torch.Tensor], lr: float, eps: float = 1e-8) -> torch.optim.Adam:
@@ -19,40 +24,10 @@ def adam(params: Iterable[torch.Tensor], lr: float, eps: float = 1e-8) -> torch.
     return torch.optim.Adam(params, lr=lr, eps=eps, fused=True)
 
 
-def build_encoder(cfg: EncoderConfig, obs_space, device: torch.device) -> Encoder:
+def build_encoder(cfg: EncoderConfig, obs_space: spaces.Space, device: torch.device) -> Encoder:
     """The agent's observation encoder from its ``encoder`` config."""
-    return make_encoder(obs_space, cfg.kind, cfg.feature_dim, cfg.amp).to(device)
-
-
-def map_obs(fn, obs: Any) -> Any:
-    """Apply ``fn`` to an observation that is an array/tensor or a dict of them."""
-    if isinstance(obs, dict):
-        return {k: fn(v) for k, v in obs.items()}
-    return fn(obs)
-
-
-def obs_to_tensor(obs: Any, device: torch.device, single_ndim: int | dict[str, int]
-                  ) -> tuple[Any, bool]:
-    """Convert a numpy observation to a batched tensor on ``device``.
-
-    Returns ``(tensor, was_single)``: a single observation gains a batch dimension
-    so agents always run batched networks.
-    """
-    first = next(iter(obs.values())) if isinstance(obs, dict) else obs
-    ndim = next(iter(single_ndim.values())) if isinstance(single_ndim, dict) else single_ndim
-    single = np.ndim(first) == ndim
-
-    def convert(x: Any) -> torch.Tensor:
-        t = torch.as_tensor(np.asarray(x), device=device)
-        return t.unsqueeze(0) if single else t
-
-    return map_obs(convert, obs), single
-
-
-def space_ndim(space) -> int | dict[str, int]:
-    if hasattr(space, "spaces") and isinstance(space.spaces, dict):
-        return {k: len(s.shape) for k, s in space.spaces.items()}
-    return len(space.shape)
+    return make_encoder(obs_space, cfg.kind, cfg.feature_dim, cfg.amp,
+                        project=cfg.projection == "shared").to(device)
 
 
 def collect_state(obj: Any, names: Iterable[str]) -> dict[str, Any]:
@@ -83,61 +58,6 @@ def set_requires_grad(module: nn.Module, flag: bool) -> None:
         p.requires_grad_(flag)
 
 
-class TanhGaussianActor(nn.Module):
-    """SAC actor: an MLP gives mean and log-std; actions are tanh-squashed samples.
-
-    The log-std is squashed into ``[log_std_min, log_std_max]`` with tanh (smooth,
-    no dead gradient from clamping).
-    """
-
-    def __init__(self, in_dim: int, action_dim: int, hidden: list[int],
-                 log_std_min: float = -5.0, log_std_max: float = 2.0, act: str = "relu") -> None:
-        super().__init__()
-        self.net = mlp(in_dim, hidden, 2 * action_dim, act)
-        self.log_std_min, self.log_std_max = log_std_min, log_std_max
-
-    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mean, log_std = self.net(features).chunk(2, dim=-1)
-        log_std = self.log_std_min + 0.5 * (self.log_std_max - self.log_std_min) * (
-            torch.tanh(log_std) + 1.0)
-        return mean, log_std
-
-    def sample(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mean, log_std = self(features)
-        return tanh_gaussian_sample(mean, log_std)
-
-    def mode(self, features: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self(features)[0])
-
-
-class DeterministicActor(nn.Module):
-    """TD3/DDPG actor: ``tanh(MLP(features))``."""
-
-    def __init__(self, in_dim: int, action_dim: int, hidden: list[int], act: str = "relu") -> None:
-        super().__init__()
-        self.net = mlp(in_dim, hidden, action_dim, act)
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.net(features))
-
-
-class QEnsemble(nn.Module):
-    """``n`` Q-functions ``Q_i(features, action)`` fused into one ensemble.
-
-    Output shape ``(n, batch)``."""
-
-    def __init__(self, in_dim: int, action_dim: int, hidden: list[int], n: int = 2,
-                 act: str = "relu") -> None:
-        super().__init__()
-        self.net = EnsembleMLP(n, in_dim + action_dim, hidden, 1, act)
-
-    def forward(self, features: torch.Tensor, action: torch.Tensor,
-                members: int | None = None) -> torch.Tensor:
-        """Q-values of all members, or of the first ``members`` only (TD3's actor loss
-        reads ``Q_1``: evaluating one member skips the other's forward and backward)."""
-        return self.net(torch.cat([features, action], dim=-1), members).squeeze(-1)
-
-
 def optimize(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -164,3 +84,64 @@ def actor_features(encoder: nn.Module, obs: Any, features: torch.Tensor,
     """Features for the actor loss: detached (DrQ) or re-encoded so the actor loss
     trains the encoder too (``encoder.grad=both``)."""
     return encoder(obs) if cfg.grad == "both" else features.detach()
+
+
+ActorFactory = Callable[[int, nn.Module | None], nn.Module]
+"""``(feature_dim, trunk or None) -> actor module``."""
+
+
+class ActorCritic:
+    """The body SAC and TD3/DDPG share: encoder, actor, critic ensemble and its target,
+    their optimisers, observation conversion, the episode-end hook and the state dict.
+
+    The critic loss trains the encoder; the actor loss does too with
+    ``encoder.grad=both``. With ``encoder.projection=per_head`` (pixels) the actor
+    and the critic each get their own Linear-LayerNorm-Tanh trunk (DrQ-v2).
+    """
+
+    STATE: ClassVar[tuple[str, ...]] = ("encoder", "actor", "critic", "critic_target",
+                                        "actor_opt", "critic_opt")
+    """Components saved in the state dict; agents add theirs."""
+    COUNTERS: ClassVar[tuple[str, ...]] = ("num_updates",)
+
+    def __init__(self, cfg: Any, obs_space: spaces.Space, action_space: spaces.Box,
+                 device: torch.device, make_actor: ActorFactory) -> None:
+        self.cfg, self.device = cfg, device
+        self.action_dim = int(np.prod(action_space.shape))
+        self.obs_ndim = obs_tree.space_ndim(obs_space)
+        self.encoder = build_encoder(cfg.encoder, obs_space, device)
+        feat = self.encoder.out_dim
+        self.actor = make_actor(feat, self._trunk(feat)).to(device)
+        self.critic = QEnsemble(feat, self.action_dim, cfg.hidden, cfg.n_critics,
+                                trunk=self._trunk(feat)).to(device)
+        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        actor_params = [*self.actor.parameters()]
+        if cfg.encoder.grad == "both":
+            actor_params += [*self.encoder.parameters()]
+        self.actor_opt = adam(actor_params, cfg.actor_lr)
+        self.critic_opt = adam([*self.encoder.parameters(), *self.critic.parameters()],
+                               cfg.critic_lr)
+        self.num_updates = 0
+
+    def _trunk(self, feature_dim: int) -> Projection | None:
+        enc = self.cfg.encoder
+        if enc.projection != "per_head" or isinstance(self.encoder, FlattenEncoder):
+            return None
+        return Projection(feature_dim, enc.feature_dim, enc.amp)
+
+    def observe(self, obs: Any) -> tuple[Any, bool]:
+        """Numpy observation(s) -> batched tensors on the device, and whether it was one."""
+        return obs_tree.to_tensor(obs, self.device, self.obs_ndim)
+
+    def episode_end(self, env_index: int = 0) -> None:
+        """Nothing spans an episode by default."""
+
+    def state_dict(self) -> dict[str, Any]:
+        state = collect_state(self, self.STATE)
+        state.update({name: getattr(self, name) for name in self.COUNTERS})
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        restore_state(self, self.STATE, state)
+        for name in self.COUNTERS:
+            setattr(self, name, int(state.get(name, 0)))

@@ -2,32 +2,27 @@
 clipped value loss, entropy bonus, advantage normalisation and running
 observation normalisation (its statistics live in the agent's state dict).
 
-The loop collects a rollout with :meth:`PPO.explore`, computes GAE in
-:mod:`robovision.replay.rollout` and hands the flattened rollout to
-:meth:`PPO.update`, which runs the epochs and minibatches.
+The loop collects a rollout with :meth:`PPO.explore` and hands it to
+:meth:`PPO.update`, which computes GAE (:mod:`robovision.replay.rollout`) and runs
+the epochs and minibatches. Reward normalisation, when configured, is gymnasium's
+``NormalizeReward`` on the training envs (built by the factory).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any
 
 import numpy as np
 import torch
 from gymnasium import spaces
 from torch import nn
 
+from robovision import obs as obs_tree
 from robovision.agents import losses
-from robovision.agents.common import (
-    adam,
-    build_encoder,
-    collect_state,
-    map_obs,
-    obs_to_tensor,
-    restore_state,
-    space_ndim,
-)
+from robovision.agents.common import adam, build_encoder, collect_state, restore_state
+from robovision.agents.configs import PPOConfig
+from robovision.agents.protocol import PolicyStep
 from robovision.nets.distributions import (
     categorical_entropy,
     categorical_log_prob,
@@ -35,46 +30,10 @@ from robovision.nets.distributions import (
     gaussian_entropy,
     gaussian_log_prob,
 )
-from robovision.nets.encoders import EncoderConfig, is_image_space
+from robovision.nets.encoders import is_image_space
 from robovision.nets.mlp import mlp
-from robovision.normalize import RunningMeanStd
-
-
-@dataclass
-class PPOConfig:
-    hidden: list[int] = field(default_factory=lambda: [64, 64])
-    activation: str = "tanh"
-    lr: float = 3e-4
-    anneal_lr: bool = True
-    """Linearly decay the learning rate to 0 over the run."""
-    epochs: int = 10
-    num_minibatches: int = 32
-    gamma: float = 0.99
-    gae_lambda: float = 0.95
-    clip: float = 0.2
-    clip_vloss: bool = True
-    ent_coef: float = 0.0
-    vf_coef: float = 0.5
-    max_grad_norm: float = 0.5
-    norm_adv: bool = True
-    normalize_obs: bool = True
-    normalize_reward: bool = True
-    """Scale rewards by the running std of the discounted return (done by the loop)."""
-    target_kl: float | None = None
-    """Stop the epochs early when the approximate KL exceeds this."""
-    log_std_init: float = 0.0
-    ortho_init: bool = True
-    encoder: EncoderConfig = field(default_factory=EncoderConfig)
-    """Shared by policy and value, trained by the whole PPO loss."""
-
-
-class PolicyStep(NamedTuple):
-    """What the rollout stores for one step: the network's input and the policy's output."""
-
-    obs: torch.Tensor
-    action: torch.Tensor
-    log_prob: torch.Tensor
-    value: torch.Tensor
+from robovision.nets.normalize import RunningMeanStd
+from robovision.replay.rollout import RolloutBuffer
 
 
 def _ortho_init(net: nn.Sequential, last_gain: float) -> None:
@@ -86,13 +45,12 @@ def _ortho_init(net: nn.Sequential, last_gain: float) -> None:
 
 class PPO:
     def __init__(self, cfg: PPOConfig, obs_space: spaces.Space, action_space: spaces.Box,
-                 device: torch.device, total_updates: int = 0) -> None:
+                 device: torch.device) -> None:
         self.cfg, self.device = cfg, device
-        self.total_updates = total_updates
         self.discrete = isinstance(action_space, spaces.Discrete)
         self.action_dim = 1 if self.discrete else int(np.prod(action_space.shape))
         out_dim = int(action_space.n) if self.discrete else self.action_dim
-        self.obs_ndim = space_ndim(obs_space)
+        self.obs_ndim = obs_tree.space_ndim(obs_space)
         self.encoder = build_encoder(cfg.encoder, obs_space, device)
         # running normalisation applies to state vectors; images are scaled in the encoder
         self.normalize_obs = (cfg.normalize_obs and isinstance(obs_space, spaces.Box)
@@ -113,11 +71,10 @@ class PPO:
 
     _state = ("encoder", "actor", "critic", "log_std", "obs_rms", "opt")
 
-    def _prepare(self, obs, update_stats: bool) -> tuple[torch.Tensor, bool]:
-        obs_t, single = obs_to_tensor(obs, self.device, self.obs_ndim)
-        if isinstance(obs_t, dict):
-            obs_t = {k: v if v.dtype == torch.uint8 else v.float() for k, v in obs_t.items()}
-        elif self.normalize_obs:
+    def _prepare(self, obs, update_stats: bool) -> tuple[Any, bool]:
+        obs_t, single = obs_tree.to_tensor(obs, self.device, self.obs_ndim)
+        obs_t = obs_tree.map_obs(lambda v: v if v.dtype == torch.uint8 else v.float(), obs_t)
+        if self.normalize_obs:  # a state vector (never a dict or an image)
             obs_t = obs_t.float()
             if update_stats:
                 self.obs_rms.update(obs_t)
@@ -155,7 +112,11 @@ class PPO:
         out = self.actor(features)
         action = self._sample(out)
         value = self.critic(features).squeeze(-1)
-        return PolicyStep(net_obs, action, self._log_prob(out, action), value)
+        return PolicyStep(self.to_env(action), net_obs, action, self._log_prob(out, action),
+                          value)
+
+    def episode_end(self, env_index: int = 0) -> None:
+        """PPO keeps no per-episode state."""
 
     @torch.no_grad()
     def act(self, obs, eval: bool = False) -> np.ndarray:
@@ -174,15 +135,22 @@ class PPO:
         net_obs, _ = self._prepare(obs, update_stats=False)
         return self.critic(self.encoder(net_obs)).squeeze(-1)
 
-    def update(self, data: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """One PPO iteration on a flattened rollout with keys ``obs, action, log_prob,
-        value, advantage, return``."""
+    def update(self, rollout: RolloutBuffer, next_obs: Any, progress: float = 0.0
+               ) -> dict[str, torch.Tensor]:
+        """One PPO iteration: GAE over the rollout (bootstrapping from ``next_obs``),
+        then the epochs; ``progress`` (the share of the budget spent) anneals the lr."""
+        cfg = self.cfg
+        if cfg.anneal_lr:
+            for group in self.opt.param_groups:
+                group["lr"] = max(0.0, 1.0 - progress) * cfg.lr
+        data = rollout.finish(self.value(next_obs), cfg.gamma, cfg.gae_lambda)
+        return self.update_minibatches(data)
+
+    def update_minibatches(self, data: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """The epochs and minibatches on a flattened rollout with keys ``obs, action,
+        log_prob, value, advantage, return``."""
         cfg = self.cfg
         self.num_updates += 1
-        if cfg.anneal_lr and self.total_updates > 0:
-            frac = max(0.0, 1.0 - (self.num_updates - 1) / self.total_updates)
-            for group in self.opt.param_groups:
-                group["lr"] = frac * cfg.lr
         size = data["action"].shape[0]
         mb_size = max(1, size // cfg.num_minibatches)
         stats: dict[str, list[torch.Tensor]] = {}
@@ -190,7 +158,7 @@ class PPO:
             perm = torch.randperm(size, device=self.device)
             for start in range(0, size - mb_size + 1, mb_size):
                 idx = perm[start:start + mb_size]
-                batch = {k: map_obs(lambda x, i=idx: x[i], v) for k, v in data.items()}
+                batch = {k: obs_tree.index(v, idx) for k, v in data.items()}
                 for k, v in self._minibatch_step(batch).items():
                     stats.setdefault(k, []).append(v)
             if cfg.target_kl is not None and stats["approx_kl"][-1].item() > cfg.target_kl:

@@ -1,14 +1,13 @@
 """Soft Actor-Critic (Haarnoja et al. 2018) with twin critics and a learned temperature.
 
-Read top to bottom: config, construction, ``act``, ``update``. The encoder is
-shared: the critic loss trains it and the actor sees detached features (the
-DrQ-v2 scheme; for state observations the encoder is a flatten).
+Read top to bottom: construction, ``act``, ``update``. The encoder is shared: the
+critic loss trains it and the actor sees detached features (the DrQ scheme; for
+state observations the encoder is a flatten). Hyper-parameters: :class:`SACConfig`.
 """
 
 from __future__ import annotations
 
-import copy
-from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -16,78 +15,37 @@ from gymnasium import spaces
 
 from robovision.agents import losses
 from robovision.agents.common import (
-    QEnsemble,
-    TanhGaussianActor,
+    ActorCritic,
     actor_features,
     adam,
-    build_encoder,
-    collect_state,
     encode_batch,
-    obs_to_tensor,
     optimize,
-    restore_state,
     set_requires_grad,
-    space_ndim,
 )
-from robovision.nets.encoders import EncoderConfig
+from robovision.agents.configs import SACConfig
+from robovision.nets.heads import TanhGaussianActor
 from robovision.replay.batch import Batch
 
 
-@dataclass
-class SACConfig:
-    hidden: list[int] = field(default_factory=lambda: [256, 256])
-    """Hidden layer sizes of actor and critics."""
-    actor_lr: float = 3e-4
-    critic_lr: float = 3e-4
-    alpha_lr: float = 3e-4
-    gamma: float = 0.99
-    tau: float = 0.005
-    """Polyak rate of the target critics."""
-    n_critics: int = 2
-    init_alpha: float = 1.0
-    learn_alpha: bool = True
-    target_entropy: float | None = None
-    """Entropy target; ``None`` gives the usual ``-|A|``."""
-    actor_update_every: int = 1
-    target_update_every: int = 1
-    log_std_min: float = -5.0
-    log_std_max: float = 2.0
-    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+class SAC(ActorCritic):
+    STATE: ClassVar[tuple[str, ...]] = (*ActorCritic.STATE, "log_alpha", "alpha_opt")
 
-
-class SAC:
     def __init__(self, cfg: SACConfig, obs_space: spaces.Space, action_space: spaces.Box,
                  device: torch.device) -> None:
-        self.cfg, self.device = cfg, device
-        self.action_dim = int(np.prod(action_space.shape))
-        self.obs_ndim = space_ndim(obs_space)
-        self.encoder = build_encoder(cfg.encoder, obs_space, device)
-        feat = self.encoder.out_dim
-        self.actor = TanhGaussianActor(feat, self.action_dim, cfg.hidden,
-                                       cfg.log_std_min, cfg.log_std_max).to(device)
-        self.critic = QEnsemble(feat, self.action_dim, cfg.hidden, cfg.n_critics).to(device)
-        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        super().__init__(cfg, obs_space, action_space, device, lambda feat, trunk: (
+            TanhGaussianActor(feat, int(np.prod(action_space.shape)), cfg.hidden,
+                              cfg.log_std_min, cfg.log_std_max, trunk=trunk)))
         self.log_alpha = torch.tensor(float(np.log(cfg.init_alpha)), device=device,
                                       requires_grad=True)
         self.target_entropy = (-float(self.action_dim) if cfg.target_entropy is None
                                else cfg.target_entropy)
-        actor_params = [*self.actor.parameters()]
-        if cfg.encoder.grad == "both":
-            actor_params += [*self.encoder.parameters()]
-        self.actor_opt = adam(actor_params, cfg.actor_lr)
-        self.critic_opt = adam([*self.encoder.parameters(), *self.critic.parameters()],
-                               cfg.critic_lr)
         self.alpha_opt = adam([self.log_alpha], cfg.alpha_lr)
         self._critic_params = list(self.critic.parameters())
         self._target_params = list(self.critic_target.parameters())
-        self.num_updates = 0
-
-    _state = ("encoder", "actor", "critic", "critic_target", "log_alpha",
-              "actor_opt", "critic_opt", "alpha_opt")
 
     @torch.no_grad()
-    def act(self, obs, eval: bool = False) -> np.ndarray:
-        obs_t, single = obs_to_tensor(obs, self.device, self.obs_ndim)
+    def act(self, obs: Any, eval: bool = False) -> np.ndarray:
+        obs_t, single = self.observe(obs)
         features = self.encoder(obs_t)
         action = self.actor.mode(features) if eval else self.actor.sample(features)[0]
         action = action.cpu().numpy()
@@ -127,10 +85,3 @@ class SAC:
             optimize(self.alpha_opt, alpha_loss)
             metrics["alpha_loss"] = alpha_loss.detach()
         return metrics
-
-    def state_dict(self) -> dict:
-        return {**collect_state(self, self._state), "num_updates": self.num_updates}
-
-    def load_state_dict(self, state: dict) -> None:
-        restore_state(self, self._state, state)
-        self.num_updates = int(state["num_updates"])

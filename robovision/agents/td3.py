@@ -1,12 +1,11 @@
 """TD3 (Fujimoto et al. 2018): clipped double Q, target policy smoothing, delayed
 actor and target updates. DDPG is this agent with one critic, no smoothing and
-no delay (see ``ddpg.py``)."""
+no delay (:class:`robovision.agents.configs.DDPGConfig`)."""
 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -14,51 +13,21 @@ from gymnasium import spaces
 
 from robovision.agents import losses
 from robovision.agents.common import (
-    DeterministicActor,
-    QEnsemble,
+    ActorCritic,
     actor_features,
-    adam,
-    build_encoder,
-    collect_state,
     encode_batch,
-    obs_to_tensor,
     optimize,
-    restore_state,
     set_requires_grad,
-    space_ndim,
 )
-from robovision.nets.encoders import EncoderConfig
+from robovision.agents.configs import TD3Config
+from robovision.nets.heads import DeterministicActor
 from robovision.replay.batch import Batch
 from robovision.schedule import parse_schedule
 
 
-@dataclass
-class TD3Config:
-    hidden: list[int] = field(default_factory=lambda: [400, 300])
-    actor_lr: float = 1e-3
-    critic_lr: float = 1e-3
-    gamma: float = 0.99
-    tau: float = 0.005
-    n_critics: int = 2
-    policy_delay: int = 2
-    """Actor and target networks update once every this many critic updates."""
-    target_noise: float = 0.2
-    """Std of the target policy smoothing noise (0 disables)."""
-    target_noise_clip: float = 0.5
-    exploration_noise: float = 0.1
-    """Std (Gaussian) or sigma (OU) of the exploration noise, in [-1, 1] action units."""
-    noise_type: Literal["gaussian", "ou"] = "gaussian"
-    ou_theta: float = 0.15
-    noise_schedule: str = ""
-    """If set (``linear(1.0,0.1,500000)``), the Gaussian exploration std and the target
-    smoothing std both follow it over the agent's exploration steps (DrQ-v2)."""
-    actor_q: Literal["first", "min"] = "first"
-    """Actor objective: Q1 (TD3) or the min over critics (DrQ-v2)."""
-    encoder: EncoderConfig = field(default_factory=EncoderConfig)
-
-
 class OUNoise:
-    """Ornstein-Uhlenbeck exploration noise with ``dt = 1e-2`` (the DDPG paper's process)."""
+    """Ornstein-Uhlenbeck exploration noise with ``dt = 1e-2`` (the DDPG paper's process),
+    one independent process per row of the action batch."""
 
     def __init__(self, sigma: float, theta: float, dt: float = 1e-2) -> None:
         self.sigma, self.theta, self.dt = sigma, theta, dt
@@ -71,39 +40,36 @@ class OUNoise:
                       + self.sigma * np.sqrt(self.dt) * torch.randn_like(like))
         return self.state
 
+    def reset(self, row: int | None = None) -> None:
+        """Restart the process from zero (for one row, or all)."""
+        if self.state is None:
+            return
+        if row is None or self.state.shape[0] <= row:
+            self.state = None
+        else:
+            self.state[row] = 0.0
 
-class TD3:
+
+class TD3(ActorCritic):
+    STATE: ClassVar[tuple[str, ...]] = (*ActorCritic.STATE, "actor_target")
+    COUNTERS: ClassVar[tuple[str, ...]] = ("num_updates", "explore_steps")
+
     def __init__(self, cfg: TD3Config, obs_space: spaces.Space, action_space: spaces.Box,
                  device: torch.device) -> None:
-        self.cfg, self.device = cfg, device
-        self.action_dim = int(np.prod(action_space.shape))
-        self.obs_ndim = space_ndim(obs_space)
-        self.encoder = build_encoder(cfg.encoder, obs_space, device)
-        feat = self.encoder.out_dim
-        self.actor = DeterministicActor(feat, self.action_dim, cfg.hidden).to(device)
+        super().__init__(cfg, obs_space, action_space, device, lambda feat, trunk: (
+            DeterministicActor(feat, int(np.prod(action_space.shape)), cfg.hidden,
+                               trunk=trunk)))
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
-        self.critic = QEnsemble(feat, self.action_dim, cfg.hidden, cfg.n_critics).to(device)
-        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
-        actor_params = [*self.actor.parameters()]
-        if cfg.encoder.grad == "both":
-            actor_params += [*self.encoder.parameters()]
-        self.actor_opt = adam(actor_params, cfg.actor_lr)
-        self.critic_opt = adam([*self.encoder.parameters(), *self.critic.parameters()],
-                               cfg.critic_lr)
         self._online = [*self.critic.parameters(), *self.actor.parameters()]
         self._targets = [*self.critic_target.parameters(), *self.actor_target.parameters()]
         self.ou = OUNoise(cfg.exploration_noise, cfg.ou_theta) if cfg.noise_type == "ou" else None
         self.schedule = parse_schedule(cfg.noise_schedule) if cfg.noise_schedule else None
-        self.num_updates = 0
         self.explore_steps = 0
         """Environment steps taken with exploration noise (drives ``noise_schedule``)."""
 
-    _state = ("encoder", "actor", "actor_target", "critic", "critic_target",
-              "actor_opt", "critic_opt")
-
     @torch.no_grad()
-    def act(self, obs, eval: bool = False) -> np.ndarray:
-        obs_t, single = obs_to_tensor(obs, self.device, self.obs_ndim)
+    def act(self, obs: Any, eval: bool = False) -> np.ndarray:
+        obs_t, single = self.observe(obs)
         action = self.actor(self.encoder(obs_t))
         if not eval:
             noise = (self.ou(action) if self.ou is not None
@@ -112,6 +78,11 @@ class TD3:
             self.explore_steps += action.shape[0]
         action = action.cpu().numpy()
         return action[0] if single else action
+
+    def episode_end(self, env_index: int = 0) -> None:
+        """OU noise is correlated within an episode only: restart it."""
+        if self.ou is not None:
+            self.ou.reset(env_index)
 
     @property
     def exploration_std(self) -> float:
@@ -154,12 +125,3 @@ class TD3:
         optimize(self.actor_opt, actor_loss)
         set_requires_grad(self.critic, True)
         return actor_loss.detach()
-
-    def state_dict(self) -> dict:
-        return {**collect_state(self, self._state), "num_updates": self.num_updates,
-                "explore_steps": self.explore_steps}
-
-    def load_state_dict(self, state: dict) -> None:
-        restore_state(self, self._state, state)
-        self.num_updates = int(state["num_updates"])
-        self.explore_steps = int(state.get("explore_steps", 0))

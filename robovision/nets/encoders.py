@@ -8,33 +8,13 @@ their output with a dummy forward pass, so any image size works.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from gymnasium import spaces
 from torch import nn
-
-
-@dataclass
-class EncoderConfig:
-    """How an agent encodes observations (``agent.encoder.*`` in configs)."""
-
-    kind: str = "auto"
-    """``auto`` (flatten for state vectors, ``drq`` for images and dicts), ``flat``,
-    ``drq`` or ``nature``."""
-    feature_dim: int = 50
-    """Output size of the DrQ encoder's projection."""
-    amp: bool = False
-    """bf16 autocast for the pixel encoder (AMX on the CPU; channels_last where faster)."""
-    augment: Literal["none", "shift"] = "none"
-    """Off-policy agents: DrQ's random shift of obs and next_obs in every update."""
-    grad: Literal["critic", "both"] = "critic"
-    """Off-policy agents: which losses train the shared encoder. ``critic``: the
-    critic loss only, the actor sees detached features (DrQ, DrQ-v2); ``both``:
-    the actor loss too. PPO's encoder is always trained by its whole loss."""
 
 
 class Encoder(nn.Module):
@@ -72,7 +52,9 @@ class PixelEncoder(Encoder):
     """A conv trunk + linear projection for uint8 ``(C, H, W)`` images.
 
     ``kind="drq"``: 4 conv layers of 32 filters, 3x3, strides 2/1/1/1 (DrQ /
-    DrQ-v2), then Linear -> LayerNorm -> Tanh to ``feature_dim``.
+    DrQ-v2), then Linear -> LayerNorm -> Tanh to ``feature_dim``; with
+    ``project=False`` the conv features themselves (DrQ-v2 puts that projection in
+    the actor and the critic, :class:`robovision.nets.heads.Projection`).
     ``kind="nature"``: the NatureCNN (32x8s4, 64x4s2, 64x3s1) then Linear -> ReLU.
     With ``amp``, the trunk runs under bf16 autocast (AMX on the CPU), in channels_last
     layout where that is faster (``CHANNELS_LAST``); the output is float32.
@@ -91,7 +73,7 @@ class PixelEncoder(Encoder):
     stride-4 first layer faster without (197 vs 257 ms)."""
 
     def __init__(self, space: spaces.Box, kind: str = "drq", feature_dim: int = 50,
-                 amp: bool = False) -> None:
+                 amp: bool = False, project: bool = True) -> None:
         super().__init__()
         if kind not in self.LAYOUTS:
             raise ValueError(f"unknown pixel encoder '{kind}'; choose one of {list(self.LAYOUTS)}")
@@ -108,7 +90,10 @@ class PixelEncoder(Encoder):
         self.trunk = nn.Sequential(*layers, nn.Flatten())
         with torch.no_grad():
             flat = self.trunk(torch.zeros(1, *space.shape)).shape[1]
-        if kind == "drq":
+        if not project:
+            self.head = nn.Identity()
+            self.out_dim = flat
+        elif kind == "drq":
             self.head = nn.Sequential(nn.Linear(flat, feature_dim), nn.LayerNorm(feature_dim),
                                       nn.Tanh())
             self.out_dim = feature_dim
@@ -145,9 +130,9 @@ class DictEncoder(Encoder):
     """``{"pixels", "state"}``: pixel features concatenated with the raw state."""
 
     def __init__(self, space: spaces.Dict, kind: str = "drq", feature_dim: int = 50,
-                 amp: bool = False) -> None:
+                 amp: bool = False, project: bool = True) -> None:
         super().__init__()
-        self.pixels = PixelEncoder(space["pixels"], kind, feature_dim, amp)
+        self.pixels = PixelEncoder(space["pixels"], kind, feature_dim, amp, project)
         self.state = FlattenEncoder(space["state"])
         self.out_dim = self.pixels.out_dim + self.state.out_dim
 
@@ -160,19 +145,20 @@ def is_image_space(space: spaces.Space) -> bool:
 
 
 def make_encoder(space: spaces.Space, kind: str = "auto", feature_dim: int = 50,
-                 amp: bool = False) -> Encoder:
+                 amp: bool = False, project: bool = True) -> Encoder:
     """Build the encoder for an observation space.
 
     ``kind``: ``auto`` (flatten for vectors, ``drq`` for images and dicts),
-    ``flat``, ``drq`` or ``nature``.
+    ``flat``, ``drq`` or ``nature``. ``project=False``: pixel encoders stop at the
+    conv trunk (the heads own their projections).
     """
     if isinstance(space, spaces.Dict):
         if set(space.spaces) != {"pixels", "state"}:
             raise ValueError(f"dict observations need keys 'pixels' and 'state', got "
                              f"{sorted(space.spaces)}")
-        return DictEncoder(space, "drq" if kind == "auto" else kind, feature_dim, amp)
+        return DictEncoder(space, "drq" if kind == "auto" else kind, feature_dim, amp, project)
     if is_image_space(space):
-        return PixelEncoder(space, "drq" if kind == "auto" else kind, feature_dim, amp)
+        return PixelEncoder(space, "drq" if kind == "auto" else kind, feature_dim, amp, project)
     if isinstance(space, spaces.Box) and kind in ("auto", "flat"):
         return FlattenEncoder(space)
     raise ValueError(f"no encoder '{kind}' for observation space {space}")

@@ -1,7 +1,7 @@
-"""Replay buffers (off-policy) and rollout storage with GAE (on-policy)."""
+"""The replay (off-policy) and rollout storage with GAE (on-policy)."""
 
 from robovision.replay.batch import Batch
-from robovision.replay.buffer import NStepAccumulator, ReplayBuffer
+from robovision.replay.buffer import ReplayBuffer
 from robovision.replay.rollout import RolloutBuffer, compute_gae
 
-__all__ = ["Batch", "NStepAccumulator", "ReplayBuffer", "RolloutBuffer", "compute_gae"]
+__all__ = ["Batch", "ReplayBuffer", "RolloutBuffer", "compute_gae"]

@@ -1,149 +1,239 @@
-"""Replay buffer for state (or small dict) observations, with n-step returns.
+"""The replay: one time-ordered ring for state, pixel and dict observations.
 
-Each transition stores ``obs`` and ``next_obs`` (so a time-limit truncation
-bootstraps from the true final observation), the action, the (n-step) reward
-and ``discount = gamma**k * (1 - terminated)``: terminated and truncated stay
-apart all the way to the agent. Storage is torch tensors on ``storage_device``;
-sampling draws indices there, so a CUDA-resident buffer never crosses the bus.
+Layout: ``capacity`` slots in time order. Slot ``g`` holds observation ``o_g`` and,
+if an action was taken from it, that action, the reward, and whether the step
+terminated or ended the episode. An episode of ``T`` steps uses ``T + 1`` slots,
+so every observation is stored once (the final one of a truncated episode too,
+so time limits bootstrap from the true final observation).
+
+Each observation leaf is stored as it is, except stacked images: with
+``frame_stack = k`` only the newest frame of a pixel leaf is kept (uint8, 21 KB
+at 84x84 RGB instead of 127 KB for two stacks of 3), and stacks are rebuilt at
+sample time. Indices before the episode's first slot clamp to it, exactly the
+reset padding of :class:`robovision.wrappers.FrameStack`, so no frame of a
+previous episode leaks into a stack.
+
+n-step returns are computed at sample time: they stop at episode ends and
+bootstrap with ``gamma**m`` unless the episode terminated (``terminated`` and
+``truncated`` stay apart all the way to the agent's ``discount``). Nothing is
+pending at insert time, so a checkpoint holds the buffer exactly. Storage lives
+on ``storage_device``; sampling draws indices there, so a CUDA-resident buffer
+never crosses the bus.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Any
 
 import numpy as np
+import psutil
 import torch
 from gymnasium import spaces
 
-from robovision.agents.common import map_obs
+from robovision import obs as obs_tree
 from robovision.replay.batch import Batch
 
 
-def _alloc(space: spaces.Space, capacity: int, device: torch.device) -> Any:
-    if isinstance(space, spaces.Dict):
-        return {k: _alloc(s, capacity, device) for k, s in space.spaces.items()}
-    dtype = torch.uint8 if space.dtype == np.uint8 else torch.float32
-    return torch.zeros((capacity, *space.shape), dtype=dtype, device=device)
+def available_memory(device: torch.device) -> int:
+    """Bytes that can still be allocated on ``device``."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    return int(psutil.virtual_memory().available)
 
 
-class NStepAccumulator:
-    """Turns a stream of 1-step transitions into n-step ones.
-
-    A transition leaves once ``n`` steps have followed it or its episode ended
-    (terminated or truncated); at an episode end every pending transition
-    leaves with the shorter horizon it has.
-    """
-
-    def __init__(self, n: int, gamma: float) -> None:
-        self.n, self.gamma = n, gamma
-        self.pending: deque = deque()
-
-    def push(self, obs, action, reward: float, next_obs, terminated: bool, truncated: bool
-             ) -> list[tuple]:
-        self.pending.append((obs, action, reward))
-        out = []
-        if len(self.pending) == self.n or terminated or truncated:
-            while self.pending:
-                out.append(self._emit(next_obs, terminated))
-                if not (terminated or truncated):
-                    break
-        return out
-
-    def _emit(self, next_obs, terminated: bool) -> tuple:
-        obs, action, _ = self.pending[0]
-        ret = sum(r * self.gamma**i for i, (_, _, r) in enumerate(self.pending))
-        discount = 0.0 if terminated else self.gamma ** len(self.pending)
-        self.pending.popleft()
-        return obs, action, ret, next_obs, discount
-
-    def clear(self) -> None:
-        self.pending.clear()
+def is_image(space: spaces.Box) -> bool:
+    return space.dtype == np.uint8 and len(space.shape) == 3
 
 
 class ReplayBuffer:
     def __init__(self, obs_space: spaces.Space, action_space: spaces.Box, capacity: int,
-                 gamma: float, n_step: int = 1, device: torch.device | str = "cpu",
+                 gamma: float, n_step: int = 1, frame_stack: int = 1,
+                 device: torch.device | str = "cpu",
                  storage_device: torch.device | str = "cpu") -> None:
-        self.capacity, self.gamma = capacity, gamma
+        self.capacity, self.gamma, self.n, self.k = capacity, gamma, n_step, frame_stack
         self.device, self.storage_device = torch.device(device), torch.device(storage_device)
-        self.obs = _alloc(obs_space, capacity, self.storage_device)
-        self.next_obs = _alloc(obs_space, capacity, self.storage_device)
-        act_dim = int(np.prod(action_space.shape))
-        self.action = torch.zeros((capacity, act_dim), device=self.storage_device)
-        self.reward = torch.zeros(capacity, device=self.storage_device)
-        self.discount = torch.zeros(capacity, device=self.storage_device)
-        self.nstep = NStepAccumulator(n_step, gamma)
-        self.pos, self.size = 0, 0
+        self.leaves = obs_tree.leaf_spaces(obs_space)
+        self.stacked = {key: frame_stack > 1 and is_image(s) for key, s in self.leaves.items()}
+        slot_shapes = {key: self._slot_shape(key, s) for key, s in self.leaves.items()}
+        action_dim = int(np.prod(action_space.shape))
+        self.bytes_per_slot = (sum(int(np.prod(shape)) * (1 if is_image(self.leaves[key]) else 4)
+                                   for key, shape in slot_shapes.items())
+                               + 4 * action_dim + 4 + 3 + 8)
+        self._check_fits()
+        on = {"device": self.storage_device}
+        self.obs = {key: torch.zeros((capacity, *shape), dtype=obs_tree.torch_dtype(
+            self.leaves[key]), **on) for key, shape in slot_shapes.items()}
+        self.action = torch.zeros((capacity, action_dim), **on)
+        self.reward = torch.zeros(capacity, **on)
+        self.terminated = torch.zeros(capacity, dtype=torch.bool, **on)
+        self.last = torch.zeros(capacity, dtype=torch.bool, **on)
+        self.has_action = torch.zeros(capacity, dtype=torch.bool, **on)
+        self.episode_start = torch.zeros(capacity, dtype=torch.int64, **on)
+        self.t = 0  # global index of the next slot to write
+        self.current_start: int | None = None  # first slot of the open episode
+
+    def _slot_shape(self, key: str | None, space: spaces.Box) -> tuple[int, ...]:
+        if not self.stacked[key]:
+            return tuple(space.shape)
+        channels, height, width = space.shape
+        if channels % self.k:
+            raise ValueError(f"{channels} channels of '{key or 'pixels'}' are not a stack of "
+                             f"{self.k} frames (frame_stack)")
+        return channels // self.k, height, width
+
+    def _check_fits(self) -> None:
+        need = self.capacity * self.bytes_per_slot
+        free = available_memory(self.storage_device)
+        if need > 0.9 * free:
+            fits = int(0.9 * free // self.bytes_per_slot)
+            raise MemoryError(
+                f"a replay of {self.capacity:,} transitions needs {need / 2**30:.1f} GiB "
+                f"on {self.storage_device} but {free / 2**30:.1f} GiB are available; the largest "
+                f"capacity that fits is {fits:,} (set train.buffer_size={fits})")
 
     def __len__(self) -> int:
-        return self.size
+        """Transitions that can be sampled."""
+        return int(self.has_action[: min(self.t, self.capacity)].sum())
 
-    def add(self, obs, action, reward: float, next_obs, terminated: bool, truncated: bool) -> None:
-        """Add one env step; with n > 1 it is stored once its n-step return is known."""
-        for item in self.nstep.push(obs, action, reward, next_obs, terminated, truncated):
-            self._store(*item)
+    # -- writing --------------------------------------------------------------------
 
-    def _store(self, obs, action, ret: float, next_obs, discount: float) -> None:
-        i = self.pos
-        _write(self.obs, i, obs)
-        _write(self.next_obs, i, next_obs)
-        self.action[i] = torch.as_tensor(np.asarray(action, dtype=np.float32).reshape(-1))
-        self.reward[i] = float(ret)
-        self.discount[i] = float(discount)
-        self.pos = (self.pos + 1) % self.capacity
-        self.size = min(self.size + 1, self.capacity)
+    def _write_obs(self, obs: Any, start: int) -> None:
+        slot = self.t % self.capacity
+        values = obs if isinstance(obs, dict) else {None: obs}
+        for key, store in self.obs.items():
+            value = np.asarray(values[key])
+            if self.stacked[key]:
+                value = value[-store.shape[1]:]
+            store[slot] = torch.as_tensor(value)
+        self.has_action[slot] = False
+        self.last[slot] = False
+        self.terminated[slot] = False
+        self.episode_start[slot] = start
+        self.t += 1
 
-    def sample(self, batch_size: int) -> Batch:
-        if self.size == 0:
-            raise RuntimeError("cannot sample from an empty replay buffer")
-        idx = torch.randint(0, self.size, (batch_size,), device=self.storage_device)
-
-        def take(x: torch.Tensor) -> torch.Tensor:
-            return x[idx].to(self.device, non_blocking=True)
-
-        return Batch(obs=map_obs(take, self.obs), action=take(self.action),
-                     reward=take(self.reward), next_obs=map_obs(take, self.next_obs),
-                     discount=take(self.discount))
+    def add(self, obs: Any, action: Any, reward: float, next_obs: Any, terminated: bool,
+            truncated: bool) -> None:
+        """Store one env step. ``obs`` must be the previous step's ``next_obs`` within an
+        episode; the first step of an episode also stores ``obs``."""
+        if self.current_start is None:
+            self.current_start = self.t
+            self._write_obs(obs, self.current_start)
+        slot = (self.t - 1) % self.capacity
+        self.action[slot] = torch.as_tensor(np.asarray(action, dtype=np.float32).reshape(-1))
+        self.reward[slot] = float(reward)
+        self.terminated[slot] = bool(terminated)
+        self.last[slot] = bool(terminated or truncated)
+        self.has_action[slot] = True
+        self._write_obs(next_obs, self.current_start)
+        if terminated or truncated:
+            self.current_start = None
 
     def end_episode(self) -> None:
-        """Drop pending n-step transitions, e.g. when a resumed run starts a new episode."""
-        self.nstep.clear()
+        """Close the open episode (e.g. before a resumed run starts a new one)."""
+        self.current_start = None
 
-    def state_dict(self) -> dict:
-        n = self.size
+    # -- reading --------------------------------------------------------------------
 
-        def head(x: torch.Tensor) -> torch.Tensor:
-            return x[:n].cpu().clone()
+    def observation(self, g: torch.Tensor) -> Any:
+        """The observations at global slots ``g`` as the agent saw them."""
+        slots = g % self.capacity
+        leaves = {}
+        for key, store in self.obs.items():
+            if self.stacked[key]:
+                offsets = torch.arange(self.k - 1, -1, -1, device=g.device)
+                start = self.episode_start[slots]
+                idx = torch.maximum(g[:, None] - offsets[None, :], start[:, None]) % self.capacity
+                leaves[key] = store[idx].flatten(1, 2)  # (B, k, C, H, W) -> (B, k*C, H, W)
+            else:
+                leaves[key] = store[slots]
+        return obs_tree.from_leaves(leaves)
 
-        return {"pos": self.pos, "size": n, "obs": map_obs(head, self.obs),
-                "next_obs": map_obs(head, self.next_obs), "action": head(self.action),
-                "reward": head(self.reward), "discount": head(self.discount)}
+    def _oldest_start(self) -> int:
+        oldest = max(0, self.t - self.capacity)
+        # once the ring has wrapped, a stack may reach k-1 slots back: keep those alive
+        return oldest + self.k - 1 if oldest > 0 else 0
 
-    def load_state_dict(self, state: dict) -> None:
-        n = int(state["size"])
-        if n > self.capacity:
-            raise ValueError(f"checkpoint replay holds {n} transitions, capacity is "
-                             f"{self.capacity}; set train.buffer_size >= {n}")
-        for name in ("obs", "next_obs"):
-            _load(getattr(self, name), state[name], n)
-        for name in ("action", "reward", "discount"):
+    def sample_starts(self, batch_size: int) -> torch.Tensor:
+        """Global slots of ``batch_size`` random transitions (slots that hold an action)."""
+        low, high = self._oldest_start(), self.t - 2
+        if high < low:
+            raise RuntimeError("the replay holds no complete transition yet")
+        g = torch.randint(low, high + 1, (batch_size,), device=self.storage_device)
+        # A slot without an action is an episode's final observation: take the step before
+        # it, or after it at the ring's oldest edge (no host sync).
+        before = torch.where(g - 1 >= low, g - 1, g + 1)
+        return torch.where(self.has_action[g % self.capacity], g, before)
+
+    def valid_starts(self) -> torch.Tensor:
+        """Every global slot a transition can start from, oldest first (for tests and tools)."""
+        low = self._oldest_start()
+        g = torch.arange(low, max(low, self.t - 1), device=self.storage_device)
+        return g[self.has_action[g % self.capacity]]
+
+    def sample(self, batch_size: int) -> Batch:
+        return self.transitions(self.sample_starts(batch_size))
+
+    def transitions(self, g: torch.Tensor) -> Batch:
+        """The n-step transitions starting at global slots ``g``, on the training device."""
+        ret, m, discount = self._n_step(g)
+        to = self.device
+        return Batch(obs=obs_tree.to_device(self.observation(g), to),
+                     action=self.action[g % self.capacity].to(to, non_blocking=True),
+                     reward=ret.to(to, non_blocking=True),
+                     next_obs=obs_tree.to_device(self.observation(g + m), to),
+                     discount=discount.to(to, non_blocking=True))
+
+    def _n_step(self, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(return, steps m, discount)``: up to n rewards of g's episode, ``gamma**m``
+        unless the m-th step terminated."""
+        first = g % self.capacity
+        if self.n == 1:
+            discount = torch.where(self.terminated[first], 0.0, self.gamma)
+            return self.reward[first], torch.ones_like(g), discount
+        j = torch.arange(self.n, device=g.device)
+        idx = g[:, None] + j[None, :]
+        slots = idx % self.capacity
+        same_episode = self.episode_start[slots] == self.episode_start[first][:, None]
+        usable = (idx < self.t) & self.has_action[slots] & same_episode
+        ended_before = torch.cat([torch.zeros_like(usable[:, :1]), self.last[slots][:, :-1]], 1)
+        included = (usable & ~ended_before).cumprod(1).bool()
+        m = included.sum(1)
+        ret = (self.reward[slots] * self.gamma ** j.float() * included).sum(1)
+        final_slot = (g + m - 1) % self.capacity
+        discount = torch.where(self.terminated[final_slot], 0.0, self.gamma ** m.float())
+        return ret, m, discount
+
+    # -- checkpoint -----------------------------------------------------------------
+
+    _FIELDS = ("action", "reward", "terminated", "last", "has_action", "episode_start")
+
+    @staticmethod
+    def _obs_name(key: str | None) -> str:
+        return "obs" if key is None else f"obs.{key}"
+
+    def state_dict(self) -> dict[str, Any]:
+        n = min(self.t, self.capacity)
+        state: dict[str, Any] = {"t": self.t, "current_start": -1 if self.current_start is None
+                                 else self.current_start}
+        for key, store in self.obs.items():
+            state[self._obs_name(key)] = store[:n].cpu().clone()
+        for name in self._FIELDS:
+            state[name] = getattr(self, name)[:n].cpu().clone()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        n, t = state["action"].shape[0], int(state["t"])
+        if n > self.capacity or (t > n and n != self.capacity):
+            raise ValueError(f"checkpoint replay has {n} slots, this buffer {self.capacity}; "
+                             f"set train.buffer_size={n}")
+        missing = [self._obs_name(k) for k in self.obs if self._obs_name(k) not in state]
+        if missing:
+            raise ValueError(f"checkpoint replay lacks {missing}: it was saved for another "
+                             "observation kind")
+        for key, store in self.obs.items():
+            store[:n] = state[self._obs_name(key)].to(self.storage_device)
+        for name in self._FIELDS:
             getattr(self, name)[:n] = state[name].to(self.storage_device)
-        self.pos, self.size = int(state["pos"]), n
-        self.nstep.clear()
-
-
-def _write(store: Any, i: int, value: Any) -> None:
-    if isinstance(store, dict):
-        for k in store:
-            store[k][i] = torch.as_tensor(np.asarray(value[k]))
-    else:
-        store[i] = torch.as_tensor(np.asarray(value))
-
-
-def _load(store: Any, saved: Any, n: int) -> None:
-    if isinstance(store, dict):
-        for k in store:
-            store[k][:n] = saved[k].to(store[k].device)
-    else:
-        store[:n] = saved.to(store.device)
+        self.t = t
+        start = int(state["current_start"])
+        self.current_start = None if start < 0 else start

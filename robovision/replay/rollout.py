@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from gymnasium import spaces
+
+from robovision import obs as obs_tree
 
 
 def compute_gae(rewards: torch.Tensor, values: torch.Tensor, next_values: torch.Tensor,
@@ -28,21 +32,16 @@ def compute_gae(rewards: torch.Tensor, values: torch.Tensor, next_values: torch.
     return advantages, advantages + values
 
 
-def _alloc(space: spaces.Space, shape: tuple[int, int], device: torch.device):
-    if isinstance(space, spaces.Dict):
-        return {k: _alloc(sub, shape, device) for k, sub in space.spaces.items()}
-    dtype = torch.uint8 if space.dtype == np.uint8 else torch.float32
-    return torch.zeros((*shape, *space.shape), dtype=dtype, device=device)
-
-
 class RolloutBuffer:
     """``(T, N)`` storage for one PPO iteration, on the training device."""
 
-    def __init__(self, steps: int, num_envs: int, obs_space: spaces.Space, action_dim: int,
-                 device: torch.device) -> None:
+    def __init__(self, steps: int, num_envs: int, obs_space: spaces.Space,
+                 action_space: spaces.Space, device: torch.device) -> None:
         self.steps, self.num_envs = steps, num_envs
         shape = (steps, num_envs)
-        self.obs = _alloc(obs_space, shape, device)
+        action_dim = (1 if isinstance(action_space, spaces.Discrete)
+                      else int(np.prod(action_space.shape)))
+        self.obs = obs_tree.alloc(obs_space, shape, device)
         self.action = torch.zeros((*shape, action_dim), device=device)
         self.log_prob = torch.zeros(shape, device=device)
         self.value = torch.zeros(shape, device=device)
@@ -52,15 +51,11 @@ class RolloutBuffer:
         self.bootstrap = torch.zeros(shape, device=device)
         """V(final observation) where a step was truncated, else 0."""
 
-    def store(self, t: int, obs, action: torch.Tensor, log_prob: torch.Tensor,
+    def store(self, t: int, obs: Any, action: torch.Tensor, log_prob: torch.Tensor,
               value: torch.Tensor, reward: np.ndarray, terminated: np.ndarray,
               ended: np.ndarray, bootstrap: torch.Tensor) -> None:
         """Write step ``t`` for all envs (``obs`` as the network saw it)."""
-        if isinstance(self.obs, dict):
-            for k, v in obs.items():
-                self.obs[k][t] = v
-        else:
-            self.obs[t] = obs
+        obs_tree.map_obs(lambda store, v: store[t].copy_(v), self.obs, obs)
         self.action[t] = action.reshape(self.action.shape[1:])
         self.log_prob[t], self.value[t] = log_prob, value
         self.reward[t] = torch.as_tensor(reward, dtype=torch.float32)
@@ -79,10 +74,4 @@ class RolloutBuffer:
                                self.episode_end, gamma, lam)
         flat = {"obs": self.obs, "action": self.action, "log_prob": self.log_prob,
                 "value": self.value, "advantage": adv, "return": ret}
-        return {k: _flatten(v) for k, v in flat.items()}
-
-
-def _flatten(x):
-    if isinstance(x, dict):
-        return {k: v.flatten(0, 1) for k, v in x.items()}
-    return x.flatten(0, 1)
+        return {k: obs_tree.map_obs(lambda x: x.flatten(0, 1), v) for k, v in flat.items()}

@@ -1,7 +1,9 @@
-"""Observation and action wrappers; their order is fixed in ``robovision.make``."""
+"""Observation wrappers; their order is fixed in ``robovision.make``. Action repeat,
+action rescaling, episode statistics and reward normalisation are gymnasium's own
+wrappers (``RepeatAction``, ``RescaleAction``, ``RecordEpisodeStatistics``,
+``NormalizeReward``)."""
 
-from robovision.wrappers.action_repeat import ActionRepeat
 from robovision.wrappers.frame_stack import FrameStack
 from robovision.wrappers.pixels import PixelObservation, RenderError
 
-__all__ = ["ActionRepeat", "FrameStack", "PixelObservation", "RenderError"]
+__all__ = ["FrameStack", "PixelObservation", "RenderError"]

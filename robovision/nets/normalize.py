@@ -1,8 +1,12 @@
-"""Running statistics for observation and reward normalisation (saved in checkpoints)."""
+"""Running mean and variance for observation normalisation inside an agent.
+
+Kept here rather than gymnasium's ``NormalizeObservation``: the statistics live on
+the training device in the agent's state dict, so evaluation and a resumed run use
+exactly the statistics the policy was trained with. (Reward normalisation is
+gymnasium's ``NormalizeReward`` on the training envs.)"""
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -30,26 +34,3 @@ class RunningMeanStd(nn.Module):
     def normalize(self, x: torch.Tensor, clip: float = 10.0, eps: float = 1e-8) -> torch.Tensor:
         mean, std = self.mean.to(x.dtype), (self.var + eps).sqrt().to(x.dtype)
         return ((x - mean) / std).clamp(-clip, clip)
-
-
-class RewardScaler:
-    """Scale rewards by the running std of the discounted return (as gymnasium's
-    ``NormalizeReward``), one return accumulator per parallel env."""
-
-    def __init__(self, num_envs: int, gamma: float, clip: float = 10.0, eps: float = 1e-8) -> None:
-        self.gamma, self.clip, self.eps = gamma, clip, eps
-        self.returns = np.zeros(num_envs)
-        self.rms = RunningMeanStd(())
-
-    def __call__(self, reward: np.ndarray, terminated: np.ndarray) -> np.ndarray:
-        self.returns = self.returns * self.gamma * (1.0 - terminated) + reward
-        self.rms.update(torch.as_tensor(self.returns))
-        scaled = reward / np.sqrt(self.rms.var.item() + self.eps)
-        return np.clip(scaled, -self.clip, self.clip).astype(np.float32)
-
-    def state_dict(self) -> dict:
-        return {"returns": torch.as_tensor(self.returns), "rms": self.rms.state_dict()}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.returns = state["returns"].numpy().copy()
-        self.rms.load_state_dict(state["rms"])

@@ -1,0 +1,1 @@
+"""The YAML presets, installed as package data (``robovision.configs``)."""
