@@ -470,3 +470,10 @@ def test_vision_presets_run_every_algorithm(tmp_path):
                                    "agent.hidden=32,32", "train.log_every=16"])
         counters = train(cfg, tmp_path / preset)
         assert counters.step == cfg.train.total_steps, preset
+        assert np.isfinite(counters.last_eval), preset
+        from robovision.logging import read_metrics
+
+        losses = {k: v for k, v in read_metrics(tmp_path / preset).items()
+                  if k in ("train/critic_loss", "train/policy_loss")}
+        assert losses, f"{preset}: no training loss was logged (did it update at all?)"
+        assert all(np.isfinite(v[2]).all() for v in losses.values()), preset

@@ -71,9 +71,20 @@ def test_envs_run_on_the_real_views(spec):
 
     env = gym.make(spec, dataset="real", split="all").unwrapped
     assert len(env.images) in (100, 80)
-    env.reset(seed=0)
+    first, _ = env.reset(seed=0, options={"index": 0})
+    other, _ = env.reset(seed=0, options={"index": len(env.images) - 1})
+    first, other = (next(v for v in (o.values() if isinstance(o, dict) else [o])
+                         if v.dtype == np.uint8) for o in (first, other))
+    assert first.std() > 1  # a real photograph, not a blank frame
+    assert not np.array_equal(first, other)  # different views give different observations
     for _ in range(5):
-        env.step(env.action_space.sample())
+        _, reward, _, _, info = env.step(env.action_space.sample())
+        assert np.isfinite(reward)
+        if "iou" in info:
+            assert 0.0 <= info["iou"] <= 1.0
+        else:
+            h, w = env.sample.image.shape[:2]
+            assert 0.0 <= info["distance"] <= np.hypot(h, w)
 
 
 def test_unknown_dataset_names_the_choices():

@@ -1,0 +1,91 @@
+"""The factory: storage sizing, the training env's wrappers, the render-backend choice."""
+
+import os
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from robovision import factory, make
+from robovision.config import load_config
+from robovision.replay import ReplayBuffer, RolloutBuffer
+
+CPU = torch.device("cpu")
+
+
+def _storage(preset, *overrides):
+    cfg = load_config(preset, list(overrides))
+    env = factory.build_env(cfg, seed=0)
+    storage = factory.build_storage(cfg, env.observation_space, env.action_space, CPU)
+    env.close()
+    return cfg, storage
+
+
+def test_replay_is_sized_to_the_budget_not_beyond():
+    _, replay = _storage("pendulum_sac", "train.total_steps=5000", "train.buffer_size=1000000")
+    assert isinstance(replay, ReplayBuffer)
+    assert replay.capacity == 5000 + 50 + 10  # the budget plus one slot per episode end
+    _, small = _storage("pendulum_sac", "train.total_steps=5000", "train.buffer_size=300")
+    assert small.capacity == 300
+    assert small.k == 1 and small.n == 1
+
+
+def test_pixel_replay_stores_one_frame_per_step():
+    cfg, replay = _storage("point_reach_pixels_sac", "train.total_steps=1000", "env.frame_stack=3")
+    assert replay.k == cfg.env.frame_stack and replay.stacked[None]
+    assert replay.obs[None].shape[1] == 3  # RGB of one frame, not the stack of 3
+
+
+def test_on_policy_gets_a_rollout():
+    cfg, rollout = _storage("inverted_pendulum_ppo", "train.rollout_steps=64")
+    assert isinstance(rollout, RolloutBuffer) and rollout.obs.shape[:2] == (64, cfg.env.num_envs)
+
+
+def test_training_env_normalises_rewards_but_records_raw_returns():
+    cfg = load_config("inverted_pendulum_ppo", ["env.num_envs=2"])
+    envs = factory.build_train_env(cfg, seed=0)
+    envs.reset(seed=0)
+    learned, raw = [], []
+    for _ in range(200):
+        _, reward, _, _, info = envs.step(envs.action_space.sample())
+        learned.append(reward)
+        if "episode" in info:
+            raw += info["episode"]["r"][info["_episode"]].tolist()
+    envs.close()
+    assert raw and all(r == int(r) and r >= 1 for r in raw)  # +1 per step: raw returns
+    assert not np.allclose(np.concatenate(learned), 1.0)  # the agent learns from scaled ones
+    state = factory.normalizer_state(envs)
+    assert state is not None and float(state["count"]) > 100
+    again = factory.build_train_env(cfg, seed=0)
+    factory.load_normalizer_state(again, state)
+    assert float(factory.normalizer_state(again)["var"]) == pytest.approx(float(state["var"]))
+    again.close()
+
+
+def test_off_policy_training_env_records_episodes():
+    cfg = load_config("pendulum_sac")
+    env = factory.build_train_env(cfg, seed=0)
+    assert isinstance(env, gym.wrappers.RecordEpisodeStatistics)
+    assert factory.normalizer_state(env) is None  # SAC preset: raw rewards
+
+
+def test_algorithm_without_discrete_support_names_the_action_space():
+    cfg = load_config("pendulum_sac", ["env.spec=CartPole-v1"])
+    env = factory.build_env(cfg, seed=0)
+    with pytest.raises(ValueError, match="sac needs a continuous Box action space"):
+        factory.build_agent(cfg, env.observation_space, env.action_space, CPU)
+
+
+def test_render_backend_choice(monkeypatch):
+    monkeypatch.setenv("MUJOCO_GL", "egl")
+    make.select_render_backend("auto")
+    assert os.environ["MUJOCO_GL"] == "egl"  # auto keeps what the process uses
+    monkeypatch.delitem(__import__("sys").modules, "dm_control._render", raising=False)
+    make.select_render_backend("osmesa")
+    assert os.environ["MUJOCO_GL"] == "osmesa"  # nothing rendered yet: switch
+    monkeypatch.setitem(__import__("sys").modules, "dm_control._render", object())
+    with pytest.raises(ValueError, match="MUJOCO_GL=osmesa is already in use"):
+        make.select_render_backend("egl")
+    with pytest.raises(ValueError, match="not one of"):
+        make.select_render_backend("vulkan")

@@ -1,0 +1,56 @@
+"""Dependencies run one way: observation helpers and nets at the bottom, then the
+replay, then the agents, then the factory and the loop, then the CLI. Parsing a config
+imports no torch."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "robovision"
+
+LAYERS = {"obs": 0, "nets": 0, "replay": 1, "agents": 2, "factory": 3, "loop": 3, "cli": 4}
+"""Layer of each part of the package: a module may import only from its layer or below."""
+
+
+def _robovision_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        else:
+            continue
+        found |= {n for n in names if n.startswith("robovision.")}
+    return found
+
+
+def _part(module: str) -> str:
+    return module.split(".")[1]
+
+
+def _modules() -> list[Path]:
+    return sorted(PACKAGE.rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_imports_point_down_the_layers(path):
+    part = path.relative_to(PACKAGE).parts[0].removesuffix(".py")
+    if part not in LAYERS:
+        return
+    upward = [m for m in _robovision_imports(path)
+              if _part(m) in LAYERS and LAYERS[_part(m)] > LAYERS[part]]
+    assert not upward, f"{path.name} ({part}) imports from above its layer: {upward}"
+
+
+def test_parsing_every_preset_imports_no_torch():
+    code = ("import sys\nfrom robovision.config import list_presets, load_config\n"
+            "for p in list_presets(): load_config(p)\n"
+            "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]", out

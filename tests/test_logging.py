@@ -1,0 +1,41 @@
+"""Run output: the long-format CSV, its trimming on resume, reading it back, the plot."""
+
+import math
+
+import numpy as np
+
+from robovision.logging import EVAL_KEY, RunLogger, plot_curves, read_metrics, seed_dirs
+
+
+def _log(run_dir, start, steps, total=100):
+    run_dir.mkdir(parents=True, exist_ok=True)
+    logger = RunLogger(run_dir, start, total, progress=False, tensorboard=False)
+    for step in steps:
+        logger.log(step, step * 2, {EVAL_KEY: step / 10, "train/loss": 1.0 / step})
+    logger.close()
+
+
+def test_metrics_round_trip_with_frames(tmp_path):
+    _log(tmp_path, 0, [10, 20, 30])
+    metrics = read_metrics(tmp_path)
+    steps, frames, values = metrics[EVAL_KEY]
+    assert steps.tolist() == [10, 20, 30] and frames.tolist() == [20, 40, 60]
+    assert values.tolist() == [1.0, 2.0, 3.0]
+    assert math.isclose(metrics["train/loss"][2][0], 0.1)
+
+
+def test_resume_drops_rows_logged_after_the_checkpoint(tmp_path):
+    _log(tmp_path, 0, [10, 20, 30])  # the killed run wrote up to 30, checkpoint at 20
+    _log(tmp_path, 20, [30, 40])
+    steps = read_metrics(tmp_path)[EVAL_KEY][0].tolist()
+    assert steps == [10, 20, 30, 40]  # 30 once, from the resumed run
+
+
+def test_plot_over_seeds_writes_a_png(tmp_path):
+    for seed in (0, 1):
+        _log(tmp_path / f"seed_{seed}", 0, [10, 20])
+    assert [p.name for p in seed_dirs(tmp_path)] == ["seed_0", "seed_1"]
+    out = plot_curves([tmp_path], tmp_path / "curve.png", x="frames")
+    data = out.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+    assert np.all(read_metrics(tmp_path / "seed_1")[EVAL_KEY][1] == [20, 40])

@@ -1,0 +1,78 @@
+"""Networks on their own: the fused critic ensemble, MLPs, heads, running statistics."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from robovision.nets.heads import DeterministicActor, Projection, QEnsemble, TanhGaussianActor
+from robovision.nets.mlp import EnsembleLinear, EnsembleMLP, activation, mlp
+from robovision.nets.normalize import RunningMeanStd
+
+
+def test_ensemble_linear_equals_independent_linears():
+    layer = EnsembleLinear(3, 5, 4)
+    x_shared, x_each = torch.randn(7, 5), torch.randn(3, 7, 5)
+    for i in range(3):
+        expected_shared = x_shared @ layer.weight[i] + layer.bias[i]
+        expected_each = x_each[i] @ layer.weight[i] + layer.bias[i]
+        assert torch.allclose(layer(x_shared)[i], expected_shared, atol=1e-6)
+        assert torch.allclose(layer(x_each)[i], expected_each, atol=1e-6)
+    assert layer(x_shared, members=2).shape == (2, 7, 4)
+
+
+def test_ensemble_members_are_initialised_independently():
+    net = EnsembleMLP(2, 6, [16], 1)
+    weights = net.layers[0].weight
+    assert not torch.equal(weights[0], weights[1])
+    bound = 1 / np.sqrt(6)  # nn.Linear's default init range
+    assert weights.abs().max() <= bound
+
+
+def test_mlp_shape_and_activation():
+    net = mlp(4, [8, 8], 2, "tanh")
+    assert [type(m) for m in net] == [nn.Linear, nn.Tanh, nn.Linear, nn.Tanh, nn.Linear]
+    assert net(torch.randn(3, 4)).shape == (3, 2)
+    with pytest.raises(ValueError, match="unknown activation 'gelu'"):
+        activation("gelu")
+
+
+def test_actor_heads_keep_actions_bounded_and_log_std_in_range():
+    actor = TanhGaussianActor(6, 2, [16], log_std_min=-3, log_std_max=1)
+    features = torch.randn(64, 6) * 100  # extreme inputs
+    mean, log_std = actor(features)
+    assert (log_std >= -3).all() and (log_std <= 1).all()
+    action, log_prob = actor.sample(features)
+    assert (action.abs() <= 1).all() and torch.isfinite(log_prob).all()
+    assert (DeterministicActor(6, 2, [16])(features).abs() <= 1).all()
+
+
+def test_heads_with_a_projection_trunk():
+    critic = QEnsemble(100, 2, [16], n=2, trunk=Projection(100, 8))
+    q = critic(torch.randn(5, 100), torch.zeros(5, 2))
+    assert q.shape == (2, 5)
+    assert critic.net.layers[0].in_dim == 8 + 2  # members read the 8-dim trunk output
+    h = Projection(100, 8)(torch.randn(5, 100))
+    assert (h.abs() <= 1).all()  # tanh after LayerNorm
+
+
+def test_bf16_projection_is_close_to_fp32():
+    trunk = Projection(300, 16)
+    amp = Projection(300, 16, amp=True)
+    amp.load_state_dict(trunk.state_dict())
+    x = torch.randn(32, 300)
+    assert amp(x).dtype == torch.float32
+    assert torch.allclose(amp(x), trunk(x), atol=0.05)
+
+
+def test_running_mean_std_matches_numpy_over_chunks():
+    rng = np.random.default_rng(0)
+    data = rng.normal(3.0, 2.0, size=(1000, 4))
+    rms = RunningMeanStd((4,), epsilon=1e-12)
+    for chunk in np.array_split(data, 7):
+        rms.update(torch.as_tensor(chunk))
+    assert np.allclose(rms.mean.numpy(), data.mean(0), atol=1e-8)
+    assert np.allclose(rms.var.numpy(), data.var(0), atol=1e-8)
+    normalized = rms.normalize(torch.as_tensor(data, dtype=torch.float32))
+    assert torch.allclose(normalized.mean(0), torch.zeros(4), atol=1e-4)
+    assert rms.normalize(torch.full((1, 4), 1e6)).max() == 10.0  # clipped
