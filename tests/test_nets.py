@@ -40,7 +40,7 @@ def test_mlp_shape_and_activation():
 def test_actor_heads_keep_actions_bounded_and_log_std_in_range():
     actor = TanhGaussianActor(6, 2, [16], log_std_min=-3, log_std_max=1)
     features = torch.randn(64, 6) * 100  # extreme inputs
-    mean, log_std = actor(features)
+    _, log_std = actor(features)
     assert (log_std >= -3).all() and (log_std <= 1).all()
     action, log_prob = actor.sample(features)
     assert (action.abs() <= 1).all() and torch.isfinite(log_prob).all()
