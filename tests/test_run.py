@@ -181,3 +181,36 @@ def test_cuda_run(tmp_path):
     assert state["counters"]["step"] == 300
 
 
+
+
+def test_resume_reads_the_checkpoint_onto_the_cpu_and_places_each_part(tmp_path, monkeypatch):
+    """The CUDA resume crash ('RNG state must be a torch.ByteTensor') came from loading the
+    whole checkpoint onto the training device. Resume now reads it onto the CPU and each
+    part moves what it restores: RNG states stay CPU byte tensors, the replay goes to its
+    storage device, the weights to the agent's device."""
+    from robovision import loop
+
+    cfg = load_config("pendulum_td3", [*FAST, "train.total_steps=300", "train.eval_every=0",
+                                       "train.checkpoint_every=300"])
+    train(cfg, tmp_path)
+    saved = load_checkpoint(tmp_path / "checkpoints" / "latest.pt")
+    asked = []
+
+    def recording_load(path, map_location="cpu"):
+        asked.append(map_location)
+        return load_checkpoint(path, map_location=map_location)
+
+    monkeypatch.setattr(loop, "load_checkpoint", recording_load)
+    run = loop.Run(load_config("pendulum_td3", [*FAST, "train.total_steps=400"]), tmp_path,
+                   resume=True)
+    try:
+        assert asked == ["cpu"]
+        assert torch.equal(torch.get_rng_state(), saved["rng"]["torch"])
+        assert torch.equal(run.storage.action[:300], saved["replay"]["action"][:300])
+        assert run.storage.action.device == run.storage.storage_device
+        weight = next(run.agent.actor.parameters())
+        assert weight.device == run.device
+        assert torch.equal(weight.cpu(), saved["agent"]["actor"]["net.0.weight"])
+        assert run.counters.step == 300
+    finally:
+        run.close()
