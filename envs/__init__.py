@@ -36,7 +36,29 @@ def _load_triton_before_gl() -> None:
 _load_triton_before_gl()
 
 
+SUITE_TASKS: tuple[tuple[str, str], ...] = (
+    ("acrobot", "swingup"), ("acrobot", "swingup_sparse"), ("ball_in_cup", "catch"),
+    ("cartpole", "balance"), ("cartpole", "balance_sparse"), ("cartpole", "swingup"),
+    ("cartpole", "swingup_sparse"), ("cartpole", "three_poles"), ("cartpole", "two_poles"),
+    ("cheetah", "run"), ("dog", "fetch"), ("dog", "run"), ("dog", "stand"), ("dog", "trot"),
+    ("dog", "walk"), ("finger", "spin"), ("finger", "turn_easy"), ("finger", "turn_hard"),
+    ("fish", "swim"), ("fish", "upright"), ("hopper", "hop"), ("hopper", "stand"),
+    ("humanoid", "run"), ("humanoid", "run_pure_state"), ("humanoid", "stand"),
+    ("humanoid", "walk"), ("humanoid_CMU", "run"), ("humanoid_CMU", "stand"),
+    ("humanoid_CMU", "walk"), ("lqr", "lqr_2_1"), ("lqr", "lqr_6_2"),
+    ("manipulator", "bring_ball"), ("manipulator", "bring_peg"), ("manipulator", "insert_ball"),
+    ("manipulator", "insert_peg"), ("pendulum", "swingup"), ("point_mass", "easy"),
+    ("point_mass", "hard"), ("quadruped", "escape"), ("quadruped", "fetch"),
+    ("quadruped", "run"), ("quadruped", "walk"), ("reacher", "easy"), ("reacher", "hard"),
+    ("stacker", "stack_2"), ("stacker", "stack_4"), ("swimmer", "swimmer15"),
+    ("swimmer", "swimmer6"), ("walker", "run"), ("walker", "stand"), ("walker", "walk"))
+"""dm_control 1.0.50's ``suite.ALL_TASKS``, written out so that registering the
+``dmc/...`` IDs (on ``import robovision``) does not import dm_control and MuJoCo;
+``tests/test_envs.py`` checks it against the installed suite."""
+
+
 def dmc_tasks() -> list[tuple[str, str]]:
+    """The installed dm_control suite's tasks (imports dm_control)."""
     from dm_control import suite
 
     return sorted(suite.ALL_TASKS)
@@ -47,7 +69,8 @@ def dmc_id(domain: str, task: str) -> str:
 
 
 def register_all() -> None:
-    """Register dm_control tasks and robovision's own envs once (idempotent)."""
+    """Register dm_control tasks and robovision's own envs once (idempotent, cheap: no
+    env module is imported until an env is made)."""
     own = {"robovision/PointReach-v0": "robovision.envs.point_reach:PointReach",
            "robovision/BoxLocalization-v0": "robovision.envs.vision.localization:BoxLocalization",
            "robovision/Landmark2D-v0": "robovision.envs.vision.landmarks:Landmark2D",
@@ -56,11 +79,10 @@ def register_all() -> None:
         if env_id not in gym.registry:
             gym.register(env_id, entry_point=entry_point)
     if "robovision/PointMassReach-v0" not in gym.registry:
-        from robovision.envs.point_mass_reach import load
-
         gym.register("robovision/PointMassReach-v0", entry_point="robovision.envs.dmc:DMCEnv",
-                     kwargs={"domain": "point_mass", "task": "reach", "loader": load})
-    for domain, task in dmc_tasks():
+                     kwargs={"domain": "point_mass", "task": "reach",
+                             "loader": "robovision.envs.point_mass_reach:load"})
+    for domain, task in SUITE_TASKS:
         env_id = dmc_id(domain, task)
         if env_id not in gym.registry:
             gym.register(env_id, entry_point="robovision.envs.dmc:DMCEnv",

@@ -8,6 +8,7 @@ terminal) as ``terminated``.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -33,11 +34,15 @@ class DMCEnv(gym.Env):
     def __init__(self, domain: str, task: str, render_mode: str | None = None,
                  render_height: int = 84, render_width: int = 84, camera_id: int | str = 0,
                  task_kwargs: dict | None = None, environment_kwargs: dict | None = None,
-                 loader: Callable[..., Any] | None = None) -> None:
+                 loader: Callable[..., Any] | str | None = None) -> None:
         """``loader``: a function with ``dm_control.suite.load``'s signature (the
-        default) that returns a ``control.Environment``; custom tasks plug in here."""
+        default) that returns a ``control.Environment``, or its ``module:function``
+        path; custom tasks plug in here."""
         from dm_control import suite
 
+        if isinstance(loader, str):
+            module, _, name = loader.partition(":")
+            loader = getattr(importlib.import_module(module), name)
         self.domain, self.task = domain, task
         self._task_kwargs = dict(task_kwargs or {})
         self._environment_kwargs = environment_kwargs

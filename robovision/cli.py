@@ -51,10 +51,14 @@ def cmd_resume(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
     config_path = run_dir / "config.yaml"
     if not config_path.exists():
-        raise SystemExit(f"robovision: {config_path} not found; is {run_dir} a run directory?")
+        raise SystemExit(
+            f"robovision: {config_path} not found; is {run_dir} a run directory? A run "
+            "directory holds config.yaml, metrics.csv and checkpoints/. If only config.yaml "
+            "was lost, write the training config there (robovision train saves it) and "
+            "resume again.")
     cfg = load_config(str(config_path), args.overrides)
     cfg.run_dir = str(run_dir)
-    counters = train(cfg, run_dir, resume=True)
+    counters = train(cfg, run_dir, resume=True, checkpoint=args.checkpoint)
     print(f"done: {counters.step} steps, last eval return {counters.last_eval:.1f}")
     return 0
 
@@ -73,6 +77,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
     device = factory.resolve_device(args.device or cfg.device)
     env = factory.build_env(cfg, seed=args.seed, render_mode="rgb_array" if args.video else None,
                             evaluation=True)
+    if args.video:  # before evaluating, not after
+        from robovision.episode import render_problem
+
+        problem = render_problem(env, seed=args.seed)
+        if problem:
+            env.close()
+            print(f"robovision: error: --video: {cfg.env.spec} cannot render ({problem}). "
+                  "Classic-control envs need pygame (pip install 'gymnasium[classic_control]'); "
+                  "MuJoCo envs need a GL backend (MUJOCO_GL=egl or osmesa). Run without "
+                  "--video to evaluate only.", file=sys.stderr)
+            return 2
     agent = factory.restore_agent(cfg, ckpt, env.observation_space, env.action_space, device)
     returns, frames = evaluate(agent, env, args.episodes, seed=args.seed, record=args.video)
     env.close()
@@ -113,6 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("resume", help="continue a run from its latest checkpoint")
     p.add_argument("run_dir")
     p.add_argument("overrides", nargs="*", help="e.g. train.total_steps=200000")
+    p.add_argument("--checkpoint", choices=["latest", "best"], default="latest",
+                   help="best: the best evaluation's weights (the replay refills)")
     p.set_defaults(fn=cmd_resume)
 
     p = sub.add_parser("eval", help="evaluate a run's checkpoint")
@@ -140,13 +157,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from robovision.checkpoint import CheckpointError
     from robovision.config import ConfigError
+    from robovision.lock import RunDirLocked
     from robovision.loop import NonFiniteLossError
     from robovision.make import UnknownEnvError
 
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
-    except (ConfigError, UnknownEnvError, CheckpointError, NonFiniteLossError,
+    except (ConfigError, UnknownEnvError, CheckpointError, NonFiniteLossError, RunDirLocked,
             FileNotFoundError, MemoryError) as exc:
         print(f"robovision: error: {exc}", file=sys.stderr)
         return 2

@@ -32,26 +32,45 @@ class Episode:
     frames: list[np.ndarray] = field(default_factory=list)
 
 
+Render = Callable[[], "np.ndarray | None"]
+"""Returns the current frame, or None when there is none to record."""
+
+
 def episode_steps(env: gym.Env, policy: Policy, seed: int | None = None,
-                  options: dict | None = None, record: bool = False) -> Iterator[Step]:
-    """Reset ``env`` and yield every step until the episode terminates or is truncated."""
+                  options: dict | None = None, render: Render | None = None) -> Iterator[Step]:
+    """Reset ``env`` and yield every step until the episode terminates or is truncated;
+    ``render`` (for example ``env.render``) is called before each action."""
     obs, info = env.reset(seed=seed, options=options)
     done = False
     while not done:
-        frame = env.render() if record else None
+        frame = render() if render is not None else None
         obs, reward, terminated, truncated, info = env.step(policy(obs))
         done = bool(terminated or truncated)
         yield Step(obs, float(reward), bool(terminated), bool(truncated), info, frame)
 
 
 def play_episode(env: gym.Env, policy: Policy, seed: int | None = None,
-                 options: dict | None = None, record: bool = False) -> Episode:
-    """One whole episode: its return, length, last info and (with ``record``) frames."""
+                 options: dict | None = None, render: Render | None = None) -> Episode:
+    """One whole episode: its return, length, last info and the frames ``render`` gave."""
     episode = Episode()
-    for step in episode_steps(env, policy, seed, options, record):
+    for step in episode_steps(env, policy, seed, options, render):
         episode.total_return += step.reward
         episode.length += 1
         episode.info = step.info
         if step.frame is not None:
             episode.frames.append(step.frame)
     return episode
+
+
+def render_problem(env: gym.Env, seed: int | None = None) -> str | None:
+    """Why ``env`` cannot produce a video frame, or None when it can (checked with one
+    reset and one ``render()`` before anything long starts)."""
+    try:
+        env.reset(seed=seed)
+        frame = env.render()
+    except Exception as exc:  # missing pygame, GL backend, ... : say which
+        return f"{type(exc).__name__}: {str(exc)[:300]}"
+    if not isinstance(frame, np.ndarray) or frame.ndim != 3:
+        return (f"render() returned {type(frame).__name__}, not an HxWx3 frame (is the env "
+                "made with render_mode='rgb_array'?)")
+    return None

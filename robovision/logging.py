@@ -3,6 +3,11 @@
 ``metrics.csv`` is long-format (``step, frames, wall_time, name, value``) so any
 set of metrics can be appended, and a resumed run rewrites nothing but the
 rows logged after its checkpoint.
+
+Everything here is a side job of training: a failure (a missing renderer or
+ffmpeg, a damaged or unwritable file, a full disk) is reported once with what to
+do, that side job is switched off for the rest of the run, and training,
+evaluation numbers and checkpoints go on (:class:`SideJobs`).
 """
 
 from __future__ import annotations
@@ -11,31 +16,77 @@ import csv
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 CSV_FIELDS = ("step", "frames", "wall_time", "name", "value")
 EVAL_KEY = "eval/return_mean"
 
+HINTS = {
+    "video": "videos need the env's renderer (pygame for classic-control envs: pip install "
+             "'gymnasium[classic_control]') and ffmpeg (imageio-ffmpeg); set train.video=false "
+             "to stop trying",
+    "plot": "redraw the curve later with `robovision plot RUN_DIR`",
+    "tensorboard": "the CSV still holds every metric; check the disk and RUN_DIR/tb",
+    "csv": "check free disk space and that RUN_DIR/metrics.csv is writable",
+}
+
+
+class SideJobs:
+    """Runs side jobs so that none of them can stop training.
+
+    The first failure of a job is reported once (its error and what to do), the job is
+    switched off for the rest of the run, and the call returns ``None``.
+    """
+
+    def __init__(self, report: Callable[[str], None]) -> None:
+        self.report = report
+        self.off: dict[str, str] = {}
+
+    def enabled(self, job: str) -> bool:
+        return job not in self.off
+
+    def run(self, job: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if job in self.off:
+            return None
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:  # any failure of a side job: report, switch off, go on
+            self.disable(job, f"{type(exc).__name__}: {str(exc)[:300]}")
+            return None
+
+    def disable(self, job: str, why: str) -> None:
+        if job in self.off:
+            return
+        self.off[job] = why
+        self.report(f"robovision: {job} failed ({why}). {HINTS.get(job, '')}. It is off for the "
+                    "rest of this run; training, evaluation and checkpoints go on.")
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
 
 class RunLogger:
     def __init__(self, run_dir: Path, start_step: int, total_steps: int, progress: bool = True,
-                 tensorboard: bool = True, frames_per_step: int = 1) -> None:
+                 tensorboard: bool = True, frames_per_step: int = 1,
+                 side_jobs: SideJobs | None = None) -> None:
         """``frames_per_step > 1`` makes the progress bar count environment frames."""
         self.run_dir = Path(run_dir)
+        self.side = side_jobs or SideJobs(self.write)
         self.csv_path = self.run_dir / "metrics.csv"
-        _truncate_csv(self.csv_path, start_step)
-        new = not self.csv_path.exists()
-        self._csv_file = self.csv_path.open("a", newline="")
-        self._csv = csv.writer(self._csv_file)
-        if new:
-            self._csv.writerow(CSV_FIELDS)
+        self._csv_file = None
+        note = self.side.run("csv", repair_csv, self.csv_path, start_step)
+        if note:
+            self.write(f"robovision: {note}")
+        self.side.run("csv", self._open_csv)
         self._tb = None
         if tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self._tb = SummaryWriter(str(self.run_dir / "tb"), purge_step=start_step or None)
+            self._tb = self.side.run("tensorboard", _summary_writer, self.run_dir / "tb",
+                                     start_step)
         self._start = time.time()
         self._bar = None
         if progress:
@@ -49,13 +100,30 @@ class RunLogger:
         self._last_step = start_step
         self._postfix: dict[str, str] = {}
 
+    def _open_csv(self) -> None:
+        new = not self.csv_path.exists()
+        self._csv_file = self.csv_path.open("a", newline="")
+        self._csv = csv.writer(self._csv_file)
+        if new:
+            self._csv.writerow(CSV_FIELDS)
+            self._csv_file.flush()
+
+    def _write_rows(self, rows: list[tuple]) -> None:
+        self._csv.writerows(rows)
+        self._csv_file.flush()
+
+    def _write_tensorboard(self, step: int, metrics: dict[str, float]) -> None:
+        for name, value in metrics.items():
+            self._tb.add_scalar(name, float(value), step)
+
     def log(self, step: int, frames: int, metrics: dict[str, float]) -> None:
         wall = round(time.time() - self._start, 2)
-        for name, value in metrics.items():
-            self._csv.writerow((step, frames, wall, name, f"{float(value):.6g}"))
-            if self._tb is not None:
-                self._tb.add_scalar(name, float(value), step)
-        self._csv_file.flush()
+        if self._csv_file is not None:
+            rows = [(step, frames, wall, name, f"{float(value):.6g}")
+                    for name, value in metrics.items()]
+            self.side.run("csv", self._write_rows, rows)
+        if self._tb is not None:
+            self.side.run("tensorboard", self._write_tensorboard, step, metrics)
         if EVAL_KEY in metrics:
             self._postfix["eval"] = f"{metrics[EVAL_KEY]:.1f}"
         if "train/episode_return" in metrics:
@@ -72,42 +140,88 @@ class RunLogger:
         self._last_step = step
 
     def write(self, message: str) -> None:
-        if self._bar is not None:
+        if getattr(self, "_bar", None) is not None:
             self._bar.write(message, file=sys.stderr)
         else:
-            print(message, file=sys.stderr, flush=True)
+            _stderr(message)
 
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
         if self._tb is not None:
-            self._tb.close()
-        self._csv_file.close()
+            self.side.run("tensorboard", self._tb.close)
+        if self._csv_file is not None:
+            self.side.run("csv", self._csv_file.close)
 
 
-def _truncate_csv(path: Path, keep_until_step: int) -> None:
-    """Drop rows logged after ``keep_until_step`` (they belong to a run that was killed)."""
+def _summary_writer(folder: Path, start_step: int) -> Any:
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(str(folder), purge_step=start_step or None)
+
+
+# --------------------------------------------------------------------------- the CSV
+
+
+def _parse_row(row: list[str]) -> tuple[int, int, float, str, float] | None:
+    """A well-formed metrics row, or None for a torn or damaged one."""
+    if len(row) != len(CSV_FIELDS):
+        return None
+    try:
+        return int(row[0]), int(row[1]), float(row[2]), row[3], float(row[4])
+    except ValueError:
+        return None
+
+
+def repair_csv(path: Path, keep_until_step: int) -> str | None:
+    """Make ``metrics.csv`` fit to append to after a resume from ``keep_until_step``.
+
+    Rows logged after the checkpoint (by the run that was killed) are dropped; torn
+    or damaged rows (a kill or a full disk mid-write) are dropped; a file whose
+    header is broken is set aside as ``metrics.csv.damaged-<time>`` (kept, never
+    deleted) and a new one is started. Returns a message saying what was done, or
+    None when nothing needed doing.
+    """
     if not path.exists():
-        return
-    with path.open(newline="") as f:
+        return None
+    with path.open(newline="", errors="replace") as f:
         rows = list(csv.reader(f))
     if not rows:
-        return
-    kept = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) <= keep_until_step]
-    if len(kept) != len(rows):
-        with path.open("w", newline="") as f:
-            csv.writer(f).writerows(kept)
+        path.unlink()
+        return None
+    if tuple(rows[0]) != CSV_FIELDS:
+        aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+        path.rename(aside)
+        return (f"{path} had a damaged header; it was kept as {aside.name} and a new "
+                "metrics.csv was started")
+    parsed = [(raw, _parse_row(raw)) for raw in rows[1:]]
+    torn = sum(1 for _, row in parsed if row is None)
+    kept = [raw for raw, row in parsed if row is not None and row[0] <= keep_until_step]
+    if len(kept) == len(rows) - 1:
+        return None
+    with path.open("w", newline="") as f:
+        csv.writer(f).writerows([rows[0], *kept])
+    if torn:
+        return (f"{path}: dropped {torn} damaged row(s) (a write cut short) and the rows "
+                f"logged after step {keep_until_step}")
+    return None  # only rows after the checkpoint: the normal case after a kill
 
 
 def read_metrics(run_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """``name -> (steps, frames, values)`` from a run's ``metrics.csv``."""
+    """``name -> (steps, frames, values)`` from a run's ``metrics.csv``; torn or damaged
+    rows are skipped (a file with a damaged header reads as empty)."""
     path = Path(run_dir) / "metrics.csv"
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: is {run_dir} a robovision run directory?")
     series: dict[str, list[tuple[int, int, float]]] = defaultdict(list)
-    with path.open(newline="") as f:
-        for row in csv.DictReader(f):
-            series[row["name"]].append((int(row["step"]), int(row["frames"]), float(row["value"])))
+    with path.open(newline="", errors="replace") as f:
+        rows = csv.reader(f)
+        if tuple(next(rows, ())) != CSV_FIELDS:
+            return {}
+        for raw in rows:
+            row = _parse_row(raw)
+            if row is not None:
+                series[row[3]].append((row[0], row[1], row[4]))
     return {k: tuple(np.array(c) for c in zip(*v, strict=True)) for k, v in series.items()}
 
 
@@ -145,7 +259,8 @@ def plot_curves(run_dirs: list[Path], out: Path, metric: str = EVAL_KEY,
     ax.set_xlabel("agent steps" if x == "step" else "environment frames")
     ax.set_ylabel(metric)
     ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
     out = Path(out)
     fig.savefig(out, dpi=120)

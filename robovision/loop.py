@@ -15,6 +15,7 @@ import copy
 import math
 import random
 import signal
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -26,10 +27,11 @@ from robovision import factory
 from robovision import obs as obs_tree
 from robovision.agents.protocol import Agent, OffPolicyAgent, OnPolicyAgent
 from robovision.agents.registry import algorithm
-from robovision.checkpoint import load_checkpoint, save_checkpoint
+from robovision.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from robovision.config import Config, TrainConfig, save_config
-from robovision.episode import play_episode
-from robovision.logging import EVAL_KEY, RunLogger, plot_curves, write_video
+from robovision.episode import Render, play_episode, render_problem
+from robovision.lock import RunLock
+from robovision.logging import EVAL_KEY, RunLogger, SideJobs, plot_curves, write_video
 from robovision.make import action_repeat_of
 from robovision.runtime import tune_allocator
 
@@ -85,14 +87,15 @@ def set_rng_state(state: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------- evaluation
 
 
-def evaluate(agent: Agent, env, episodes: int, seed: int = 0, record: bool = False
-             ) -> tuple[np.ndarray, list[np.ndarray]]:
+def evaluate(agent: Agent, env, episodes: int, seed: int = 0, record: bool = False,
+             render: Render | None = None) -> tuple[np.ndarray, list[np.ndarray]]:
     """Deterministic-action episodes; returns the episode returns and, with ``record``,
-    the rendered frames of the first episode."""
+    the frames of the first episode (from ``render``, default ``env.render``)."""
     returns, frames = [], []
+    render = render or env.render
     for i in range(episodes):
         episode = play_episode(env, lambda obs: agent.act(obs, eval=True), seed=seed + i,
-                               record=record and i == 0)
+                               render=render if record and i == 0 else None)
         returns.append(episode.total_return)
         frames += episode.frames
     return np.asarray(returns), frames
@@ -134,10 +137,22 @@ class Run:
     """A training run: its agent, storage, logger and counters, and the cadence of
     evaluation, logging and checkpoints. The loops below drive it."""
 
-    def __init__(self, cfg: Config, run_dir: Path, resume: bool = False) -> None:
+    def __init__(self, cfg: Config, run_dir: Path, resume: bool = False,
+                 checkpoint: str = "latest") -> None:
+        """``resume`` restores ``checkpoints/<checkpoint>.pt`` (``latest`` or ``best``)."""
         self.cfg, self.run_dir = cfg, Path(run_dir)
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.latest = self.ckpt_dir / "latest.pt"
+        self.lock = RunLock(self.run_dir)  # before anything in the directory is touched
+        self.logger: RunLogger | None = None
+        self.side = SideJobs(self.write)
+        try:
+            self._build(cfg, resume, checkpoint)
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def _build(self, cfg: Config, resume: bool, checkpoint: str) -> None:
         self.device = factory.resolve_device(cfg.device)
         tune_allocator()
         if cfg.threads > 0:
@@ -155,20 +170,33 @@ class Run:
                                              self.train_cfg)
         self.env = factory.build_train_env(cfg, seed=cfg.seed)
         self.counters = Counters()
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.warmup_until = self.train_cfg.learning_starts
+        """Off-policy: random actions and no updates before this step (moved on when a
+        resume starts with an empty replay)."""
         if resume:
-            self._restore()
+            self._restore(self.ckpt_dir / f"{checkpoint}.pt")
         save_config(cfg, self.run_dir / "config.yaml")  # resume overrides persist too
         self.logger = RunLogger(self.run_dir, self.counters.step, self.train_cfg.total_steps,
-                                progress=cfg.train.progress,
+                                progress=cfg.train.progress, side_jobs=self.side,
                                 frames_per_step=self.action_repeat if cfg.train.unit == "frames"
                                 else 1)
+        if cfg.train.video:  # say now, not at the first evaluation, if videos cannot work
+            problem = render_problem(self.eval_env, seed=cfg.seed + EVAL_SEED_OFFSET)
+            if problem:
+                self.side.disable("video", f"{cfg.env.spec} cannot render: {problem}")
         self.stop_requested = False
         self.last_metrics: dict[str, torch.Tensor] = {}
 
     @property
     def frames(self) -> int:
         return self.counters.step * self.action_repeat
+
+    def write(self, message: str) -> None:
+        """A message to the user, above the progress bar when there is one."""
+        if self.logger is not None:
+            self.logger.write(message)
+        else:
+            print(message, file=sys.stderr, flush=True)
 
     # -- checkpoints ---------------------------------------------------------------
 
@@ -186,21 +214,41 @@ class Run:
         check_finite(self.last_metrics, self.counters.step, self.latest)
         save_checkpoint(self.state(), self.latest)
 
-    def _restore(self) -> None:
-        """Load ``latest.pt`` onto the CPU; each component then moves what it restores to
+    def _restore(self, path: Path) -> None:
+        """Load a checkpoint onto the CPU; each component then moves what it restores to
         where it lives (agent weights to the agent's device, the replay to its storage
-        device, RNG states stay on the CPU), whatever device the run trains on."""
-        state = load_checkpoint(self.latest, map_location="cpu")
+        device, RNG states stay on the CPU), whatever device the run trains on. A
+        checkpoint that does not fit this run is an error naming the file and the fix."""
+        other = "best" if path.stem == "latest" else "latest"
+        recover = (f"To go on from the other checkpoint: robovision resume {self.run_dir} "
+                   f"--checkpoint {other}")
+        try:
+            state = load_checkpoint(path, map_location="cpu")
+        except CheckpointError as exc:
+            raise CheckpointError(f"{exc} {recover}") from exc
         if state.get("algo") != self.cfg.algo:
-            raise ValueError(f"{self.latest} holds a '{state.get('algo')}' agent, the config "
-                             f"says '{self.cfg.algo}'")
-        self.agent.load_state_dict(state["agent"])
+            raise CheckpointError(
+                f"{path} holds a '{state.get('algo')}' agent but {self.run_dir / 'config.yaml'} "
+                f"says algo={self.cfg.algo}; resume with the config the run was trained with.")
+        try:
+            self.agent.load_state_dict(state["agent"])
+            if "replay" in state:
+                self.storage.load_state_dict(state["replay"])
+        except (RuntimeError, KeyError, ValueError) as exc:
+            raise CheckpointError(
+                f"{path} does not fit this run's agent or replay ({type(exc).__name__}: "
+                f"{str(exc)[:300]}): it was saved for another observation or action shape or "
+                "other network settings. Resume with the settings it was trained with, or "
+                "start a new run_dir.") from exc
         self.counters = Counters(**state["counters"])
-        if "replay" in state:
-            self.storage.load_state_dict(state["replay"])
         if "reward_normalizer" in state:
             factory.load_normalizer_state(self.env, state["reward_normalizer"])
-        set_rng_state(state["rng"])
+        if "rng" in state:
+            set_rng_state(state["rng"])
+        if self.kind == "off_policy" and "replay" not in state:
+            self.warmup_until = self.counters.step + self.train_cfg.learning_starts
+            self.write(f"robovision: {path.name} holds no replay; it refills with "
+                       f"{self.train_cfg.learning_starts} random steps before updates resume.")
 
     # -- cadence -------------------------------------------------------------------
 
@@ -229,25 +277,32 @@ class Run:
 
     def evaluate(self) -> float:
         train, step = self.train_cfg, self.counters.step
+        record = train.video and self.side.enabled("video")
         returns, frames = evaluate(self.agent, self.eval_env, train.eval_episodes,
-                                   seed=self.cfg.seed + EVAL_SEED_OFFSET, record=train.video)
+                                   seed=self.cfg.seed + EVAL_SEED_OFFSET, record=record,
+                                   render=lambda: self.side.run("video", self.eval_env.render))
         mean = float(returns.mean())
         self.counters.last_eval = mean
         self.logger.log(step, self.frames, {EVAL_KEY: mean, "eval/return_std": returns.std()})
-        if frames:
-            write_video(frames, self.run_dir / "videos" / f"eval_{step:09d}.mp4")
+        frames = [f for f in frames if f is not None]
+        if frames and self.side.enabled("video"):
+            self.side.run("video", write_video, frames,
+                          self.run_dir / "videos" / f"eval_{step:09d}.mp4")
         if mean > self.counters.best_eval:
             self.counters.best_eval = mean
             check_finite(self.last_metrics, step, self.latest)
             save_checkpoint({"agent": self.agent.state_dict(), "algo": self.cfg.algo,
-                             "counters": asdict(self.counters)}, self.ckpt_dir / "best.pt")
-        plot_curves([self.run_dir], self.run_dir / "curve.png")
+                             "counters": asdict(self.counters), "rng": rng_state()},
+                            self.ckpt_dir / "best.pt")
+        self.side.run("plot", plot_curves, [self.run_dir], self.run_dir / "curve.png")
         return mean
 
     def close(self) -> None:
-        self.logger.close()
+        if self.logger is not None:
+            self.logger.close()
         self.env.close()
         self.eval_env.close()
+        self.lock.release()
 
 
 # --------------------------------------------------------------------------- loops
@@ -261,7 +316,7 @@ def run_off_policy(run: Run) -> None:
     buffer.end_episode()
     while run.counters.step < train.total_steps:
         before = run.counters.step
-        if before < train.learning_starts:
+        if before < run.warmup_until:
             action = env.action_space.sample()
         else:
             action = agent.act(obs)
@@ -275,7 +330,7 @@ def run_off_policy(run: Run) -> None:
             obs = next_obs
         metrics = {}
         step = run.counters.step
-        if step >= train.learning_starts and step % train.update_every == 0:
+        if step >= run.warmup_until and step % train.update_every == 0:
             for _ in range(train.updates_per_step):
                 metrics = agent.update(buffer.sample(train.batch_size))
         run.after_steps(before, metrics)
@@ -319,10 +374,12 @@ def _truncation_values(agent: OnPolicyAgent, info: dict, truncated: np.ndarray,
 # --------------------------------------------------------------------------- entry
 
 
-def train(cfg: Config, run_dir: Path, resume: bool = False) -> Counters:
-    """Train (or resume) one run. Ctrl-C or SIGTERM stops at the next step boundary
-    and writes a checkpoint first; a second Ctrl-C aborts immediately."""
-    run = Run(cfg, run_dir, resume=resume)
+def train(cfg: Config, run_dir: Path, resume: bool = False,
+          checkpoint: str = "latest") -> Counters:
+    """Train (or resume from ``checkpoints/<checkpoint>.pt``) one run. Ctrl-C or SIGTERM
+    stops at the next step boundary and writes a checkpoint first; a second Ctrl-C aborts
+    immediately."""
+    run = Run(cfg, run_dir, resume=resume, checkpoint=checkpoint)
     previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
 
     def request_stop(signum, frame):

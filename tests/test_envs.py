@@ -37,10 +37,27 @@ def test_dmc_seeding_is_reproducible():
 
 
 def test_every_suite_task_is_listed():
+    from robovision.envs import SUITE_TASKS, dmc_id, dmc_tasks
+
+    assert sorted(SUITE_TASKS) == dmc_tasks()  # the static table is the installed suite's
     specs = available_specs()
-    for name in ("dmc/cheetah-run", "dmc/walker-walk", "dmc/reacher-easy",
-                 "dmc/ball_in_cup-catch", "dmc/finger-spin", "HalfCheetah-v5"):
-        assert name in specs
+    assert {dmc_id(d, t) for d, t in dmc_tasks()} <= set(specs)
+    assert "HalfCheetah-v5" in specs
+
+
+def test_importing_robovision_registers_its_ids_without_dm_control_or_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, gymnasium as gym, robovision\n"
+            "gym.register_envs(robovision)\n"
+            "ids = [i for i in gym.registry if i.startswith(('robovision/', 'dmc/'))]\n"
+            "heavy = [m for m in ('dm_control', 'torch', 'mujoco') if m in sys.modules]\n"
+            "env = gym.make('robovision/PointReach-v0')\n"
+            "print(len(ids), heavy, type(env.unwrapped).__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert int(out[0]) >= 55 and out[1] == "[]" and out[2] == "PointReach"
 
 
 def test_action_space_is_rescaled_to_unit_box():
