@@ -6,7 +6,6 @@ Importing this package registers every dm_control suite task as
 
 from __future__ import annotations
 
-import contextlib
 import logging
 
 import gymnasium as gym
@@ -23,17 +22,6 @@ class _DropDeprecatedTotalMass(logging.Filter):
 
 
 logging.getLogger("absl").addFilter(_DropDeprecatedTotalMass())
-
-
-def _load_triton_before_gl() -> None:
-    """torch's Linux wheels ship triton, which torch imports lazily when the first
-    optimiser is built. Loading libtriton after dm_control has opened a GL backend
-    (EGL or OSMesa) segfaults the interpreter, so load it first."""
-    with contextlib.suppress(ImportError):
-        import triton  # noqa: F401
-
-
-_load_triton_before_gl()
 
 
 SUITE_TASKS: tuple[tuple[str, str], ...] = (

@@ -1,9 +1,46 @@
-"""Process-level settings that make small-tensor training faster on the CPU."""
+"""Process-level settings: the GL/triton load order, and the allocator settings that make
+small-tensor training faster on the CPU."""
 
 from __future__ import annotations
 
 import ctypes
 import sys
+
+def llvm_loaded() -> bool:
+    """Whether a GL backend has already loaded Mesa's LLVM (libLLVM) into this process:
+    EGL through Mesa and OSMesa both do, as soon as dm_control is imported."""
+    try:
+        with open("/proc/self/maps") as maps:
+            return any("libLLVM" in line for line in maps)
+    except OSError:
+        return False
+
+
+def order_triton_and_gl() -> str:
+    """Make torch's triton and a Mesa GL backend coexist, whatever the user imported first.
+
+    torch's Linux wheels ship triton (with its own LLVM), which torch imports lazily,
+    for example when the first fused optimiser is built. Loading it after Mesa's
+    libLLVM is in the process kills the interpreter with a segfault; loading it
+    before is fine. So: if no GL backend is loaded yet, load triton now (robovision's
+    import comes first); if one is (dm_control imported or rendered first), keep
+    triton out of this process: torch then treats it as absent, which CPU kernels,
+    fused optimisers and ``torch.compile``'s C++ CPU backend do not need. On an NVIDIA
+    machine EGL uses the driver, not Mesa, and nothing is kept out.
+
+    Returns ``"loaded"``, ``"preloaded"``, ``"blocked"`` or ``"absent"``.
+    """
+    if "triton" in sys.modules:
+        return "loaded" if sys.modules["triton"] is not None else "blocked"
+    if llvm_loaded():
+        sys.modules["triton"] = None  # `import triton` now raises ImportError
+        return "blocked"
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        return "absent"
+    return "preloaded"
+
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3

@@ -23,8 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-CHECKPOINT_EVERY = 250
-TOTAL = 8000
+CHECKPOINT_EVERY = 100
+TOTAL = 6000
 
 
 def robovision(*args: str) -> list[str]:
@@ -54,8 +54,8 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--min-wait", type=float, default=2.0)
-    parser.add_argument("--max-wait", type=float, default=9.0)
+    parser.add_argument("--min-wait", type=float, default=3.0)
+    parser.add_argument("--max-wait", type=float, default=10.0)
     args = parser.parse_args()
     rng = random.Random(args.seed)
     run = Path(tempfile.mkdtemp(prefix="soak-")) / "run"
