@@ -6,6 +6,7 @@ from __future__ import annotations
 import ctypes
 import sys
 
+
 def llvm_loaded() -> bool:
     """Whether a GL backend has already loaded Mesa's LLVM (libLLVM) into this process:
     EGL through Mesa and OSMesa both do, as soon as dm_control is imported."""
