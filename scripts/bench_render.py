@@ -2,6 +2,14 @@
 multisampling off), alternating in one process.
 
     python scripts/bench_render.py --frames 300 --repeats 3
+
+``--camera`` instead measures the persistent dm_control camera (the CPU proxy of
+issue 11): ms per pixel env step (physics step + frame, action repeat 1, frame stack 1)
+with the env's persistent camera and with ``physics.render`` per frame (a new camera
+and scene each call), each against a bare ``physics.render`` of the same size in the
+same process, alternating:
+
+    python scripts/bench_render.py --camera --frames 300 --repeats 3
 """
 
 from __future__ import annotations
@@ -32,12 +40,66 @@ def time_renders(fast: bool, spec: str, frames: int) -> float:
     return elapsed / frames * 1e3
 
 
+def time_steps(env, frames: int) -> float:
+    """ms per env step (each renders one frame)."""
+    start = time.perf_counter()
+    for _ in range(frames):
+        _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+        if terminated or truncated:
+            env.reset()
+    return (time.perf_counter() - start) / frames * 1e3
+
+
+def time_physics_render(physics, size: int, frames: int) -> float:
+    start = time.perf_counter()
+    for _ in range(frames):
+        physics.render(size, size, camera_id=0)
+    return (time.perf_counter() - start) / frames * 1e3
+
+
+def compare_cameras(spec: str, frames: int, repeats: int) -> None:
+    from robovision import make_env
+    from robovision.wrappers import PixelObservation
+
+    env = make_env(spec, obs="pixels", seed=0, frame_stack=1, action_repeat=1)
+    env.reset(seed=0)
+    physics = env.unwrapped.physics
+    results: dict[str, list[float]] = {"persistent camera": [], "physics.render per frame": []}
+    bare: list[float] = []
+    for _ in range(repeats):
+        for name, persistent in (("persistent camera", True),
+                                 ("physics.render per frame", False)):
+            PixelObservation.PERSISTENT_CAMERA = persistent
+            time_steps(env, 20)  # warm up
+            results[name].append(time_steps(env, frames))
+            bare.append(time_physics_render(physics, 84, frames))
+    PixelObservation.PERSISTENT_CAMERA = True
+    env.close()
+    print(f"{spec} 84x84 (fast_render), ms per pixel env step vs a bare physics.render, "
+          f"MUJOCO_GL={os.environ['MUJOCO_GL']}, {repeats} alternating rounds")
+    print("| env renders with | ms per env step (median) | min-max | "
+          "ratio to physics.render (median) |")
+    print("|---|---|---|---|")
+    for name, values in results.items():
+        pairs = bare[0::2] if name.startswith("persistent") else bare[1::2]
+        ratios = [v / b for v, b in zip(values, pairs, strict=True)]
+        print(f"| {name} | {statistics.median(values):.2f} | {min(values):.2f}-"
+              f"{max(values):.2f} | {statistics.median(ratios):.2f} |")
+    print(f"bare physics.render: {statistics.median(bare):.2f} ms (median)")
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--spec", default="dmc/cheetah-run")
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--camera", action="store_true",
+                        help="persistent camera vs physics.render per frame")
     args = parser.parse_args()
+    if args.camera:
+        compare_cameras(args.spec, args.frames, args.repeats)
+        return
     default, fast = [], []
     for _ in range(args.repeats):
         default.append(time_renders(False, args.spec, args.frames))

@@ -275,3 +275,25 @@ def test_missing_gl_backend_names_packages_and_mujoco_gl(monkeypatch):
     with pytest.raises(RenderError, match=r"libegl1 libgl1-mesa-dri.*libosmesa6.*MUJOCO_GL"):
         env.reset(seed=0)
     env.close()
+
+
+@pytest.mark.parametrize("fast_render", [True, False])
+def test_persistent_dm_control_camera_renders_the_frames_physics_render_does(fast_render):
+    env = make_env("dmc/cheetah-run", obs="pixels", image_size=64, frame_stack=1,
+                   action_repeat=1, camera=0, fast_render=fast_render)
+    pixels = env
+    while not hasattr(pixels, "render_frame"):
+        pixels = pixels.env
+    physics = env.unwrapped.physics
+    obs, _ = env.reset(seed=3)
+    camera = pixels._dmc_camera
+    assert camera is not None
+    for _ in range(5):
+        expected = physics.render(64, 64, camera_id=0).transpose(2, 0, 1)
+        assert np.array_equal(obs, expected)
+        obs, *_ = env.step(env.action_space.sample())
+    assert pixels._dmc_camera is camera  # one camera for the env's life
+    env.reset(seed=4)  # a reset keeps the physics, so the camera too
+    assert pixels._dmc_camera is camera
+    env.close()
+    assert pixels._dmc_camera is None

@@ -1,7 +1,7 @@
 """Camera frames as observations: render, resize (OpenCV), uint8 channels-first.
 
-Works for dm_control tasks (``physics.render``), gymnasium MuJoCo envs (their
-own renderer, made at the target size by ``make_env``) and any env whose
+Works for dm_control tasks (a camera that lives as long as the env), gymnasium MuJoCo
+envs (their own renderer, made at the target size by ``make_env``) and any env whose
 ``render()`` returns an ``rgb_array`` frame.
 """
 
@@ -99,7 +99,15 @@ class PixelObservation(gym.ObservationWrapper):
     """Replace (or, with ``keep_state``, extend) the observation with a camera frame.
 
     Observation: ``uint8 (C, size, size)``, or ``{"pixels": ..., "state": float32}``.
+
+    dm_control tasks render through one ``dm_control.mujoco.Camera`` kept for the
+    env's life: ``physics.render`` builds a new camera and ``MjvScene`` on every call,
+    which cost as much as the rest of a cheetah pixel step on a CPU. The frames are
+    the same (the same camera code renders them; a test compares them).
     """
+
+    PERSISTENT_CAMERA = True
+    """Reuse one camera per env (False: ``physics.render`` per frame, for benchmarks)."""
 
     def __init__(self, env: gym.Env, size: int = 84, camera: int | str | None = None,
                  grayscale: bool = False, keep_state: bool = False) -> None:
@@ -107,6 +115,8 @@ class PixelObservation(gym.ObservationWrapper):
         self.size, self.grayscale, self.keep_state = size, grayscale, keep_state
         base = env.unwrapped
         self._dmc = hasattr(base, "physics")
+        self._dmc_camera: Any = None
+        self._dmc_camera_physics: Any = None
         if self._dmc:
             self._camera = resolve_camera(env, camera)
         elif env.render_mode != "rgb_array":
@@ -122,8 +132,7 @@ class PixelObservation(gym.ObservationWrapper):
     def render_frame(self) -> np.ndarray:
         try:
             if self._dmc:
-                frame = self.env.unwrapped.physics.render(self.size, self.size,
-                                                          camera_id=self._camera)
+                frame = self._render_dm_control()
             else:
                 frame = self.env.render()
         except Exception as exc:  # GL failures surface as many exception types
@@ -138,6 +147,27 @@ class PixelObservation(gym.ObservationWrapper):
         if self.grayscale:
             frame = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)[..., None]
         return np.ascontiguousarray(frame.transpose(2, 0, 1), dtype=np.uint8)
+
+    def _render_dm_control(self) -> np.ndarray:
+        physics = self.env.unwrapped.physics
+        if not self.PERSISTENT_CAMERA:
+            return physics.render(self.size, self.size, camera_id=self._camera)
+        if self._dmc_camera is None or self._dmc_camera_physics is not physics:
+            from dm_control.mujoco.engine import Camera
+
+            self._free_camera()  # a task that rebuilt its physics gets a new camera
+            self._dmc_camera = Camera(physics, self.size, self.size, camera_id=self._camera)
+            self._dmc_camera_physics = physics
+        return self._dmc_camera.render()
+
+    def _free_camera(self) -> None:
+        if self._dmc_camera is not None:
+            self._dmc_camera._scene.free()  # as physics.render does after each frame
+            self._dmc_camera = self._dmc_camera_physics = None
+
+    def close(self) -> None:
+        self._free_camera()
+        super().close()
 
     def observation(self, obs):
         frame = self.render_frame()
