@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 CHECKPOINT_EVERY = 100
-TOTAL = 6000
+TOTAL = 10000
 
 
 def robovision(*args: str) -> list[str]:
