@@ -38,6 +38,9 @@ class DMCEnv(gym.Env):
         """``loader``: a function with ``dm_control.suite.load``'s signature (the
         default) that returns a ``control.Environment``, or its ``module:function``
         path; custom tasks plug in here."""
+        from robovision.runtime import order_triton_and_gl
+
+        order_triton_and_gl()  # before dm_control loads GL (runtime.py says why)
         from dm_control import suite
 
         if isinstance(loader, str):

@@ -14,8 +14,7 @@ os.environ.setdefault("MUJOCO_GL", DEFAULT_GL_BACKEND)
 
 from robovision.runtime import order_triton_and_gl  # noqa: E402
 
-TRITON = order_triton_and_gl()
-"""How torch's triton was arranged against the GL backend at import (runtime.py says why)."""
+order_triton_and_gl(preload=False)  # GL already loaded? keep triton out (runtime.py: why)
 
 from robovision import envs  # noqa: E402  (registers the robovision/... and dmc/... IDs)
 from robovision.make import available_specs, make_env  # noqa: E402

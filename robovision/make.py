@@ -20,6 +20,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from robovision.runtime import order_triton_and_gl
+
 OBS_KINDS = ("state", "pixels", "state+pixels")
 RENDER_BACKENDS = ("auto", "egl", "osmesa")
 
@@ -110,6 +112,7 @@ def make_env(spec: str, *, obs: str = "state", seed: int | None = None, image_si
     pixels = obs != "state"
     if pixels:
         select_render_backend(render_backend)
+        order_triton_and_gl()  # before a renderer loads GL (runtime.py says why)
     env = _make_base(spec, pixels, image_size, camera, render_mode, options)
     if normalize_action and _bounded_box(env.action_space):
         shape = env.action_space.shape

@@ -17,30 +17,34 @@ def llvm_loaded() -> bool:
         return False
 
 
-def order_triton_and_gl() -> str:
+def order_triton_and_gl(preload: bool = True) -> str:
     """Make torch's triton and a Mesa GL backend coexist, whatever the user imported first.
 
     torch's Linux wheels ship triton (with its own LLVM), which torch imports lazily,
     for example when the first fused optimiser is built. Loading it after Mesa's
     libLLVM is in the process kills the interpreter with a segfault; loading it
-    before is fine. So: if no GL backend is loaded yet, load triton now (robovision's
-    import comes first); if one is (dm_control imported or rendered first), keep
-    triton out of this process: torch then treats it as absent, which CPU kernels,
-    fused optimisers and ``torch.compile``'s C++ CPU backend do not need. On an NVIDIA
-    machine EGL uses the driver, not Mesa, and nothing is kept out.
+    before is fine. So: if a GL backend is already loaded (dm_control imported or
+    rendered first), keep triton out of this process: torch then treats it as absent,
+    which CPU kernels, fused optimisers and ``torch.compile``'s C++ CPU backend do not
+    need. Otherwise, with ``preload``, load triton now, before robovision loads GL.
+    On an NVIDIA machine EGL uses the driver, not Mesa, and nothing is kept out.
 
-    Returns ``"loaded"``, ``"preloaded"``, ``"blocked"`` or ``"absent"``.
+    ``import robovision`` calls this without ``preload`` (a cheap check, so the import
+    stays fast); building a MuJoCo env or importing the networks (torch) preloads.
+    Returns ``"loaded"``, ``"blocked"``, ``"absent"`` or ``"deferred"``.
     """
     if "triton" in sys.modules:
         return "loaded" if sys.modules["triton"] is not None else "blocked"
     if llvm_loaded():
         sys.modules["triton"] = None  # `import triton` now raises ImportError
         return "blocked"
+    if not preload:
+        return "deferred"
     try:
         import triton  # noqa: F401
     except ImportError:
         return "absent"
-    return "preloaded"
+    return "loaded"
 
 
 _M_TRIM_THRESHOLD = -1

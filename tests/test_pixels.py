@@ -265,13 +265,14 @@ def test_frame_replay_state_dict_restores_exactly():
 
 
 def test_missing_gl_backend_names_packages_and_mujoco_gl(monkeypatch):
+    from dm_control.mujoco import engine
+
     env = make_env("dmc/cartpole-balance", obs="pixels", image_size=32, frame_stack=1)
-    physics = env.unwrapped.physics
 
     def broken(*args, **kwargs):
         raise RuntimeError("Failed to initialize EGL display")
 
-    monkeypatch.setattr(physics, "render", broken)
+    monkeypatch.setattr(engine.Camera, "render", broken)  # the env's persistent camera
     with pytest.raises(RenderError, match=r"libegl1 libgl1-mesa-dri.*libosmesa6.*MUJOCO_GL"):
         env.reset(seed=0)
     env.close()
