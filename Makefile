@@ -52,7 +52,7 @@ test: setup
 	$(VENV)/bin/python -m pytest -q $(ARGS)
 
 lint: setup
-	$(VENV)/bin/ruff check robovision envs tests scripts
+	$(VENV)/bin/ruff check robovision envs tests scripts examples setup.py
 
 bench: setup
 	$(PY) scripts/bench_speed.py $(ARGS)

@@ -10,6 +10,10 @@ import logging
 
 import gymnasium as gym
 
+from robovision.envs.mjcf import MJCFEnv, MJCFError, mjcf_env
+
+__all__ = ["MJCFEnv", "MJCFError", "dmc_id", "dmc_tasks", "mjcf_env", "register_all"]
+
 DMC_PREFIX = "dmc/"
 
 

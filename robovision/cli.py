@@ -1,4 +1,4 @@
-"""The ``robovision`` command: train, eval, resume, envs, plot."""
+"""The ``robovision`` command: train, eval, resume, envs, check-env, plot."""
 
 from __future__ import annotations
 
@@ -107,6 +107,20 @@ def cmd_envs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check_env(args: argparse.Namespace) -> int:
+    import yaml
+
+    from robovision.checkenv import check, report
+    from robovision.config import parse_overrides
+
+    options = {k: yaml.safe_load(v) for k, v in parse_overrides(args.options)}
+    findings = check(args.spec, obs=args.obs, image_size=args.image_size,
+                     frame_stack=args.frame_stack, camera=args.camera, seed=args.seed,
+                     **options)
+    print(report(args.spec, findings))
+    return 1 if any(f.level == "fail" for f in findings) else 0
+
+
 def cmd_plot(args: argparse.Namespace) -> int:
     from robovision.logging import plot_curves
 
@@ -145,6 +159,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("filter", nargs="?", default="", help="show only specs containing this")
     p.set_defaults(fn=cmd_envs)
 
+    p = sub.add_parser("check-env", help="check that an env is fit to train on, and say what "
+                                         "to fix")
+    p.add_argument("spec", help="gymnasium ID, dmc/<domain>-<task>, mjcf:scene.xml, "
+                                "module:factory or path/to/file.py:factory")
+    p.add_argument("options", nargs="*", help="env options, e.g. reward=my_module:reward")
+    p.add_argument("--obs", choices=["state", "pixels", "state+pixels"], default="pixels")
+    p.add_argument("--image-size", type=int, default=84)
+    p.add_argument("--frame-stack", type=int, default=3)
+    p.add_argument("--camera", default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(fn=cmd_check_env)
+
     p = sub.add_parser("plot", help="learning curves of one or more runs as a PNG")
     p.add_argument("run_dirs", nargs="+")
     p.add_argument("--out", default=None)
@@ -157,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from robovision.checkpoint import CheckpointError
     from robovision.config import ConfigError
+    from robovision.envs import MJCFError
     from robovision.lock import RunDirLocked
     from robovision.loop import NonFiniteLossError
     from robovision.make import UnknownEnvError
@@ -165,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.fn(args)
     except (ConfigError, UnknownEnvError, CheckpointError, NonFiniteLossError, RunDirLocked,
-            FileNotFoundError, MemoryError) as exc:
+            MJCFError, FileNotFoundError, MemoryError) as exc:
         print(f"robovision: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

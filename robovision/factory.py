@@ -149,7 +149,9 @@ def build_storage(cfg: Config, obs_space: spaces.Space, action_space: spaces.Spa
     t = train or cfg.train
     if algorithm(cfg.algo).kind == "on_policy":
         return RolloutBuffer(t.rollout_steps, cfg.env.num_envs, obs_space, action_space, device)
-    capacity = min(t.buffer_size, t.total_steps + t.total_steps // 100 + 10)
+    # The replay keeps each episode's final observation in a slot of its own: room for the
+    # budget plus one slot per episode of 10 or more steps holds the whole run.
+    capacity = min(t.buffer_size, t.total_steps + t.total_steps // 10 + 10)
     storage = device if t.replay_on_device else torch.device("cpu")
     frame_stack = cfg.env.frame_stack if cfg.env.obs != "state" else 1
     return ReplayBuffer(obs_space, action_space, capacity, gamma=cfg.agent.gamma,

@@ -46,10 +46,21 @@ def available_specs() -> list[str]:
     return sorted(gym.registry)
 
 
+MJCF_PREFIX = "mjcf:"
+
+
+def is_factory(spec: str) -> bool:
+    """``module:factory`` or ``path/to/file.py:factory`` (a callable returning an env),
+    as opposed to a registered ID or gymnasium's own ``module:EnvID`` form."""
+    if spec.startswith(MJCF_PREFIX) or ":" not in spec or spec in gym.registry:
+        return False
+    return spec.rpartition(":")[2] not in gym.registry
+
+
 def check_spec(spec: str) -> None:
     _ensure_registered()
-    if spec in gym.registry:
-        return
+    if spec in gym.registry or spec.startswith(MJCF_PREFIX) or ":" in spec:
+        return  # an MJCF file or a factory is checked when it is built
     close = difflib.get_close_matches(spec, list(gym.registry), n=5, cutoff=0.5)
     hint = f" Closest: {', '.join(close)}." if close else ""
     raise UnknownEnvError(
@@ -156,7 +167,27 @@ def is_dm_control(spec: str) -> bool:
     return entry == "robovision.envs.dmc:DMCEnv"
 
 
+def _make_from_file_or_factory(spec: str, pixels: bool, size: int, camera, render_mode,
+                               options: dict) -> gym.Env:
+    """``mjcf:scene.xml`` (:class:`robovision.envs.MJCFEnv`) or ``module:factory``."""
+    from robovision.envs.mjcf import MJCFEnv, load_callable
+
+    mode = "rgb_array" if pixels else render_mode
+    if spec.startswith(MJCF_PREFIX):
+        sized = {"width": size, "height": size} if pixels else {}
+        return MJCFEnv(spec[len(MJCF_PREFIX):], camera=camera, render_mode=mode,
+                       **sized, **options)
+    factory = load_callable(spec, f"env.spec {spec}")
+    env = factory(**options, **({"render_mode": mode} if mode else {}))
+    if not isinstance(env, gym.Env):
+        raise UnknownEnvError(f"env.spec {spec}: the factory returned {type(env).__name__}, "
+                              "not a gymnasium.Env")
+    return env
+
+
 def _make_base(spec: str, pixels: bool, size: int, camera, render_mode, options) -> gym.Env:
+    if spec.startswith(MJCF_PREFIX) or is_factory(spec):
+        return _make_from_file_or_factory(spec, pixels, size, camera, render_mode, options)
     options = dict(options)
     if render_mode is not None:  # envs without rendering need not accept the argument
         options["render_mode"] = render_mode

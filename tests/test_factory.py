@@ -25,7 +25,7 @@ def _storage(preset, *overrides):
 def test_replay_is_sized_to_the_budget_not_beyond():
     _, replay = _storage("pendulum_sac", "train.total_steps=5000", "train.buffer_size=1000000")
     assert isinstance(replay, ReplayBuffer)
-    assert replay.capacity == 5000 + 50 + 10  # the budget plus one slot per episode end
+    assert replay.capacity == 5000 + 500 + 10  # the budget plus a slot per episode end
     _, small = _storage("pendulum_sac", "train.total_steps=5000", "train.buffer_size=300")
     assert small.capacity == 300
     assert small.k == 1 and small.n == 1

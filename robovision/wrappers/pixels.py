@@ -117,6 +117,7 @@ class PixelObservation(gym.ObservationWrapper):
         self._dmc = hasattr(base, "physics")
         self._dmc_camera: Any = None
         self._dmc_camera_physics: Any = None
+        self._said: set[str] = set()
         if self._dmc:
             self._camera = resolve_camera(env, camera)
         elif env.render_mode != "rgb_array":
@@ -140,13 +141,42 @@ class PixelObservation(gym.ObservationWrapper):
             if any(k in text for k in ("EGL", "OSMesa", "GL", "gl", "display", "DISPLAY")):
                 raise RenderError(f"rendering failed ({text[:300]}). {GL_HELP}") from exc
             raise
-        if not isinstance(frame, np.ndarray) or frame.ndim != 3:
-            raise RenderError(f"render() returned {type(frame).__name__}, expected an HxWx3 array")
+        frame = self._as_hwc_rgb(frame)
         if frame.shape[:2] != (self.size, self.size):
             frame = cv2.resize(frame, (self.size, self.size), interpolation=cv2.INTER_AREA)
         if self.grayscale:
             frame = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)[..., None]
         return np.ascontiguousarray(frame.transpose(2, 0, 1), dtype=np.uint8)
+
+    def _as_hwc_rgb(self, frame: Any) -> np.ndarray:
+        """Check a rendered frame and bring it to HxWx3 uint8, saying once what was done;
+        anything that cannot be a camera image is an error, never a silent conversion."""
+        name = self.env.spec.id if self.env.spec else type(self.env.unwrapped).__name__
+        if not isinstance(frame, np.ndarray) or frame.ndim != 3:
+            shape = getattr(frame, "shape", None)
+            raise RenderError(f"{name}: render() returned {type(frame).__name__} of shape "
+                              f"{shape}, expected an HxWx3 uint8 array")
+        if frame.dtype != np.uint8:
+            raise RenderError(f"{name}: render() returned {frame.dtype} frames, expected uint8 "
+                              "RGB in 0..255 (convert with (frame * 255).astype(np.uint8) if "
+                              "yours are floats in 0..1)")
+        if frame.shape[-1] in (3, 4):
+            if frame.shape[-1] == 4:
+                self._say_once(f"{name}: render() returned RGBA frames; the alpha channel is "
+                               "dropped")
+                frame = frame[..., :3]
+            return frame
+        if frame.shape[0] in (3, 4):
+            self._say_once(f"{name}: render() returned channels-first frames {frame.shape}; "
+                           "they are transposed to HxWx3 (RGB order kept)")
+            return np.ascontiguousarray(frame[:3].transpose(1, 2, 0))
+        raise RenderError(f"{name}: render() returned frames of shape {frame.shape}; expected "
+                          "HxWx3 (RGB) or 3xHxW")
+
+    def _say_once(self, message: str) -> None:
+        if message not in self._said:
+            self._said.add(message)
+            warnings.warn(message, RuntimeWarning, stacklevel=4)
 
     def _render_dm_control(self) -> np.ndarray:
         physics = self.env.unwrapped.physics

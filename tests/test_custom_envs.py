@@ -1,0 +1,208 @@
+"""Bring your own environment: an MJCF scene with named cameras, a factory, any gymnasium
+env from pixels; `robovision check-env` passing on the examples and failing, with the
+right message, on broken envs; bad input named at construction or at the first step."""
+
+import math
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from robovision import make_env
+from robovision.checkenv import check
+from robovision.checkpoint import load_checkpoint
+from robovision.cli import main
+from robovision.envs import MJCFError
+
+ROOT = Path(__file__).resolve().parents[1]
+REACH = ROOT / "examples" / "mjcf_reach"
+REWARD = f"{REACH / 'reach.py'}:reward"
+TINY = ["train.total_steps=200", "train.learning_starts=100", "train.batch_size=16",
+        "agent.hidden=32,32", "train.eval_every=0", "train.eval_episodes=1",
+        "train.progress=false", "train.checkpoint_every=0"]
+
+
+def _reach(**kwargs):
+    options = {"reward": REWARD, "max_episode_steps": 20, **kwargs}
+    return make_env(f"mjcf:{REACH / 'reach.xml'}", obs="pixels", image_size=48,
+                    frame_stack=1, action_repeat=1, **options)
+
+
+def test_mjcf_scene_with_named_cameras(tmp_path):
+    front, wrist = _reach(camera="front"), _reach(camera="wrist")
+    a, b = front.reset(seed=0)[0], wrist.reset(seed=0)[0]
+    assert a.shape == b.shape == (3, 48, 48) and not np.array_equal(a, b)
+    assert front.unwrapped.observation_space.shape == (2 + 2 + 3,)  # qpos, qvel, sensor
+    rewards = []
+    for _ in range(20):
+        _, reward, terminated, truncated, _ = front.step(front.action_space.sample())
+        rewards.append(reward)
+    assert truncated and not terminated  # the time limit is a truncation
+    assert all(-0.5 < r < 0 for r in rewards)  # minus the fingertip-target distance
+    for env in (front, wrist):
+        env.close()
+
+
+def test_mjcf_bad_input_is_named(tmp_path):
+    broken = tmp_path / "broken.xml"
+    broken.write_text("<mujoco><worldbody><geom type='sphere'/></worldbody></mujoco>")
+    with pytest.raises(MJCFError, match=r"broken\.xml does not compile"):
+        make_env(f"mjcf:{broken}")
+    with pytest.raises(MJCFError, match=r"camera 'top' does not exist.*\['front', 'wrist'\]"):
+        _reach(camera="top")
+    with pytest.raises(MJCFError, match=r"cannot import 'no_such_module'.*tried from"):
+        _reach(reward="no_such_module:reward")
+    funcs = tmp_path / "funcs.py"
+    funcs.write_text(textwrap.dedent("""
+        def raises(model, data):
+            raise KeyError("target")
+        def nan(model, data):
+            return float("nan")
+    """))
+    env = _reach(reward=f"{funcs}:raises")
+    env.reset(seed=0)
+    with pytest.raises(MJCFError, match=r"reward function raises raised at step 1.*KeyError"):
+        env.step(env.action_space.sample())
+    env = _reach(reward=f"{funcs}:nan")
+    env.reset(seed=0)
+    with pytest.raises(MJCFError, match=r"reward function nan returned nan at step 1"):
+        env.step(env.action_space.sample())
+
+
+def test_the_mjcf_example_trains_through_the_cli(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)  # the preset's paths are relative to the repository root
+    run = tmp_path / "run"
+    assert main(["train", str(REACH / "reach_sac.yaml"), f"run_dir={run}", *TINY]) == 0
+    state = load_checkpoint(run / "checkpoints" / "latest.pt")
+    assert state["counters"]["step"] == 200 and int(state["replay"]["has_action"].sum()) == 200
+    assert math.isfinite(state["counters"]["last_eval"])
+
+
+def test_a_non_mujoco_gymnasium_env_from_pixels_trains_through_the_cli(tmp_path):
+    run = tmp_path / "run"
+    preset = ROOT / "examples" / "gym_pixels" / "cartpole_pixels_ppo.yaml"
+    assert main(["train", str(preset), f"run_dir={run}", "train.total_steps=128",
+                 "train.rollout_steps=32", "env.num_envs=2", "agent.num_minibatches=2",
+                 "agent.epochs=1", "train.eval_every=0", "train.eval_episodes=1",
+                 "train.progress=false"]) == 0
+    assert load_checkpoint(run / "checkpoints" / "latest.pt")["counters"]["step"] == 128
+
+
+BROKEN = '''
+import numpy as np
+import gymnasium as gym
+from gymnasium import spaces
+
+
+class Base(gym.Env):
+    metadata = {"render_modes": ["rgb_array"]}
+
+    def __init__(self, render_mode=None):
+        self.render_mode = render_mode
+        self.observation_space = spaces.Box(-1, 1, (2,), np.float32)
+        self.action_space = spaces.Box(-1, 1, (2,), np.float32)
+        self.position = np.zeros(2, np.float32)
+        self.t = 0
+        self.resets = 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.position = self.np_random.uniform(-0.5, 0.5, 2).astype(np.float32)
+        self.t = 0
+        self.resets += 1
+        return self.position.copy(), {}
+
+    def step(self, action):
+        self.position = np.clip(self.position + 0.1 * np.asarray(action), -1, 1)
+        self.t += 1
+        return self.position.copy(), 0.0, False, self.t >= 30, {}
+
+    def render(self):
+        frame = np.full((32, 32, 3), 40, np.uint8)
+        x, y = ((self.position + 1) * 14).astype(int)
+        frame[y:y + 4, x:x + 4] = 255
+        return frame
+
+
+class Good(Base):
+    pass
+
+
+class Black(Base):
+    def render(self):
+        return np.zeros((32, 32, 3), np.uint8)
+
+
+class Frozen(Base):
+    def render(self):
+        return np.full((32, 32, 3), 90, np.uint8) + np.eye(32, dtype=np.uint8)[..., None]
+
+
+class Floats(Base):
+    def render(self):
+        return super().render().astype(np.float32) / 255
+
+
+class Leaky(Base):
+    def reset(self, *, seed=None, options=None):
+        obs, info = super().reset(seed=seed)
+        leak = 0.1 * (self.resets % 4)  # state leaks across resets
+        self.position = np.clip(self.position + leak, -0.9, 0.9).astype(np.float32)
+        return self.position.copy(), info
+
+
+class ChannelsFirst(Base):
+    def render(self):
+        return np.ascontiguousarray(super().render().transpose(2, 0, 1))
+'''
+
+
+@pytest.fixture
+def broken(tmp_path):
+    path = tmp_path / "broken_envs.py"
+    path.write_text(BROKEN)
+    return lambda name: f"{path}:{name}"
+
+
+def _failed(findings):
+    return {f.check: f.message for f in findings if f.level == "fail"}
+
+
+def test_check_env_passes_a_good_factory_env_and_the_examples(broken, monkeypatch, capsys):
+    assert _failed(check(broken("Good"), image_size=32)) == {}
+    monkeypatch.chdir(ROOT)
+    assert main(["check-env", "mjcf:examples/mjcf_reach/reach.xml",
+                 "reward=examples/mjcf_reach/reach.py:reward", "max_episode_steps=30",
+                 "--camera", "front", "--image-size", "48"]) == 0
+    out = capsys.readouterr().out
+    assert "ready to train" in out and "ms per frame" in out and "truncated" in out
+
+
+@pytest.mark.parametrize(("name", "check_name", "message"), [
+    ("Black", "blank frame", "missing GL backend"),
+    ("Frozen", "frames change", "camera does not see what moves"),
+    ("Floats", "construction", "float32 frames, expected uint8"),
+    ("Leaky", "reset with a seed", "keeps state across resets"),
+])
+def test_check_env_fails_broken_envs_with_the_fix(broken, name, check_name, message, capsys):
+    findings = check(broken(name), image_size=32)
+    failed = _failed(findings)
+    assert check_name in failed and message in failed[check_name], failed
+    assert main(["check-env", broken(name), "--image-size", "32"]) == 1
+    assert "FAIL" in capsys.readouterr().out
+
+
+def test_channels_first_frames_are_transposed_and_said(broken):
+    with pytest.warns(RuntimeWarning, match="channels-first frames"):
+        env = make_env(broken("ChannelsFirst"), obs="pixels", image_size=32, frame_stack=1)
+        obs, _ = env.reset(seed=0)
+    good = make_env(broken("Good"), obs="pixels", image_size=32, frame_stack=1)
+    assert np.array_equal(obs, good.reset(seed=0)[0])
+
+
+def test_a_factory_that_cannot_be_imported_names_the_path(capsys):
+    assert main(["train", "pendulum_sac", "env.spec=not_a_module:make_env",
+                 "train.progress=false"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot import 'not_a_module'" in err and "tried from" in err
