@@ -109,6 +109,10 @@ class MJCFEnv(gym.Env):
         self._renderer = None
         self.steps = 0
 
+    def camera_index(self, camera: str | int) -> int:
+        """The index of a camera given by name or index (-1: the free camera)."""
+        return self._camera_id(camera, camera_names(self.model))
+
     def _camera_id(self, camera: str | int, names: list[str]) -> int:
         if isinstance(camera, str) and not camera.lstrip("-").isdigit():
             if camera not in names:
@@ -169,11 +173,15 @@ class MJCFEnv(gym.Env):
         return self._observation(), float(reward), terminated, truncated, {}
 
     def render(self) -> np.ndarray:
+        return self.render_camera(self.camera_id)
+
+    def render_camera(self, camera_id: int) -> np.ndarray:
+        """The frame of camera ``camera_id`` (several cameras share one renderer)."""
         import mujoco
 
         if self._renderer is None:  # made on first use: fast_render settings apply
             self._renderer = mujoco.Renderer(self.model, self.height, self.width)
-        self._renderer.update_scene(self.data, camera=self.camera_id)
+        self._renderer.update_scene(self.data, camera=camera_id)
         return self._renderer.render()
 
     def close(self) -> None:

@@ -50,8 +50,9 @@ class EnvConfig:
     """Env steps per agent step (0: 1 for state, the PlaNet per-task value for pixels)."""
     image_size: int = 84
     frame_stack: int = 3
-    camera: str = ""
-    """Camera index or name ('' : the task's default)."""
+    camera: list[str] = field(default_factory=list)
+    """Camera name or index (empty: the task's default), or several (``[front, wrist]`` or
+    ``front,wrist``) whose frames are stacked along channels."""
     grayscale: bool = False
     render_backend: Literal["auto", "egl", "osmesa"] = "auto"
     fast_render: bool = True
@@ -181,6 +182,8 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         (item_tp,) = get_args(tp) or (Any,)
         if isinstance(value, str):
             value = [v for v in value.strip("[]").split(",") if v.strip() != ""]
+        elif isinstance(value, int | float):  # one item given as a scalar (camera: 0)
+            value = [value]
         if not isinstance(value, list | tuple):
             raise bad
         return [_coerce(v.strip() if isinstance(v, str) else v, item_tp, f"{key}[{i}]")

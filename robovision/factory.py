@@ -46,7 +46,8 @@ def build_env(cfg: Config, seed: int | None, render_mode: str | None = None,
     pixel_options = {}
     if e.obs != "state":
         pixel_options = {"image_size": e.image_size, "frame_stack": e.frame_stack,
-                         "camera": e.camera if e.camera != "" else None,
+                         "camera": (None if not e.camera else e.camera[0]
+                                    if len(e.camera) == 1 else list(e.camera)),
                          "grayscale": e.grayscale, "render_backend": e.render_backend,
                          "fast_render": e.fast_render}
     return make_env(e.spec, obs=e.obs, seed=seed, render_mode=render_mode,

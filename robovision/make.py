@@ -93,7 +93,7 @@ def select_render_backend(backend: str) -> None:
 
 def make_env(spec: str, *, obs: str = "state", seed: int | None = None, image_size: int = 84,
              frame_stack: int = 3, action_repeat: int | None = None,
-             camera: int | str | None = None, grayscale: bool = False,
+             camera: int | str | list[int | str] | None = None, grayscale: bool = False,
              render_backend: str = "auto", fast_render: bool = True,
              normalize_action: bool = True, render_mode: str | None = None,
              **options: Any) -> gym.Env:
@@ -109,7 +109,8 @@ def make_env(spec: str, *, obs: str = "state", seed: int | None = None, image_si
         frame_stack: frames stacked along channels (pixel observations).
         action_repeat: ``None`` picks :func:`default_action_repeat`.
         camera: camera index or name (dm_control: default 0; gymnasium MuJoCo: the
-            env's default camera).
+            env's default camera), or a list of them, rendered each step and stacked
+            along channels (dm_control tasks and ``mjcf:`` scenes).
         grayscale: one channel per frame instead of RGB.
         render_backend: ``auto`` (``MUJOCO_GL`` or EGL), ``egl`` or ``osmesa``.
         fast_render: shadows and multisampling off (about 6x faster frames on a CPU).
@@ -124,7 +125,11 @@ def make_env(spec: str, *, obs: str = "state", seed: int | None = None, image_si
     if pixels:
         select_render_backend(render_backend)
         order_triton_and_gl()  # before a renderer loads GL (runtime.py says why)
-    env = _make_base(spec, pixels, image_size, camera, render_mode, options)
+    cameras = list(camera) if isinstance(camera, list | tuple) else None
+    if cameras is not None and len(cameras) < 2:
+        camera, cameras = (cameras[0] if cameras else None), None
+    env = _make_base(spec, pixels, image_size, cameras[0] if cameras else camera, render_mode,
+                     options)
     if normalize_action and _bounded_box(env.action_space):
         shape = env.action_space.shape
         env = gym.wrappers.RescaleAction(env, np.full(shape, -1, np.float32),
@@ -139,7 +144,8 @@ def make_env(spec: str, *, obs: str = "state", seed: int | None = None, image_si
         warn_mixed_render_settings(env, fast_render)
         if fast_render:
             apply_fast_render(env)
-        env = PixelObservation(env, image_size, camera if is_dm_control(spec) else None,
+        env = PixelObservation(env, image_size,
+                               cameras or (camera if is_dm_control(spec) else None),
                                grayscale, keep_state=obs == "state+pixels")
         if frame_stack > 1:
             env = FrameStack(env, frame_stack, key="pixels" if obs == "state+pixels" else None)

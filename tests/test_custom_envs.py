@@ -14,6 +14,7 @@ from robovision.checkenv import check
 from robovision.checkpoint import load_checkpoint
 from robovision.cli import main
 from robovision.envs import MJCFError
+from robovision.wrappers import RenderError
 
 ROOT = Path(__file__).resolve().parents[1]
 REACH = ROOT / "examples" / "mjcf_reach"
@@ -27,6 +28,19 @@ def _reach(**kwargs):
     options = {"reward": REWARD, "max_episode_steps": 20, **kwargs}
     return make_env(f"mjcf:{REACH / 'reach.xml'}", obs="pixels", image_size=48,
                     frame_stack=1, action_repeat=1, **options)
+
+
+def test_mjcf_cameras_stack_along_channels():
+    both = _reach(camera=["front", "wrist"])
+    obs, _ = both.reset(seed=0)
+    front, wrist = _reach(camera="front"), _reach(camera="wrist")
+    assert obs.shape == (6, 48, 48)
+    assert np.array_equal(obs[:3], front.reset(seed=0)[0])
+    assert np.array_equal(obs[3:], wrist.reset(seed=0)[0])
+    for env in (both, front, wrist):
+        env.close()
+    with pytest.raises(RenderError, match="several cameras"):
+        make_env("InvertedPendulum-v5", obs="pixels", camera=["a", "b"])
 
 
 def test_mjcf_scene_with_named_cameras(tmp_path):
@@ -70,10 +84,15 @@ def test_mjcf_bad_input_is_named(tmp_path):
         env.step(env.action_space.sample())
 
 
-def test_the_mjcf_example_trains_through_the_cli(tmp_path, monkeypatch):
+@pytest.mark.parametrize("cameras", ["front", "front,wrist"])
+def test_the_mjcf_example_trains_through_the_cli(tmp_path, monkeypatch, cameras):
     monkeypatch.chdir(ROOT)  # the preset's paths are relative to the repository root
     run = tmp_path / "run"
-    assert main(["train", str(REACH / "reach_sac.yaml"), f"run_dir={run}", *TINY]) == 0
+    assert main(["train", str(REACH / "reach_sac.yaml"), f"run_dir={run}", *TINY,
+                 f"env.camera={cameras}"]) == 0
+    channels = 3 * len(cameras.split(",")) * 2  # cameras x RGB x frame stack 2
+    assert load_checkpoint(run / "checkpoints" / "latest.pt")["agent"]["encoder"][
+        "trunk.0.weight"].shape[1] == channels
     state = load_checkpoint(run / "checkpoints" / "latest.pt")
     assert state["counters"]["step"] == 200 and int(state["replay"]["has_action"].sum()) == 200
     assert math.isfinite(state["counters"]["last_eval"])

@@ -287,14 +287,30 @@ def test_persistent_dm_control_camera_renders_the_frames_physics_render_does(fas
         pixels = pixels.env
     physics = env.unwrapped.physics
     obs, _ = env.reset(seed=3)
-    camera = pixels._dmc_camera
+    camera = pixels._dmc_cameras[0]
     assert camera is not None
     for _ in range(5):
         expected = physics.render(64, 64, camera_id=0).transpose(2, 0, 1)
         assert np.array_equal(obs, expected)
         obs, *_ = env.step(env.action_space.sample())
-    assert pixels._dmc_camera is camera  # one camera for the env's life
+    assert pixels._dmc_cameras[0] is camera  # one camera for the env's life
     env.reset(seed=4)  # a reset keeps the physics, so the camera too
-    assert pixels._dmc_camera is camera
+    assert pixels._dmc_cameras[0] is camera
     env.close()
-    assert pixels._dmc_camera is None
+    assert not pixels._dmc_cameras
+
+
+def test_several_dm_control_cameras_stack_along_channels():
+    both = make_env("dmc/cheetah-run", obs="pixels", image_size=32, frame_stack=2,
+                    action_repeat=1, camera=["side", "back"])
+    side = make_env("dmc/cheetah-run", obs="pixels", image_size=32, frame_stack=2,
+                    action_repeat=1, camera="side")
+    back = make_env("dmc/cheetah-run", obs="pixels", image_size=32, frame_stack=2,
+                    action_repeat=1, camera="back")
+    assert both.observation_space.shape == (12, 32, 32)  # 2 frames x 2 cameras x RGB
+    views = [env.reset(seed=5)[0] for env in (both, side, back)]
+    newest = views[0][6:]  # the newest frame: side RGB then back RGB
+    assert np.array_equal(newest[:3], views[1][3:]) and np.array_equal(newest[3:], views[2][3:])
+    assert not np.array_equal(newest[:3], newest[3:])
+    for env in (both, side, back):
+        env.close()

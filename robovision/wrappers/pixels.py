@@ -109,20 +109,31 @@ class PixelObservation(gym.ObservationWrapper):
     PERSISTENT_CAMERA = True
     """Reuse one camera per env (False: ``physics.render`` per frame, for benchmarks)."""
 
-    def __init__(self, env: gym.Env, size: int = 84, camera: int | str | None = None,
-                 grayscale: bool = False, keep_state: bool = False) -> None:
+    def __init__(self, env: gym.Env, size: int = 84,
+                 camera: int | str | list[int | str] | None = None, grayscale: bool = False,
+                 keep_state: bool = False) -> None:
+        """``camera``: one camera, or a list whose frames are stacked along channels
+        (dm_control tasks and ``mjcf:`` scenes: named cameras of one model)."""
         super().__init__(env)
         self.size, self.grayscale, self.keep_state = size, grayscale, keep_state
         base = env.unwrapped
+        cameras = list(camera) if isinstance(camera, list | tuple) else [camera]
         self._dmc = hasattr(base, "physics")
-        self._dmc_camera: Any = None
+        self._dmc_cameras: dict[int, Any] = {}
         self._dmc_camera_physics: Any = None
         self._said: set[str] = set()
+        self._camera_ids: list[int] | None = None
+        name = env.spec.id if env.spec else type(base).__name__
         if self._dmc:
-            self._camera = resolve_camera(env, camera)
+            self._camera_ids = [resolve_camera(env, c) for c in cameras]
+        elif len(cameras) > 1:
+            if not hasattr(base, "render_camera"):
+                raise RenderError(f"{name}: several cameras ({cameras}) need a dm_control task "
+                                  "or an mjcf: scene, whose cameras robovision renders by name")
+            self._camera_ids = [base.camera_index(c) for c in cameras]
         elif env.render_mode != "rgb_array":
-            raise RenderError(cannot_render(env.spec.id if env.spec else type(base).__name__))
-        channels = 1 if grayscale else 3
+            raise RenderError(cannot_render(name))
+        channels = (1 if grayscale else 3) * len(cameras)
         pixels = spaces.Box(0, 255, (channels, size, size), np.uint8)
         if keep_state:
             state = env.observation_space
@@ -131,9 +142,17 @@ class PixelObservation(gym.ObservationWrapper):
             self.observation_space = pixels
 
     def render_frame(self) -> np.ndarray:
+        """The observation's image: ``(C, size, size)`` uint8, cameras along channels."""
+        if self._camera_ids is None:
+            return self._frame_chw(None)
+        return np.concatenate([self._frame_chw(c) for c in self._camera_ids], axis=0)
+
+    def _frame_chw(self, camera_id: int | None) -> np.ndarray:
         try:
             if self._dmc:
-                frame = self._render_dm_control()
+                frame = self._render_dm_control(camera_id)
+            elif camera_id is not None:
+                frame = self.env.unwrapped.render_camera(camera_id)
             else:
                 frame = self.env.render()
         except Exception as exc:  # GL failures surface as many exception types
@@ -178,22 +197,25 @@ class PixelObservation(gym.ObservationWrapper):
             self._said.add(message)
             warnings.warn(message, RuntimeWarning, stacklevel=4)
 
-    def _render_dm_control(self) -> np.ndarray:
+    def _render_dm_control(self, camera_id: int) -> np.ndarray:
         physics = self.env.unwrapped.physics
         if not self.PERSISTENT_CAMERA:
-            return physics.render(self.size, self.size, camera_id=self._camera)
-        if self._dmc_camera is None or self._dmc_camera_physics is not physics:
+            return physics.render(self.size, self.size, camera_id=camera_id)
+        if self._dmc_camera_physics is not physics:
+            self._free_camera()  # a task that rebuilt its physics gets new cameras
+            self._dmc_camera_physics = physics
+        if camera_id not in self._dmc_cameras:
             from dm_control.mujoco.engine import Camera
 
-            self._free_camera()  # a task that rebuilt its physics gets a new camera
-            self._dmc_camera = Camera(physics, self.size, self.size, camera_id=self._camera)
-            self._dmc_camera_physics = physics
-        return self._dmc_camera.render()
+            self._dmc_cameras[camera_id] = Camera(physics, self.size, self.size,
+                                                  camera_id=camera_id)
+        return self._dmc_cameras[camera_id].render()
 
     def _free_camera(self) -> None:
-        if self._dmc_camera is not None:
-            self._dmc_camera._scene.free()  # as physics.render does after each frame
-            self._dmc_camera = self._dmc_camera_physics = None
+        for camera in self._dmc_cameras.values():
+            camera._scene.free()  # as physics.render does after each frame
+        self._dmc_cameras.clear()
+        self._dmc_camera_physics = None
 
     def close(self) -> None:
         self._free_camera()
