@@ -114,9 +114,11 @@ def cmd_check_env(args: argparse.Namespace) -> int:
     from robovision.config import parse_overrides
 
     options = {k: yaml.safe_load(v) for k, v in parse_overrides(args.options)}
+    camera = args.camera.split(",") if args.camera and "," in args.camera else args.camera
+    if args.frames:
+        options["frames"] = args.frames
     findings = check(args.spec, obs=args.obs, image_size=args.image_size,
-                     frame_stack=args.frame_stack, camera=args.camera, seed=args.seed,
-                     **options)
+                     frame_stack=args.frame_stack, camera=camera, seed=args.seed, **options)
     print(report(args.spec, findings))
     return 1 if any(f.level == "fail" for f in findings) else 0
 
@@ -167,7 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--obs", choices=["state", "pixels", "state+pixels"], default="pixels")
     p.add_argument("--image-size", type=int, default=84)
     p.add_argument("--frame-stack", type=int, default=3)
-    p.add_argument("--camera", default=None)
+    p.add_argument("--camera", default=None, help="a camera name, or several: front,wrist")
+    p.add_argument("--frames", default=None, help="a frame source: folder:PATH, video:PATH or "
+                                                  "module:function")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(fn=cmd_check_env)
 

@@ -53,6 +53,9 @@ class EnvConfig:
     camera: list[str] = field(default_factory=list)
     """Camera name or index (empty: the task's default), or several (``[front, wrist]`` or
     ``front,wrist``) whose frames are stacked along channels."""
+    frames: str = ""
+    """Pixels from a frame source instead of the env's camera: ``folder:PATH``,
+    ``video:PATH`` or ``module:function`` / ``path/to/file.py:function``."""
     grayscale: bool = False
     render_backend: Literal["auto", "egl", "osmesa"] = "auto"
     fast_render: bool = True

@@ -96,7 +96,7 @@ def make_env(spec: str, *, obs: str = "state", seed: int | None = None, image_si
              camera: int | str | list[int | str] | None = None, grayscale: bool = False,
              render_backend: str = "auto", fast_render: bool = True,
              normalize_action: bool = True, render_mode: str | None = None,
-             **options: Any) -> gym.Env:
+             frames: Any = None, **options: Any) -> gym.Env:
     """Create an environment by spec.
 
     Args:
@@ -116,6 +116,10 @@ def make_env(spec: str, *, obs: str = "state", seed: int | None = None, image_si
         fast_render: shadows and multisampling off (about 6x faster frames on a CPU).
         normalize_action: rescale a bounded Box action space to ``[-1, 1]``.
         render_mode: passed to the env (``"rgb_array"`` for videos of state envs).
+        frames: a frame source for the pixels instead of the env's camera: a callable
+            ``source(env) -> HxWx3 uint8``, ``module:function``, ``folder:PATH`` or
+            ``video:PATH`` (:mod:`robovision.envs.frames`). An env whose observation
+            already is an image needs none.
         options: extra keyword arguments for the env constructor.
     """
     if obs not in OBS_KINDS:
@@ -128,8 +132,8 @@ def make_env(spec: str, *, obs: str = "state", seed: int | None = None, image_si
     cameras = list(camera) if isinstance(camera, list | tuple) else None
     if cameras is not None and len(cameras) < 2:
         camera, cameras = (cameras[0] if cameras else None), None
-    env = _make_base(spec, pixels, image_size, cameras[0] if cameras else camera, render_mode,
-                     options)
+    env = _make_base(spec, pixels and frames is None, image_size,
+                     cameras[0] if cameras else camera, render_mode, options)
     if normalize_action and _bounded_box(env.action_space):
         shape = env.action_space.shape
         env = gym.wrappers.RescaleAction(env, np.full(shape, -1, np.float32),
@@ -146,7 +150,7 @@ def make_env(spec: str, *, obs: str = "state", seed: int | None = None, image_si
             apply_fast_render(env)
         env = PixelObservation(env, image_size,
                                cameras or (camera if is_dm_control(spec) else None),
-                               grayscale, keep_state=obs == "state+pixels")
+                               grayscale, keep_state=obs == "state+pixels", frames=frames)
         if frame_stack > 1:
             env = FrameStack(env, frame_stack, key="pixels" if obs == "state+pixels" else None)
     if seed is not None:
@@ -211,11 +215,16 @@ def _make_base(spec: str, pixels: bool, size: int, camera, render_mode, options)
     try:
         return gym.make(spec, **options)
     except TypeError as exc:
-        if "render_mode" in str(exc):
-            from robovision.wrappers.pixels import RenderError, cannot_render
+        if "render_mode" not in str(exc):
+            raise
+        from robovision.wrappers.pixels import RenderError, _is_image_space, cannot_render
 
+        del options["render_mode"]  # an env whose observation is the image renders nothing
+        env = gym.make(spec, **options)
+        if not _is_image_space(env.observation_space):
+            env.close()
             raise RenderError(cannot_render(spec)) from exc
-        raise
+        return env
 
 
 def _bounded_box(space: spaces.Space) -> bool:

@@ -6,8 +6,10 @@ import math
 import textwrap
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import pytest
+from gymnasium import spaces
 
 from robovision import make_env
 from robovision.checkenv import check
@@ -225,3 +227,92 @@ def test_a_factory_that_cannot_be_imported_names_the_path(capsys):
                  "train.progress=false"]) == 2
     err = capsys.readouterr().err
     assert "cannot import 'not_a_module'" in err and "tried from" in err
+
+
+# --------------------------------------------------------------------------- frame sources
+
+
+class ImageObsEnv(gym.Env):
+    """A non-MuJoCo env whose observation already is an image (HxWx3, any size)."""
+
+    def __init__(self, channels_first: bool = False):
+        shape = (3, 40, 60) if channels_first else (40, 60, 3)
+        self.observation_space = spaces.Box(0, 255, shape, np.uint8)
+        self.action_space = spaces.Box(-1, 1, (1,), np.float32)
+        self.channels_first, self.level = channels_first, 0
+
+    def _obs(self):
+        image = np.full((40, 60, 3), self.level, np.uint8)
+        image[:, :30, 0] = 200  # the left half is red
+        return image.transpose(2, 0, 1).copy() if self.channels_first else image
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.level = 10
+        return self._obs(), {}
+
+    def step(self, action):
+        self.level = (self.level + 20) % 250
+        return self._obs(), 0.0, False, self.level > 200, {}
+
+
+@pytest.mark.parametrize("channels_first", [False, True])
+def test_an_env_whose_observation_is_an_image(channels_first):
+    import gymnasium as gym_
+
+    gym_.register(f"test/ImageObs{int(channels_first)}-v0", entry_point=ImageObsEnv,
+                  kwargs={"channels_first": channels_first})
+    env = make_env(f"test/ImageObs{int(channels_first)}-v0", obs="pixels", image_size=32,
+                   frame_stack=1)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (3, 32, 32) and obs.dtype == np.uint8
+    assert obs[0, :, :14].min() == 200 and obs[0, :, 18:].max() == 10  # red on the left
+    assert not np.array_equal(env.step(env.action_space.sample())[0], obs)
+
+
+def test_a_folder_of_images_as_frame_source(tmp_path):
+    import cv2
+
+    from robovision.envs.frames import ImageFolder
+
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / f"{i}.png"), np.full((20, 30, 3), 50 * (i + 1), np.uint8))
+    (tmp_path / "notes.txt").write_text("not an image")
+    folder = ImageFolder(tmp_path)
+    assert len(folder) == 3
+    env = make_env("robovision/PointReach-v0", obs="pixels", image_size=16, frame_stack=1,
+                   frames=f"folder:{tmp_path}")
+    first, _ = env.reset(seed=0)
+    seen = [first] + [env.step(env.action_space.sample())[0] for _ in range(3)]
+    assert [int(o.mean()) for o in seen] == [50, 100, 150, 50]  # in order, looping
+    assert np.array_equal(env.reset(seed=0)[0], first)  # a reset restarts the source
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no images"):
+        ImageFolder(tmp_path / "empty")
+
+
+def test_a_video_file_as_frame_source(tmp_path):
+    import cv2
+
+    from robovision.envs.frames import VideoFrames
+
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (32, 24))
+    for level in (40, 120, 200):
+        writer.write(np.full((24, 32, 3), level, np.uint8))
+    writer.release()
+    video = VideoFrames(str(path))
+    levels = [int(video().mean()) for _ in range(4)]
+    assert [abs(a - b) < 8 for a, b in zip(levels, [40, 120, 200, 40], strict=True)] == [True] * 4
+    with pytest.raises(FileNotFoundError, match="cannot open video source"):
+        VideoFrames(str(tmp_path / "none.avi"))
+
+
+def test_the_image_folder_example_trains_through_the_cli(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    run = tmp_path / "run"
+    preset = ROOT / "examples" / "image_folder" / "brightness_sac.yaml"
+    assert main(["train", str(preset), f"run_dir={run}", *TINY]) == 0
+    state = load_checkpoint(run / "checkpoints" / "latest.pt")
+    assert state["counters"]["step"] == 200
+    assert state["replay"]["obs"].shape[1:] == (3, 32, 32)

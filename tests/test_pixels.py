@@ -125,8 +125,21 @@ def test_unknown_camera_lists_cameras():
         make_env("dmc/cheetah-run", obs="pixels", camera="top")
 
 
+class StateOnlyEnv(gym.Env):
+    """A state observation and no render_mode argument: nothing to make pixels from."""
+
+    observation_space = spaces.Box(-1, 1, (2,), np.float32)
+    action_space = spaces.Box(-1, 1, (1,), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action):
+        return np.zeros(2, np.float32), 0.0, False, False, {}
+
+
 def test_env_without_rgb_array_rendering_is_named():
-    gym.register("test/NoRender-v0", entry_point=CounterEnv)
+    gym.register("test/NoRender-v0", entry_point=StateOnlyEnv)
     with pytest.raises(RenderError, match="test/NoRender-v0 cannot render rgb_array"):
         make_env("test/NoRender-v0", obs="pixels")
 

@@ -78,6 +78,12 @@ def warn_mixed_render_settings(env: gym.Env, fast_render: bool) -> None:
     _GYM_MUJOCO_RENDER_SETTINGS.add(fast_render)
 
 
+def _is_image_space(space: spaces.Space) -> bool:
+    """An HxWxC or CxHxW uint8 Box with 1, 3 or 4 channels: an image observation."""
+    return (isinstance(space, spaces.Box) and space.dtype == np.uint8 and len(space.shape) == 3
+            and (space.shape[-1] in (1, 3, 4) or space.shape[0] in (1, 3, 4)))
+
+
 def resolve_camera(env: gym.Env, camera: int | str | None) -> int:
     """Camera id for dm_control's ``physics.render``; names are checked against the model."""
     names = camera_names(env)
@@ -111,10 +117,17 @@ class PixelObservation(gym.ObservationWrapper):
 
     def __init__(self, env: gym.Env, size: int = 84,
                  camera: int | str | list[int | str] | None = None, grayscale: bool = False,
-                 keep_state: bool = False) -> None:
+                 keep_state: bool = False, frames: Any = None) -> None:
         """``camera``: one camera, or a list whose frames are stacked along channels
-        (dm_control tasks and ``mjcf:`` scenes: named cameras of one model)."""
+        (dm_control tasks and ``mjcf:`` scenes: named cameras of one model).
+        ``frames``: a frame source instead of the env's camera
+        (:mod:`robovision.envs.frames`); an env whose observation already is an image
+        needs neither: that image is the frame."""
         super().__init__(env)
+        from robovision.envs.frames import frame_source
+
+        self._source = frame_source(frames)
+        self._image_obs = self._source is None and _is_image_space(env.observation_space)
         self.size, self.grayscale, self.keep_state = size, grayscale, keep_state
         base = env.unwrapped
         cameras = list(camera) if isinstance(camera, list | tuple) else [camera]
@@ -123,8 +136,14 @@ class PixelObservation(gym.ObservationWrapper):
         self._dmc_camera_physics: Any = None
         self._said: set[str] = set()
         self._camera_ids: list[int] | None = None
+        self._last_obs: Any = None
         name = env.spec.id if env.spec else type(base).__name__
-        if self._dmc:
+        if self._source is not None or self._image_obs:
+            if keep_state and self._image_obs:
+                raise RenderError(f"{name}: its observation is an image, there is no state to "
+                                  "keep: use obs=pixels")
+            cameras = [None]
+        elif self._dmc:
             self._camera_ids = [resolve_camera(env, c) for c in cameras]
         elif len(cameras) > 1:
             if not hasattr(base, "render_camera"):
@@ -141,15 +160,24 @@ class PixelObservation(gym.ObservationWrapper):
         else:
             self.observation_space = pixels
 
-    def render_frame(self) -> np.ndarray:
+    def reset(self, *, seed=None, options=None):
+        if self._source is not None and hasattr(self._source, "reset"):
+            self._source.reset(seed)
+        return super().reset(seed=seed, options=options)
+
+    def render_frame(self, obs: Any = None) -> np.ndarray:
         """The observation's image: ``(C, size, size)`` uint8, cameras along channels."""
+        if self._image_obs:
+            return self._finish(self._as_hwc_rgb(obs if obs is not None else self._last_obs))
         if self._camera_ids is None:
             return self._frame_chw(None)
         return np.concatenate([self._frame_chw(c) for c in self._camera_ids], axis=0)
 
     def _frame_chw(self, camera_id: int | None) -> np.ndarray:
         try:
-            if self._dmc:
+            if self._source is not None:
+                frame = self._source(self.env.unwrapped)
+            elif self._dmc:
                 frame = self._render_dm_control(camera_id)
             elif camera_id is not None:
                 frame = self.env.unwrapped.render_camera(camera_id)
@@ -160,7 +188,10 @@ class PixelObservation(gym.ObservationWrapper):
             if any(k in text for k in ("EGL", "OSMesa", "GL", "gl", "display", "DISPLAY")):
                 raise RenderError(f"rendering failed ({text[:300]}). {GL_HELP}") from exc
             raise
-        frame = self._as_hwc_rgb(frame)
+        return self._finish(self._as_hwc_rgb(frame))
+
+    def _finish(self, frame: np.ndarray) -> np.ndarray:
+        """HxWx3 uint8 -> resized (OpenCV), optionally grey, channels first."""
         if frame.shape[:2] != (self.size, self.size):
             frame = cv2.resize(frame, (self.size, self.size), interpolation=cv2.INTER_AREA)
         if self.grayscale:
@@ -179,6 +210,11 @@ class PixelObservation(gym.ObservationWrapper):
             raise RenderError(f"{name}: render() returned {frame.dtype} frames, expected uint8 "
                               "RGB in 0..255 (convert with (frame * 255).astype(np.uint8) if "
                               "yours are floats in 0..1)")
+        if frame.shape[-1] == 1 or (frame.shape[0] == 1 and frame.shape[-1] not in (3, 4)):
+            self._say_once(f"{name}: grey frames {frame.shape} are repeated to RGB (set "
+                           "grayscale=true to keep one channel)")
+            grey = frame if frame.shape[-1] == 1 else frame.transpose(1, 2, 0)
+            return np.repeat(grey, 3, axis=2)
         if frame.shape[-1] in (3, 4):
             if frame.shape[-1] == 4:
                 self._say_once(f"{name}: render() returned RGBA frames; the alpha channel is "
@@ -222,7 +258,8 @@ class PixelObservation(gym.ObservationWrapper):
         super().close()
 
     def observation(self, obs):
-        frame = self.render_frame()
+        self._last_obs = obs
+        frame = self.render_frame(obs if self._image_obs else None)
         if self.keep_state:
             return {"pixels": frame, "state": np.asarray(obs, dtype=np.float32)}
         return frame
