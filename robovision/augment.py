@@ -29,7 +29,10 @@ def random_shift(images: torch.Tensor, pad: int = 4,
 
 
 def augment_obs(obs, pad: int = 4):
-    """Shift the pixels of an image or ``{"pixels", "state"}`` observation batch."""
+    """Shift the images of an observation batch: one image, or every image entry of a
+    dict (``pixels``, or one per camera view; state vectors pass unchanged). Each view
+    gets its own random shift."""
     if isinstance(obs, dict):
-        return {**obs, "pixels": random_shift(obs["pixels"], pad)}
+        return {k: random_shift(v, pad) if v.dtype == torch.uint8 and v.dim() == 4 else v
+                for k, v in obs.items()}
     return random_shift(obs, pad)

@@ -29,8 +29,10 @@ class Finding:
 
 
 def _pixels(obs: Any) -> np.ndarray | None:
+    """The image of an observation: itself, or a dict's image entries along channels."""
     if isinstance(obs, dict):
-        return obs.get("pixels")
+        images = [v for v in obs.values() if isinstance(v, np.ndarray) and v.ndim == 3]
+        return np.concatenate(images, axis=0) if images else None
     return obs if isinstance(obs, np.ndarray) and obs.ndim == 3 else None
 
 

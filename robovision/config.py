@@ -53,6 +53,10 @@ class EnvConfig:
     camera: list[str] = field(default_factory=list)
     """Camera name or index (empty: the task's default), or several (``[front, wrist]`` or
     ``front,wrist``) whose frames are stacked along channels."""
+    camera_views: Literal["channels", "dict"] = "channels"
+    """Several cameras: stacked along ``channels`` into one image, or a ``dict`` of one
+    image per camera name (the encoder gives each view a conv trunk, or shares one:
+    ``agent.encoder.views``)."""
     frames: str = ""
     """Pixels from a frame source instead of the env's camera: ``folder:PATH``,
     ``video:PATH`` or ``module:function`` / ``path/to/file.py:function``."""

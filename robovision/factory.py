@@ -49,7 +49,7 @@ def build_env(cfg: Config, seed: int | None, render_mode: str | None = None,
                          "camera": (None if not e.camera else e.camera[0]
                                     if len(e.camera) == 1 else list(e.camera)),
                          "grayscale": e.grayscale, "render_backend": e.render_backend,
-                         "frames": e.frames or None,
+                         "frames": e.frames or None, "camera_views": e.camera_views,
                          "fast_render": e.fast_render}
     return make_env(e.spec, obs=e.obs, seed=seed, render_mode=render_mode,
                     action_repeat=e.action_repeat if e.action_repeat > 0 else None,

@@ -96,7 +96,8 @@ def make_env(spec: str, *, obs: str = "state", seed: int | None = None, image_si
              camera: int | str | list[int | str] | None = None, grayscale: bool = False,
              render_backend: str = "auto", fast_render: bool = True,
              normalize_action: bool = True, render_mode: str | None = None,
-             frames: Any = None, **options: Any) -> gym.Env:
+             frames: Any = None, camera_views: str = "channels",
+             **options: Any) -> gym.Env:
     """Create an environment by spec.
 
     Args:
@@ -120,6 +121,8 @@ def make_env(spec: str, *, obs: str = "state", seed: int | None = None, image_si
             ``source(env) -> HxWx3 uint8``, ``module:function``, ``folder:PATH`` or
             ``video:PATH`` (:mod:`robovision.envs.frames`). An env whose observation
             already is an image needs none.
+        camera_views: several cameras stacked along ``channels`` (one image) or as a
+            ``dict`` of one image per camera name (for a per-view encoder).
         options: extra keyword arguments for the env constructor.
     """
     if obs not in OBS_KINDS:
@@ -150,9 +153,11 @@ def make_env(spec: str, *, obs: str = "state", seed: int | None = None, image_si
             apply_fast_render(env)
         env = PixelObservation(env, image_size,
                                cameras or (camera if is_dm_control(spec) else None),
-                               grayscale, keep_state=obs == "state+pixels", frames=frames)
+                               grayscale, keep_state=obs == "state+pixels", frames=frames,
+                               views=camera_views)
         if frame_stack > 1:
-            env = FrameStack(env, frame_stack, key="pixels" if obs == "state+pixels" else None)
+            keys = env.view_names or ("pixels" if obs == "state+pixels" else None)
+            env = FrameStack(env, frame_stack, key=keys)
     if seed is not None:
         env.reset(seed=seed)
         env.action_space.seed(seed)

@@ -316,3 +316,25 @@ def test_the_image_folder_example_trains_through_the_cli(tmp_path, monkeypatch):
     state = load_checkpoint(run / "checkpoints" / "latest.pt")
     assert state["counters"]["step"] == 200
     assert state["replay"]["obs"].shape[1:] == (3, 32, 32)
+
+
+@pytest.mark.parametrize("views", ["separate", "shared"])
+def test_camera_views_as_a_dict_train_with_a_trunk_per_view_or_shared(tmp_path, monkeypatch,
+                                                                      views):
+    monkeypatch.chdir(ROOT)
+    env = _reach(camera=["front", "wrist"], camera_views="dict")
+    obs, _ = env.reset(seed=0)
+    assert set(obs) == {"front", "wrist"} and obs["front"].shape == (3, 48, 48)
+    assert np.array_equal(obs["front"], _reach(camera="front").reset(seed=0)[0])
+    env.close()
+    run = tmp_path / "run"
+    assert main(["train", str(REACH / "reach_sac.yaml"), f"run_dir={run}", *TINY,
+                 "env.camera=front,wrist", "env.camera_views=dict", "env.obs=state+pixels",
+                 f"agent.encoder.views={views}", "agent.encoder.augment=shift"]) == 0
+    state = load_checkpoint(run / "checkpoints" / "latest.pt")
+    encoder = state["agent"]["encoder"]
+    trunks = {k.split(".")[1] for k in encoder if k.startswith("views.")}
+    assert trunks == ({"front", "wrist"} if views == "separate" else {"shared"})
+    assert set(k for k in state["replay"] if k.startswith("obs.")) == {
+        "obs.front", "obs.wrist", "obs.state"}
+    assert state["replay"]["obs.front"].shape[1:] == (3, 48, 48)  # one frame per step

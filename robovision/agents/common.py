@@ -27,7 +27,8 @@ def adam(params: Iterable[torch.Tensor], lr: float, eps: float = 1e-8) -> torch.
 def build_encoder(cfg: EncoderConfig, obs_space: spaces.Space, device: torch.device) -> Encoder:
     """The agent's observation encoder from its ``encoder`` config."""
     return make_encoder(obs_space, cfg.kind, cfg.feature_dim, cfg.amp,
-                        project=cfg.projection == "shared").to(device)
+                        project=cfg.projection == "shared",
+                        shared_views=cfg.views == "shared").to(device)
 
 
 def collect_state(obj: Any, names: Iterable[str]) -> dict[str, Any]:

@@ -25,6 +25,9 @@ class EncoderConfig:
     critic loss only (DrQ's layout). ``per_head``: the encoder is the conv trunk alone and
     the actor and the critic each own a Linear-LayerNorm-Tanh trunk on top of it, the
     actor's trained by the actor loss on detached conv features (DrQ-v2's layout)."""
+    views: Literal["separate", "shared"] = "separate"
+    """Several camera views as a dict (``env.camera_views=dict``): a conv trunk per view,
+    or one ``shared`` by all views."""
     amp: bool = False
     """bf16 autocast for the pixel encoder (AMX on the CPU; channels_last where faster)."""
     augment: Literal["none", "shift"] = "none"

@@ -140,12 +140,48 @@ class DictEncoder(Encoder):
         return torch.cat([self.pixels(obs["pixels"]), self.state(obs["state"])], dim=-1)
 
 
+class MultiViewEncoder(Encoder):
+    """Several camera views (a dict of images, plus any state vectors): each view through
+    a conv trunk of its own, or all through one shared trunk (``shared``: views of one
+    shape, run as one batch); the features are concatenated with the flat vectors."""
+
+    def __init__(self, space: spaces.Dict, kind: str = "drq", feature_dim: int = 50,
+                 amp: bool = False, project: bool = True, shared: bool = False) -> None:
+        super().__init__()
+        self.image_keys = [k for k, s in space.spaces.items() if is_image_space(s)]
+        self.vector_keys = [k for k in space.spaces if k not in self.image_keys]
+        self.shared = shared
+        if shared:
+            shapes = {space[k].shape for k in self.image_keys}
+            if len(shapes) > 1:
+                raise ValueError(f"a shared conv trunk needs views of one shape, got {shapes}")
+            trunk = PixelEncoder(space[self.image_keys[0]], kind, feature_dim, amp, project)
+            self.views = nn.ModuleDict({"shared": trunk})
+            view_dim = trunk.out_dim * len(self.image_keys)
+        else:
+            self.views = nn.ModuleDict({k: PixelEncoder(space[k], kind, feature_dim, amp, project)
+                                        for k in self.image_keys})
+            view_dim = sum(v.out_dim for v in self.views.values())
+        self.out_dim = view_dim + sum(int(np.prod(space[k].shape)) for k in self.vector_keys)
+
+    def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        if self.shared:  # all views as one batch through the one trunk
+            batch = obs[self.image_keys[0]].shape[0]
+            out = self.views["shared"](torch.cat([obs[k] for k in self.image_keys]))
+            features = list(out.split(batch))
+        else:
+            features = [self.views[k](obs[k]) for k in self.image_keys]
+        features += [obs[k].flatten(1).float() for k in self.vector_keys]
+        return torch.cat(features, dim=-1)
+
+
 def is_image_space(space: spaces.Space) -> bool:
     return isinstance(space, spaces.Box) and space.dtype == np.uint8 and len(space.shape) == 3
 
 
 def make_encoder(space: spaces.Space, kind: str = "auto", feature_dim: int = 50,
-                 amp: bool = False, project: bool = True) -> Encoder:
+                 amp: bool = False, project: bool = True, shared_views: bool = False
+                 ) -> Encoder:
     """Build the encoder for an observation space.
 
     ``kind``: ``auto`` (flatten for vectors, ``drq`` for images and dicts),
@@ -153,10 +189,13 @@ def make_encoder(space: spaces.Space, kind: str = "auto", feature_dim: int = 50,
     conv trunk (the heads own their projections).
     """
     if isinstance(space, spaces.Dict):
-        if set(space.spaces) != {"pixels", "state"}:
-            raise ValueError(f"dict observations need keys 'pixels' and 'state', got "
+        pixel_kind = "drq" if kind == "auto" else kind
+        if set(space.spaces) == {"pixels", "state"}:
+            return DictEncoder(space, pixel_kind, feature_dim, amp, project)
+        if not any(is_image_space(s) for s in space.spaces.values()):
+            raise ValueError(f"a dict observation needs at least one image entry, got "
                              f"{sorted(space.spaces)}")
-        return DictEncoder(space, "drq" if kind == "auto" else kind, feature_dim, amp, project)
+        return MultiViewEncoder(space, pixel_kind, feature_dim, amp, project, shared_views)
     if is_image_space(space):
         return PixelEncoder(space, "drq" if kind == "auto" else kind, feature_dim, amp, project)
     if isinstance(space, spaces.Box) and kind in ("auto", "flat"):

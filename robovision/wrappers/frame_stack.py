@@ -3,7 +3,8 @@
 The wrapper keeps references to the last ``k`` frames (no frame is copied
 while it waits in the stack); the stacked observation is assembled once per
 step. At reset the stack is filled with the first frame, the convention the
-image replay uses to rebuild stacks at episode starts.
+replay uses to rebuild stacks at episode starts. A dict observation stacks each
+of its image entries (one per camera view).
 """
 
 from __future__ import annotations
@@ -16,34 +17,40 @@ from gymnasium import spaces
 
 
 class FrameStack(gym.ObservationWrapper):
-    def __init__(self, env: gym.Env, k: int, key: str | None = None) -> None:
-        """``key``: the pixel entry of a dict observation (``None`` for a plain image)."""
+    def __init__(self, env: gym.Env, k: int, key: str | list[str] | None = None) -> None:
+        """``key``: the image entry (or entries) of a dict observation (``None`` for a
+        plain image)."""
         if k < 1:
             raise ValueError(f"frame_stack must be >= 1, got {k}")
         super().__init__(env)
-        self.k, self.key = k, key
-        self.frames: deque[np.ndarray] = deque(maxlen=k)
-        image = env.observation_space[key] if key else env.observation_space
-        c, h, w = image.shape
-        stacked = spaces.Box(0, 255, (c * k, h, w), np.uint8)
-        if key:
-            self.observation_space = spaces.Dict({**env.observation_space.spaces, key: stacked})
+        self.k = k
+        self.keys: list[str | None] = list(key) if isinstance(key, list | tuple) else [key]
+        self.frames: dict[str | None, deque[np.ndarray]] = {
+            name: deque(maxlen=k) for name in self.keys}
+        stacked = {}
+        for name in self.keys:
+            image = env.observation_space[name] if name else env.observation_space
+            c, h, w = image.shape
+            stacked[name] = spaces.Box(0, 255, (c * k, h, w), np.uint8)
+        if self.keys == [None]:
+            self.observation_space = stacked[None]
         else:
-            self.observation_space = stacked
+            self.observation_space = spaces.Dict({**env.observation_space.spaces, **stacked})
 
     def reset(self, *, seed=None, options=None):
         obs, info = self.env.reset(seed=seed, options=options)
-        frame = obs[self.key] if self.key else obs
-        self.frames.clear()
-        self.frames.extend([frame] * self.k)
+        for name, frames in self.frames.items():
+            frames.clear()
+            frames.extend([obs[name] if name else obs] * self.k)
         return self._stacked(obs), info
 
     def observation(self, obs):
-        self.frames.append(obs[self.key] if self.key else obs)
+        for name, frames in self.frames.items():
+            frames.append(obs[name] if name else obs)
         return self._stacked(obs)
 
     def _stacked(self, obs):
-        stacked = np.concatenate(self.frames, axis=0)
-        if self.key:
-            return {**obs, self.key: stacked}
-        return stacked
+        if self.keys == [None]:
+            return np.concatenate(self.frames[None], axis=0)
+        return {**obs, **{name: np.concatenate(frames, axis=0)
+                          for name, frames in self.frames.items()}}

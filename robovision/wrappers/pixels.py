@@ -117,12 +117,14 @@ class PixelObservation(gym.ObservationWrapper):
 
     def __init__(self, env: gym.Env, size: int = 84,
                  camera: int | str | list[int | str] | None = None, grayscale: bool = False,
-                 keep_state: bool = False, frames: Any = None) -> None:
+                 keep_state: bool = False, frames: Any = None, views: str = "channels"
+                 ) -> None:
         """``camera``: one camera, or a list whose frames are stacked along channels
         (dm_control tasks and ``mjcf:`` scenes: named cameras of one model).
         ``frames``: a frame source instead of the env's camera
         (:mod:`robovision.envs.frames`); an env whose observation already is an image
-        needs neither: that image is the frame."""
+        needs neither: that image is the frame. ``views``: several cameras stacked
+        along ``channels``, or as a ``dict`` of one image per camera name."""
         super().__init__(env)
         from robovision.envs.frames import frame_source
 
@@ -152,8 +154,23 @@ class PixelObservation(gym.ObservationWrapper):
             self._camera_ids = [base.camera_index(c) for c in cameras]
         elif env.render_mode != "rgb_array":
             raise RenderError(cannot_render(name))
-        channels = (1 if grayscale else 3) * len(cameras)
-        pixels = spaces.Box(0, 255, (channels, size, size), np.uint8)
+        self.view_names: list[str] | None = None
+        if views == "dict" and self._camera_ids is not None and len(cameras) > 1:
+            self.view_names = [str(c) for c in cameras]
+            if "state" in self.view_names or len(set(self.view_names)) < len(cameras):
+                raise RenderError(f"{name}: camera views need distinct names other than "
+                                  f"'state', got {self.view_names}")
+        elif views not in ("channels", "dict"):
+            raise ValueError(f"camera views '{views}' is not 'channels' or 'dict'")
+        grey = 1 if grayscale else 3
+        if self.view_names:
+            image = spaces.Box(0, 255, (grey, size, size), np.uint8)
+            entries = {view: image for view in self.view_names}
+            if keep_state:
+                entries["state"] = env.observation_space
+            self.observation_space = spaces.Dict(entries)
+            return
+        pixels = spaces.Box(0, 255, (grey * len(cameras), size, size), np.uint8)
         if keep_state:
             state = env.observation_space
             self.observation_space = spaces.Dict({"pixels": pixels, "state": state})
@@ -259,6 +276,12 @@ class PixelObservation(gym.ObservationWrapper):
 
     def observation(self, obs):
         self._last_obs = obs
+        if self.view_names:
+            frames = {view: self._frame_chw(c) for view, c in
+                      zip(self.view_names, self._camera_ids, strict=True)}
+            if self.keep_state:
+                frames["state"] = np.asarray(obs, dtype=np.float32)
+            return frames
         frame = self.render_frame(obs if self._image_obs else None)
         if self.keep_state:
             return {"pixels": frame, "state": np.asarray(obs, dtype=np.float32)}
