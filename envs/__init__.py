@@ -74,6 +74,13 @@ def register_all() -> None:
         gym.register("robovision/PointMassReach-v0", entry_point="robovision.envs.dmc:DMCEnv",
                      kwargs={"domain": "point_mass", "task": "reach",
                              "loader": "robovision.envs.point_mass_reach:load"})
+    from robovision.envs.manipulation import MANIP_PREFIX, TASKS
+
+    for task in TASKS:
+        if MANIP_PREFIX + task not in gym.registry:
+            gym.register(MANIP_PREFIX + task,
+                         entry_point="robovision.envs.manipulation:ManipulationEnv",
+                         kwargs={"task": task})
     for domain, task in SUITE_TASKS:
         env_id = dmc_id(domain, task)
         if env_id not in gym.registry:

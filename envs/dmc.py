@@ -16,6 +16,11 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+SUCCESS_DOMAINS = ("manipulator", "stacker")
+"""Manipulation domains of the suite: ``info["success"]`` is 1.0 when the task's reward
+(bring / insert the object to its target, stack the boxes) is at its maximum."""
+SUCCESS_REWARD = 0.99
+
 
 def _flat_size(spec: Any) -> int:
     return int(np.prod(spec.shape)) if spec.shape else 1
@@ -89,7 +94,10 @@ class DMCEnv(gym.Env):
         obs = flatten_observation(time_step.observation)
         terminated = bool(time_step.last() and time_step.discount == 0.0)
         truncated = bool(time_step.last() and not terminated)
-        return obs, reward, terminated, truncated, {"discount": float(time_step.discount)}
+        info = {"discount": float(time_step.discount)}
+        if self.domain in SUCCESS_DOMAINS:
+            info["success"] = float(reward >= SUCCESS_REWARD)
+        return obs, reward, terminated, truncated, info
 
     def render(self) -> np.ndarray:
         return self.physics.render(height=self.render_height, width=self.render_width,

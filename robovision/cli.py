@@ -89,10 +89,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
                   "--video to evaluate only.", file=sys.stderr)
             return 2
     agent = factory.restore_agent(cfg, ckpt, env.observation_space, env.action_space, device)
-    returns, frames = evaluate(agent, env, args.episodes, seed=args.seed, record=args.video)
+    result = evaluate(agent, env, args.episodes, seed=args.seed, record=args.video)
     env.close()
+    returns, frames = result.returns, result.frames
+    success = ("" if result.success_rate is None
+               else f", success {result.success_rate:.0%}")
     print(f"{cfg.env.spec} {ckpt.name}: return {returns.mean():.2f} +- {returns.std():.2f} "
-          f"over {len(returns)} episodes (min {np.min(returns):.2f}, max {np.max(returns):.2f})")
+          f"over {len(returns)} episodes (min {np.min(returns):.2f}, max {np.max(returns):.2f})"
+          f"{success}")
     if frames:
         path = write_video(frames, run_dir / "videos" / f"eval_{args.checkpoint}.mp4")
         print(f"video: {path}")

@@ -24,6 +24,7 @@ import numpy as np
 
 CSV_FIELDS = ("step", "frames", "wall_time", "name", "value")
 EVAL_KEY = "eval/return_mean"
+SUCCESS_KEY = "eval/success_rate"
 
 HINTS = {
     "video": "videos need the env's renderer (pygame for classic-control envs: pip install "
@@ -126,6 +127,8 @@ class RunLogger:
             self.side.run("tensorboard", self._write_tensorboard, step, metrics)
         if EVAL_KEY in metrics:
             self._postfix["eval"] = f"{metrics[EVAL_KEY]:.1f}"
+        if SUCCESS_KEY in metrics:
+            self._postfix["success"] = f"{metrics[SUCCESS_KEY]:.0%}"
         if "train/episode_return" in metrics:
             self._postfix["ep"] = f"{metrics['train/episode_return']:.1f}"
         if self._bar is not None:

@@ -18,7 +18,7 @@ import signal
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -31,7 +31,14 @@ from robovision.checkpoint import CheckpointError, load_checkpoint, save_checkpo
 from robovision.config import Config, TrainConfig, save_config
 from robovision.episode import Render, play_episode, render_problem
 from robovision.lock import RunLock
-from robovision.logging import EVAL_KEY, RunLogger, SideJobs, plot_curves, write_video
+from robovision.logging import (
+    EVAL_KEY,
+    SUCCESS_KEY,
+    RunLogger,
+    SideJobs,
+    plot_curves,
+    write_video,
+)
 from robovision.make import action_repeat_of
 from robovision.runtime import tune_allocator
 
@@ -87,18 +94,35 @@ def set_rng_state(state: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------- evaluation
 
 
+class Evaluation(NamedTuple):
+    returns: np.ndarray
+    frames: list[np.ndarray]
+    """The first episode's frames, with ``record``."""
+    successes: np.ndarray | None
+    """Per episode, the env's ``info["success"]`` at its last step (None if the env
+    reports no success)."""
+
+    @property
+    def success_rate(self) -> float | None:
+        return None if self.successes is None else float(self.successes.mean())
+
+
 def evaluate(agent: Agent, env, episodes: int, seed: int = 0, record: bool = False,
-             render: Render | None = None) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Deterministic-action episodes; returns the episode returns and, with ``record``,
-    the frames of the first episode (from ``render``, default ``env.render``)."""
-    returns, frames = [], []
+             render: Render | None = None) -> Evaluation:
+    """Deterministic-action episodes: their returns, success (for envs that report one in
+    ``info["success"]``) and, with ``record``, the frames of the first episode (from
+    ``render``, default ``env.render``)."""
+    returns, frames, successes = [], [], []
     render = render or env.render
     for i in range(episodes):
         episode = play_episode(env, lambda obs: agent.act(obs, eval=True), seed=seed + i,
                                render=render if record and i == 0 else None)
         returns.append(episode.total_return)
         frames += episode.frames
-    return np.asarray(returns), frames
+        if "success" in episode.info:
+            successes.append(float(episode.info["success"]))
+    return Evaluation(np.asarray(returns), frames,
+                      np.asarray(successes) if len(successes) == episodes else None)
 
 
 def check_finite(metrics: dict[str, torch.Tensor], step: int, checkpoint: Path) -> None:
@@ -278,12 +302,16 @@ class Run:
     def evaluate(self) -> float:
         train, step = self.train_cfg, self.counters.step
         record = train.video and self.side.enabled("video")
-        returns, frames = evaluate(self.agent, self.eval_env, train.eval_episodes,
-                                   seed=self.cfg.seed + EVAL_SEED_OFFSET, record=record,
-                                   render=lambda: self.side.run("video", self.eval_env.render))
+        result = evaluate(self.agent, self.eval_env, train.eval_episodes,
+                          seed=self.cfg.seed + EVAL_SEED_OFFSET, record=record,
+                          render=lambda: self.side.run("video", self.eval_env.render))
+        returns, frames = result.returns, result.frames
         mean = float(returns.mean())
         self.counters.last_eval = mean
-        self.logger.log(step, self.frames, {EVAL_KEY: mean, "eval/return_std": returns.std()})
+        logged = {EVAL_KEY: mean, "eval/return_std": returns.std()}
+        if result.success_rate is not None:
+            logged[SUCCESS_KEY] = result.success_rate
+        self.logger.log(step, self.frames, logged)
         frames = [f for f in frames if f is not None]
         if frames and self.side.enabled("video"):
             self.side.run("video", write_video, frames,

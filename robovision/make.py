@@ -41,7 +41,8 @@ def _ensure_registered() -> None:
 
 
 def available_specs() -> list[str]:
-    """Every spec ``make_env`` accepts: gymnasium IDs and ``dmc/<domain>-<task>``."""
+    """Every spec ``make_env`` accepts: gymnasium IDs, ``dmc/<domain>-<task>`` and
+    ``manip/<task>``."""
     _ensure_registered()
     return sorted(gym.registry)
 
@@ -154,7 +155,7 @@ def make_env(spec: str, *, obs: str = "state", seed: int | None = None, image_si
         env = PixelObservation(env, image_size,
                                cameras or (camera if is_dm_control(spec) else None),
                                grayscale, keep_state=obs == "state+pixels", frames=frames,
-                               views=camera_views)
+                               views=camera_views, fast_render=fast_render)
         if frame_stack > 1:
             keys = env.view_names or ("pixels" if obs == "state+pixels" else None)
             env = FrameStack(env, frame_stack, key=keys)
@@ -176,7 +177,7 @@ def action_repeat_of(env: gym.Env) -> int:
 def is_dm_control(spec: str) -> bool:
     """Whether ``spec`` is served by the dm_control adapter (suite tasks and custom
     tasks registered with ``DMCEnv``): it renders through ``physics.render``."""
-    if spec.startswith("dmc/"):
+    if spec.startswith(("dmc/", "manip/")):
         return True
     entry = gym.registry[spec].entry_point if spec in gym.registry else None
     return entry == "robovision.envs.dmc:DMCEnv"
@@ -206,6 +207,8 @@ def _make_base(spec: str, pixels: bool, size: int, camera, render_mode, options)
     options = dict(options)
     if render_mode is not None:  # envs without rendering need not accept the argument
         options["render_mode"] = render_mode
+    if spec.startswith("manip/"):  # the variant (features or vision) follows obs
+        options["obs"] = "pixels" if pixels else "state"
     if not pixels or is_dm_control(spec):
         return gym.make(spec, **options)
     options["render_mode"] = "rgb_array"

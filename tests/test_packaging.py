@@ -9,6 +9,7 @@ reached that way are not executed).
 """
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -22,9 +23,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
+    # build from a copy of the sources, so no build/ folder is left in (or reused from)
+    # the checkout
+    source = tmp_path_factory.mktemp("source") / "robovision"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", ".gpu", "build", "runs", "*.egg-info", "__pycache__", ".*_cache"))
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
-                    "--no-build-isolation", "-w", str(out), str(ROOT)], check=True,
+                    "--no-build-isolation", "-w", str(out), str(source)], check=True,
                    capture_output=True)
     return next(out.glob("robovision-*.whl"))
 

@@ -117,8 +117,8 @@ class PixelObservation(gym.ObservationWrapper):
 
     def __init__(self, env: gym.Env, size: int = 84,
                  camera: int | str | list[int | str] | None = None, grayscale: bool = False,
-                 keep_state: bool = False, frames: Any = None, views: str = "channels"
-                 ) -> None:
+                 keep_state: bool = False, frames: Any = None, views: str = "channels",
+                 fast_render: bool = False) -> None:
         """``camera``: one camera, or a list whose frames are stacked along channels
         (dm_control tasks and ``mjcf:`` scenes: named cameras of one model).
         ``frames``: a frame source instead of the env's camera
@@ -139,6 +139,7 @@ class PixelObservation(gym.ObservationWrapper):
         self._said: set[str] = set()
         self._camera_ids: list[int] | None = None
         self._last_obs: Any = None
+        self._fast_render = fast_render
         name = env.spec.id if env.spec else type(base).__name__
         if self._source is not None or self._image_obs:
             if keep_state and self._image_obs:
@@ -256,6 +257,9 @@ class PixelObservation(gym.ObservationWrapper):
             return physics.render(self.size, self.size, camera_id=camera_id)
         if self._dmc_camera_physics is not physics:
             self._free_camera()  # a task that rebuilt its physics gets new cameras
+            if self._fast_render:  # and its new model the fast settings, before any context
+                physics.model.light_castshadow[:] = 0
+                physics.model.vis.quality.offsamples = 0
             self._dmc_camera_physics = physics
         if camera_id not in self._dmc_cameras:
             from dm_control.mujoco.engine import Camera

@@ -1,0 +1,98 @@
+"""dm_control's manipulation tasks as manip/<task>, and the success signal of every
+manipulation task (manip/* and the suite's manipulator and stacker)."""
+
+import warnings
+
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+from robovision import make_env
+from robovision.envs.manipulation import TASKS, installed_tasks
+from robovision.make import UnknownEnvError
+
+
+def test_the_task_table_is_the_installed_packages():
+    assert sorted(TASKS) == installed_tasks()
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_every_task_loads_steps_renders_and_resets_by_seed(task):
+    """gymnasium's checker on the state kind; the pixel kinds share one code path (the
+    vision variant and the persistent camera), state+pixels is checked on one task."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # gymnasium's notes on infinite bounds
+        state = make_env(f"manip/{task}", obs="state")
+        check_env(state.unwrapped, skip_render_check=True)  # seeded resets included
+        state.close()
+        for kind in ("pixels", "state+pixels") if task == "reach_duplo" else ("pixels",):
+            env = make_env(f"manip/{task}", obs=kind, image_size=84, frame_stack=1)
+            first, info = env.reset(seed=7)
+            again, _ = env.reset(seed=7)
+            image = first["pixels"] if kind == "state+pixels" else first
+            assert image.shape == (3, 84, 84) and image.dtype == np.uint8 and image.std() > 5
+            for a, b in (zip(first.values(), again.values(), strict=True)
+                         if kind == "state+pixels" else [(first, again)]):
+                assert np.array_equal(a, b), kind
+            obs, _, _, _, info = env.step(env.action_space.sample())
+            assert env.observation_space.contains(obs) and info["success"] in (0.0, 1.0)
+            env.close()
+
+
+def test_pixel_kinds_use_the_vision_variant_without_its_own_camera():
+    env = make_env("manip/lift_brick", obs="state+pixels", image_size=64, frame_stack=1)
+    base = env.unwrapped
+    assert base.variant == "lift_brick_vision"
+    state = make_env("manip/lift_brick", obs="state").unwrapped
+    assert state.variant == "lift_brick_features"
+    # proprioception only: the vision variant drops the brick's pose from the state
+    assert env.observation_space["state"].shape[0] < state.observation_space.shape[0]
+    env.close()
+    state.close()
+
+
+def test_lift_success_when_the_brick_is_above_its_target_height():
+    env = make_env("manip/lift_brick", obs="state")
+    env.reset(seed=0)
+    base = env.unwrapped
+    _, reward, _, _, info = env.step(np.zeros(env.action_space.shape, np.float32))
+    assert info["success"] == 0.0 and reward < 0.5  # the brick rests on the table
+    base._env.task._prop.set_pose(base.physics, position=[0.0, 0.0, 0.4])
+    _, reward, _, _, info = env.step(np.zeros(env.action_space.shape, np.float32))
+    assert info["success"] == 1.0 and reward > 0.99
+    env.close()
+
+
+def test_suite_manipulator_success_when_the_ball_is_at_its_target():
+    env = make_env("dmc/manipulator-bring_ball", obs="state")
+    env.reset(seed=0)
+    physics = env.unwrapped.physics
+    zero = np.zeros(env.action_space.shape, np.float32)
+    assert env.step(zero)[4]["success"] == 0.0
+    target = physics.named.model.body_pos["target_ball"]
+    physics.named.data.qpos[["ball_x", "ball_z"]] = target[[0, 2]]
+    physics.named.data.qvel[["ball_x", "ball_z"]] = 0.0
+    _, reward, _, _, info = env.step(zero)
+    assert info["success"] == 1.0 and reward > 0.99
+    cheetah = make_env("dmc/cheetah-run")
+    cheetah.reset(seed=0)
+    assert "success" not in cheetah.step(np.zeros(6, np.float32))[4]  # not manipulation
+
+
+def test_unknown_task_lists_close_names():
+    with pytest.raises(UnknownEnvError, match="Closest: manip/lift_brick"):
+        make_env("manip/lift_brik")
+
+
+def test_evaluation_reports_the_success_rate(tmp_path, capsys):
+    from robovision.cli import main
+    from robovision.logging import read_metrics
+
+    assert main(["train", "reach_site_state_sac", f"run_dir={tmp_path}",
+                 "train.total_steps=60", "train.learning_starts=40", "train.batch_size=16",
+                 "agent.hidden=16,16", "train.eval_episodes=2", "train.eval_every=0",
+                 "train.progress=false"]) == 0
+    rate = read_metrics(tmp_path)["eval/success_rate"][2]
+    assert len(rate) == 1 and 0.0 <= rate[0] <= 1.0
+    assert main(["eval", str(tmp_path), "--episodes", "2", "--checkpoint", "latest"]) == 0
+    assert "success" in capsys.readouterr().out
