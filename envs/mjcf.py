@@ -67,13 +67,6 @@ def load_callable(ref: str | Callable | None, what: str) -> Callable | None:
     return getattr(module, name)
 
 
-def camera_names(model: Any) -> list[str]:
-    import mujoco
-
-    return [mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_CAMERA, i) or str(i)
-            for i in range(model.ncam)]
-
-
 class MJCFEnv(gym.Env):
     metadata: ClassVar[dict] = {"render_modes": ["rgb_array"], "render_fps": 30}
 
@@ -97,11 +90,10 @@ class MJCFEnv(gym.Env):
         self.frame_skip, self.max_episode_steps = frame_skip, max_episode_steps
         self.reset_noise = reset_noise
         self.render_mode, self.width, self.height = render_mode, width, height
-        names = camera_names(self.model)
         for name in cameras:
-            self._camera_id(name, names)
-        self.camera_id = self._camera_id(camera if camera is not None else
-                                         (cameras[0] if cameras else -1), names)
+            self.camera_index(name)
+        self.camera_id = self.camera_index(camera if camera is not None else
+                                           (cameras[0] if cameras else -1))
         low, high = self._action_bounds()
         self.action_space = spaces.Box(low, high, dtype=np.float32)
         size = self.model.nq + self.model.nv + self.model.nsensordata
@@ -111,18 +103,9 @@ class MJCFEnv(gym.Env):
 
     def camera_index(self, camera: str | int) -> int:
         """The index of a camera given by name or index (-1: the free camera)."""
-        return self._camera_id(camera, camera_names(self.model))
+        from robovision.wrappers.pixels import camera_index, model_camera_names
 
-    def _camera_id(self, camera: str | int, names: list[str]) -> int:
-        if isinstance(camera, str) and not camera.lstrip("-").isdigit():
-            if camera not in names:
-                raise MJCFError(f"camera '{camera}' does not exist in {self.path}; cameras: "
-                                f"{names} (or -1 for the free camera)")
-            return names.index(camera)
-        index = int(camera)
-        if not -1 <= index < len(names):
-            raise MJCFError(f"camera {index} out of range in {self.path}; cameras: {names}")
-        return index
+        return camera_index(camera, model_camera_names(self.model), str(self.path), MJCFError)
 
     def _action_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         limited = self.model.actuator_ctrllimited.astype(bool)

@@ -41,13 +41,32 @@ def _mujoco_model(env: gym.Env) -> Any | None:
 
 def camera_names(env: gym.Env) -> list[str]:
     model = _mujoco_model(env)
-    if model is None:
-        return []
+    return [] if model is None else model_camera_names(model)
+
+
+def model_camera_names(model: Any) -> list[str]:
+    """The cameras of a MuJoCo model (dm_control's wrapper or ``mujoco.MjModel``)."""
     import mujoco
 
     raw = model.ptr if hasattr(model, "ptr") else model
     return [mujoco.mj_id2name(raw, mujoco.mjtObj.mjOBJ_CAMERA, i) or str(i)
             for i in range(raw.ncam)]
+
+
+def camera_index(camera: int | str, names: list[str], where: str,
+                 error: type[Exception] = ValueError) -> int:
+    """The index of ``camera`` (a name, or an index; -1 is the free camera) among
+    ``names``, or ``error`` naming the cameras of ``where``."""
+    if isinstance(camera, str) and not camera.lstrip("-").isdigit():
+        if camera not in names:
+            raise error(f"camera '{camera}' does not exist in {where}; cameras: {names} (or "
+                        "an index, -1 for the free camera)")
+        return names.index(camera)
+    index = int(camera)
+    if not -1 <= index < len(names):
+        raise error(f"camera {index} out of range in {where}; cameras: {names} (-1: the free "
+                    "camera)")
+    return index
 
 
 def apply_fast_render(env: gym.Env) -> bool:
@@ -89,16 +108,7 @@ def resolve_camera(env: gym.Env, camera: int | str | None) -> int:
     names = camera_names(env)
     if camera is None:
         return 0 if names else -1
-    if isinstance(camera, str) and not camera.lstrip("-").isdigit():
-        if camera not in names:
-            name = env.spec.id if env.spec else env
-            raise ValueError(f"camera '{camera}' does not exist in {name}; "
-                             f"cameras: {names} (or an index, -1 for the free camera)")
-        return names.index(camera)
-    index = int(camera)
-    if not -1 <= index < len(names):
-        raise ValueError(f"camera {index} out of range; cameras: {names} (-1: free camera)")
-    return index
+    return camera_index(camera, names, env.spec.id if env.spec else str(env))
 
 
 class PixelObservation(gym.ObservationWrapper):
