@@ -93,8 +93,10 @@ class TrainConfig:
     """Off-policy replay capacity in transitions."""
     n_step: int = 1
     """Off-policy: n-step returns (stop at episode ends, bootstrap on truncation)."""
-    replay_on_device: bool = False
-    """Keep the replay on the training device (GPU) so sampling never crosses the bus."""
+    replay_on_device: Literal["auto", True, False] = "auto"
+    """Keep the replay on the training device (GPU) so sampling never crosses the bus.
+    ``auto``: on the GPU when it fits in half of the GPU's free memory (the run says what
+    it chose); otherwise in host memory, batches copied through pinned memory."""
     rollout_steps: int = 2048
     """On-policy: steps per env between updates."""
     eval_every: int = 10_000
@@ -170,6 +172,8 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         return value
     if origin is Literal:
         allowed = get_args(tp)
+        if isinstance(value, str) and value.lower() in ("true", "false") and True in allowed:
+            value = value.lower() == "true"  # a CLI string for a boolean choice
         if value in allowed:
             return value
         raise ConfigError(f"{key}: {value!r} is not allowed; choose one of {list(allowed)}")

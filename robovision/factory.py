@@ -154,8 +154,31 @@ def build_storage(cfg: Config, obs_space: spaces.Space, action_space: spaces.Spa
     # The replay keeps each episode's final observation in a slot of its own: room for the
     # budget plus one slot per episode of 10 or more steps holds the whole run.
     capacity = min(t.buffer_size, t.total_steps + t.total_steps // 10 + 10)
-    storage = device if t.replay_on_device else torch.device("cpu")
     frame_stack = cfg.env.frame_stack if cfg.env.obs != "state" else 1
-    return ReplayBuffer(obs_space, action_space, capacity, gamma=cfg.agent.gamma,
-                        n_step=t.n_step, frame_stack=frame_stack, device=device,
-                        storage_device=storage)
+    needed = ReplayBuffer.bytes_needed(obs_space, action_space, capacity, frame_stack)
+    storage, why = choose_replay_device(t.replay_on_device, device, needed)
+    replay = ReplayBuffer(obs_space, action_space, capacity, gamma=cfg.agent.gamma,
+                          n_step=t.n_step, frame_stack=frame_stack, device=device,
+                          storage_device=storage)
+    replay.placement = why
+    return replay
+
+
+def choose_replay_device(setting: str | bool, device: torch.device, needed: int
+                         ) -> tuple[torch.device, str]:
+    """Where the replay lives, and a sentence saying why. ``auto`` puts it on a CUDA
+    training device when it takes at most half of the device's free memory."""
+    from robovision.replay.buffer import available_memory
+
+    cpu = torch.device("cpu")
+    gib = needed / 2**30
+    if device.type != "cuda" or setting is False:
+        return cpu, f"replay ({gib:.2f} GiB) in host memory"
+    if setting is True:
+        return device, f"replay ({gib:.2f} GiB) on {device} (train.replay_on_device=true)"
+    free = available_memory(device)
+    if needed <= free // 2:
+        return device, (f"replay ({gib:.2f} GiB) on {device}: it fits in half of its "
+                        f"{free / 2**30:.1f} GiB free")
+    return cpu, (f"replay ({gib:.2f} GiB) in host memory: more than half of {device}'s "
+                 f"{free / 2**30:.1f} GiB free; batches go through pinned memory")

@@ -193,6 +193,8 @@ class Run:
         self.storage = factory.build_storage(cfg, obs_space, act_space, self.device,
                                              self.train_cfg)
         self.env = factory.build_train_env(cfg, seed=cfg.seed)
+        if self.device.type == "cuda" and getattr(self.storage, "placement", ""):
+            self.write(f"robovision: {self.storage.placement}")
         self.counters = Counters()
         self.warmup_until = self.train_cfg.learning_starts
         """Off-policy: random actions and no updates before this step (moved on when a

@@ -89,3 +89,37 @@ def test_render_backend_choice(monkeypatch):
         make.select_render_backend("egl")
     with pytest.raises(ValueError, match="not one of"):
         make.select_render_backend("vulkan")
+
+
+def test_replay_placement_on_a_cuda_device_follows_free_memory(monkeypatch):
+    """The choice is made without a GPU: a CUDA device object needs none, and the free
+    memory is what the memory check would read."""
+    from robovision.replay import buffer
+
+    cuda = torch.device("cuda")
+    monkeypatch.setattr(buffer, "available_memory", lambda device: 10 * 2**30)
+    where, why = factory.choose_replay_device("auto", cuda, 4 * 2**30)
+    assert where == cuda and "fits in half of its 10.0 GiB free" in why
+    where, why = factory.choose_replay_device("auto", cuda, 6 * 2**30)
+    assert where.type == "cpu" and "pinned memory" in why
+    assert factory.choose_replay_device(True, cuda, 6 * 2**30)[0] == cuda  # asked for
+    assert factory.choose_replay_device("auto", CPU, 1)[0].type == "cpu"
+
+
+def test_replay_bytes_are_known_before_allocating():
+    cfg, replay = _storage("point_reach_pixels_sac", "train.total_steps=1000", "env.frame_stack=3")
+    env = factory.build_env(cfg, seed=0)
+    needed = ReplayBuffer.bytes_needed(env.observation_space, env.action_space,
+                                       replay.capacity, frame_stack=3)
+    env.close()
+    assert needed == replay.capacity * replay.bytes_per_slot
+    held = sum(t.numel() * t.element_size() for t in (
+        *replay.obs.values(), replay.action, replay.reward, replay.terminated, replay.last,
+        replay.has_action, replay.episode_start))
+    assert held == needed
+
+
+def test_replay_on_device_takes_booleans_from_the_command_line():
+    assert load_config("pendulum_sac", ["train.replay_on_device=true"]).train.replay_on_device \
+        is True
+    assert load_config("pendulum_sac").train.replay_on_device == "auto"

@@ -71,6 +71,21 @@ class ReplayBuffer:
         self.episode_start = torch.zeros(capacity, dtype=torch.int64, **on)
         self.t = 0  # global index of the next slot to write
         self.current_start: int | None = None  # first slot of the open episode
+        self.placement = ""
+        """Where the replay lives and why (set by the factory)."""
+
+    @staticmethod
+    def bytes_needed(obs_space: spaces.Space, action_space: spaces.Box, capacity: int,
+                     frame_stack: int = 1) -> int:
+        """Bytes a replay of ``capacity`` slots takes (before allocating it)."""
+        per_slot = 4 * int(np.prod(action_space.shape)) + 4 + 3 + 8
+        for space in obs_tree.leaf_spaces(obs_space).values():
+            size = int(np.prod(space.shape))
+            if is_image(space):
+                per_slot += size // (frame_stack if frame_stack > 1 else 1)
+            else:
+                per_slot += 4 * size
+        return capacity * per_slot
 
     def _slot_shape(self, key: str | None, space: spaces.Box) -> tuple[int, ...]:
         if not self.stacked[key]:
@@ -176,12 +191,18 @@ class ReplayBuffer:
     def transitions(self, g: torch.Tensor) -> Batch:
         """The n-step transitions starting at global slots ``g``, on the training device."""
         ret, m, discount = self._n_step(g)
+        move = self._mover()
+        return Batch(obs=obs_tree.map_obs(move, self.observation(g)),
+                     action=move(self.action[g % self.capacity]), reward=move(ret),
+                     next_obs=obs_tree.map_obs(move, self.observation(g + m)),
+                     discount=move(discount))
+
+    def _mover(self):
+        """Host storage feeding a CUDA device: copy through pinned memory, asynchronously."""
         to = self.device
-        return Batch(obs=obs_tree.to_device(self.observation(g), to),
-                     action=self.action[g % self.capacity].to(to, non_blocking=True),
-                     reward=ret.to(to, non_blocking=True),
-                     next_obs=obs_tree.to_device(self.observation(g + m), to),
-                     discount=discount.to(to, non_blocking=True))
+        if self.storage_device.type == "cpu" and to.type == "cuda":
+            return lambda x: x.pin_memory().to(to, non_blocking=True)
+        return lambda x: x.to(to, non_blocking=True)
 
     def _n_step(self, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(return, steps m, discount)``: up to n rewards of g's episode, ``gamma**m``
