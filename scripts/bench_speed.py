@@ -21,6 +21,8 @@ import subprocess
 import sys
 
 ENV = "HalfCheetah-v5"
+DEVICE = os.environ.get("BENCH_DEVICE", "cpu")
+"""Both sides train on this device (``--device``; workers read it from the environment)."""
 # Identical hyper-parameters on both sides (SB3 defaults / SB3 zoo / CleanRL).
 RV_OVERRIDES = {
     "sac": ["agent.hidden=256,256", "agent.actor_lr=3e-4", "agent.critic_lr=3e-4",
@@ -46,7 +48,7 @@ def worker_robovision(algo: str, warmup: int, steps: int) -> float:
         overrides = [*RV_OVERRIDES[algo], f"train.total_steps={warmup + steps}",
                      f"train.learning_starts={warmup}", "train.eval_every=0",
                      "train.eval_episodes=1", "train.checkpoint_every=0", "train.progress=false",
-                     f"train.log_every={log_every}", f"run_dir={run_dir}", "device=cpu"]
+                     f"train.log_every={log_every}", f"run_dir={run_dir}", f"device={DEVICE}"]
         train(load_config(preset, overrides), run_dir)
         times = {}
         with open(os.path.join(run_dir, "metrics.csv")) as f:
@@ -69,15 +71,15 @@ def worker_sb3(algo: str, warmup: int, steps: int) -> float:
 
     env = gym.make(ENV)
     if algo == "sac":
-        model = SAC("MlpPolicy", env, learning_starts=warmup, batch_size=256, device="cpu",
+        model = SAC("MlpPolicy", env, learning_starts=warmup, batch_size=256, device=DEVICE,
                     learning_rate=3e-4, policy_kwargs={"net_arch": [256, 256]})
     elif algo == "td3":
         noise = NormalActionNoise(np.zeros(6), 0.1 * np.ones(6))
-        model = TD3("MlpPolicy", env, learning_starts=warmup, batch_size=256, device="cpu",
+        model = TD3("MlpPolicy", env, learning_starts=warmup, batch_size=256, device=DEVICE,
                     learning_rate=1e-3, action_noise=noise,
                     policy_kwargs={"net_arch": [400, 300]})
     else:
-        model = PPO("MlpPolicy", env, n_steps=2048, batch_size=64, n_epochs=10, device="cpu",
+        model = PPO("MlpPolicy", env, n_steps=2048, batch_size=64, n_epochs=10, device=DEVICE,
                     learning_rate=3e-4)
     clock = StepClock()
     torch.manual_seed(0)
@@ -90,7 +92,7 @@ def run_worker(framework: str, algo: str, warmup: int, steps: int) -> float:
     cmd = [sys.executable, __file__, "--worker", framework, "--algos", algo,
            "--warmup", str(warmup), "--steps", str(steps)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True,
-                         env={**os.environ, "MUJOCO_GL": "egl"})
+                         env={**os.environ, "MUJOCO_GL": "egl", "BENCH_DEVICE": DEVICE})
     return json.loads(out.stdout.strip().splitlines()[-1])["steps_per_s"]
 
 
@@ -102,7 +104,11 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1000)
     parser.add_argument("--steps", type=int, default=1500, help="timed steps (off-policy)")
     parser.add_argument("--worker", choices=["robovision", "sb3"], default=None)
+    parser.add_argument("--device", default=None, help="cpu (default) or cuda, for both sides")
     args = parser.parse_args()
+    if args.device:
+        global DEVICE
+        DEVICE = args.device
 
     if args.worker:
         algo = args.algos[0]

@@ -1,0 +1,132 @@
+"""One table for the pixel pipeline of issue 11, on a GPU (or on the CPU, as a proxy).
+
+    python scripts/bench_gpu.py --device cuda --frames 20000
+    python scripts/bench_gpu.py --device cpu --frames 600 --no-state
+
+Rows, all from the main job's preset (``cheetah_run_pixels``: DrQ-v2's settings, action
+repeat 2, 84x84, batch 256) unless said:
+
+- the main job end to end: environment frames/s overall, a final 1-episode evaluation
+  included (``robovision train`` in-process for ``--frames`` frames);
+- ms per agent step of the pixel env (2 physics frames and one rendered frame);
+- ms per sampled batch of 256 from the replay, delivered on the training device;
+- ms per ``act`` (one observation) and per ``update`` (one batch), synchronised on CUDA;
+- state SAC on HalfCheetah-v5, agent steps/s, robovision and Stable-Baselines3 on the same
+  device (``scripts/bench_speed.py`` workers; ``--no-state`` skips them).
+
+Counting: frames are environment frames (agent steps x action repeat 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def _sync(device) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _timed(fn, repeats: int, device) -> float:
+    """Median ms of ``fn`` over ``repeats`` calls (after one warm-up call)."""
+    fn()
+    _sync(device)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
+def components(device_name: str, fill_steps: int) -> dict[str, float]:
+    from robovision import factory
+    from robovision.config import load_config
+    from robovision.loop import in_steps
+
+    cfg = load_config("cheetah_run_pixels", [f"device={device_name}", "train.video=false",
+                                             "train.buffer_size=20000"])
+    device = factory.resolve_device(cfg.device)
+    env = factory.build_env(cfg, seed=0)
+    agent = factory.build_agent(cfg, env.observation_space, env.action_space, device)
+    replay = factory.build_storage(cfg, env.observation_space, env.action_space, device,
+                                   in_steps(cfg.train, 2))
+    obs, _ = env.reset(seed=0)
+    start = time.perf_counter()
+    for _ in range(fill_steps):
+        action = env.action_space.sample()
+        next_obs, reward, terminated, truncated, _ = env.step(action)
+        replay.add(obs, action, reward, next_obs, terminated, truncated)
+        obs = next_obs if not (terminated or truncated) else env.reset()[0]
+    step_ms = (time.perf_counter() - start) / fill_steps * 1e3
+    result = {
+        "env step, ms (2 physics frames + 1 render)": step_ms,
+        "sample a batch of 256 on the device, ms": _timed(lambda: replay.sample(256), 30, device),
+        "act, ms": _timed(lambda: agent.act(obs), 100, device),
+        "update, ms": _timed(lambda: agent.update(replay.sample(256)), 10, device),
+    }
+    env.close()
+    return result
+
+
+def main_job_fps(device_name: str, frames: int) -> float:
+    from robovision.config import load_config
+    from robovision.loop import train
+
+    with tempfile.TemporaryDirectory() as run_dir:
+        cfg = load_config("cheetah_run_pixels", [
+            f"device={device_name}", "train.video=false", "train.progress=false",
+            f"train.total_steps={frames}", f"train.learning_starts={min(4000, frames // 2)}",
+            "train.eval_every=0", "train.eval_episodes=1", "train.checkpoint_every=0",
+            "train.buffer_size=100000", f"run_dir={run_dir}"])
+        start = time.perf_counter()
+        train(cfg, Path(run_dir))
+        return frames / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--frames", type=int, default=20000, help="main job budget (frames)")
+    parser.add_argument("--fill", type=int, default=1000, help="replay steps before timing")
+    parser.add_argument("--no-state", action="store_true", help="skip state SAC vs SB3")
+    args = parser.parse_args()
+    import torch
+
+    where = (torch.cuda.get_device_name() if args.device == "cuda"
+             else f"{platform.machine()}, {os.cpu_count()} cores")
+    print(f"# {where}, torch {torch.__version__}, MUJOCO_GL={os.environ['MUJOCO_GL']}, "
+          f"{time.strftime('%Y-%m-%d')}")
+    rows = {f"main job ({args.frames} frames), frames/s overall": main_job_fps(args.device,
+                                                                             args.frames)}
+    rows.update(components(args.device, args.fill))
+    if not args.no_state:
+        import bench_speed
+
+        bench_speed.DEVICE = args.device
+        rows["state SAC HalfCheetah-v5, robovision steps/s"] = bench_speed.run_worker(
+            "robovision", "sac", 1000, 1500)
+        rows["state SAC HalfCheetah-v5, SB3 steps/s"] = bench_speed.run_worker(
+            "sb3", "sac", 1000, 1500)
+    print("| measure | value |")
+    print("|---|---|")
+    for name, value in rows.items():
+        print(f"| {name} | {value:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
