@@ -17,15 +17,18 @@ __all__ = ["MJCFEnv", "MJCFError", "dmc_id", "dmc_tasks", "mjcf_env", "register_
 DMC_PREFIX = "dmc/"
 
 
-class _DropDeprecatedTotalMass(logging.Filter):
-    """dm_control's models use MuJoCo's deprecated ``settotalmass``; with mujoco 3.17
-    every load logs a warning about it that users can do nothing about."""
+class _DropUnactionableWarnings(logging.Filter):
+    """dm_control's models use MuJoCo's deprecated ``settotalmass`` (with mujoco 3.17 every
+    load logs a warning about it), and the manipulation tasks' arm initialiser logs
+    "Failed to converge" whenever its inverse kinematics needs a retry. Users can do
+    nothing about either."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "settotalmass" not in record.getMessage()
+        message = record.getMessage()
+        return "settotalmass" not in message and "Failed to converge" not in message
 
 
-logging.getLogger("absl").addFilter(_DropDeprecatedTotalMass())
+logging.getLogger("absl").addFilter(_DropUnactionableWarnings())
 
 
 SUITE_TASKS: tuple[tuple[str, str], ...] = (
