@@ -62,20 +62,16 @@ def build_train_env(cfg: Config, seed: int) -> gym.Env | gym.vector.VectorEnv:
     observation in ``info["final_obs"]``). Episode statistics are recorded on the raw
     rewards (``info["episode"]``) before any reward normalisation."""
     if algorithm(cfg.algo).kind == "off_policy":
-        env = gym.wrappers.RecordEpisodeStatistics(build_env(cfg, seed=seed))
-        if cfg.agent.normalize_reward:
-            env = gym.wrappers.ClipReward(
-                gym.wrappers.NormalizeReward(env, gamma=cfg.agent.gamma),
-                -REWARD_CLIP, REWARD_CLIP)
-        return env
-    fns = [lambda i=i: build_env(cfg, seed=seed + i) for i in range(cfg.env.num_envs)]
-    envs = gym.wrappers.vector.RecordEpisodeStatistics(
-        SyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP))
+        wrappers, env = gym.wrappers, build_env(cfg, seed=seed)
+    else:  # the same wrappers in gymnasium's vector versions
+        fns = [lambda i=i: build_env(cfg, seed=seed + i) for i in range(cfg.env.num_envs)]
+        wrappers = gym.wrappers.vector
+        env = SyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
+    env = wrappers.RecordEpisodeStatistics(env)
     if cfg.agent.normalize_reward:
-        envs = gym.wrappers.vector.ClipReward(
-            gym.wrappers.vector.NormalizeReward(envs, gamma=cfg.agent.gamma),
-            -REWARD_CLIP, REWARD_CLIP)
-    return envs
+        env = wrappers.ClipReward(wrappers.NormalizeReward(env, gamma=cfg.agent.gamma),
+                                  -REWARD_CLIP, REWARD_CLIP)
+    return env
 
 
 def _reward_normalizer(env: Any) -> Any | None:

@@ -314,7 +314,6 @@ class Run:
         if result.success_rate is not None:
             logged[SUCCESS_KEY] = result.success_rate
         self.logger.log(step, self.frames, logged)
-        frames = [f for f in frames if f is not None]
         if frames and self.side.enabled("video"):
             self.side.run("video", write_video, frames,
                           self.run_dir / "videos" / f"eval_{step:09d}.mp4")

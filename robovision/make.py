@@ -225,11 +225,11 @@ def _make_base(spec: str, pixels: bool, size: int, camera, render_mode, options)
     except TypeError as exc:
         if "render_mode" not in str(exc):
             raise
-        from robovision.wrappers.pixels import RenderError, _is_image_space, cannot_render
+        from robovision.wrappers.pixels import RenderError, cannot_render, is_frame_space
 
         del options["render_mode"]  # an env whose observation is the image renders nothing
         env = gym.make(spec, **options)
-        if not _is_image_space(env.observation_space):
+        if not is_frame_space(env.observation_space):
             env.close()
             raise RenderError(cannot_render(spec)) from exc
         return env

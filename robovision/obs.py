@@ -56,6 +56,11 @@ def alloc(space: spaces.Space, leading: Sequence[int], device: torch.device | st
                         for k, s in leaf_spaces(space).items()})
 
 
+def is_image_space(space: spaces.Space) -> bool:
+    """A uint8 ``(C, H, W)`` Box: a (stacked) camera image."""
+    return isinstance(space, spaces.Box) and space.dtype == np.uint8 and len(space.shape) == 3
+
+
 def space_ndim(space: spaces.Space) -> int:
     """Rank of one (unbatched) observation's first leaf."""
     return len(next(iter(leaf_spaces(space).values())).shape)
@@ -88,6 +93,3 @@ def index(obs: Obs, idx: Any) -> Obs:
     """``obs[idx]`` on every leaf."""
     return map_obs(lambda x: x[idx], obs)
 
-
-def to_device(obs: Obs, device: torch.device) -> Obs:
-    return map_obs(lambda x: x.to(device, non_blocking=True), obs)

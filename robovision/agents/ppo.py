@@ -30,9 +30,9 @@ from robovision.nets.distributions import (
     gaussian_entropy,
     gaussian_log_prob,
 )
-from robovision.nets.encoders import is_image_space
 from robovision.nets.mlp import mlp
 from robovision.nets.normalize import RunningMeanStd
+from robovision.obs import is_image_space
 from robovision.replay.rollout import RolloutBuffer
 
 

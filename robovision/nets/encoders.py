@@ -16,6 +16,8 @@ import torch.nn.functional as F
 from gymnasium import spaces
 from torch import nn
 
+from robovision.obs import is_image_space
+
 
 class Encoder(nn.Module):
     """Base type for encoders: subclasses set ``out_dim``."""
@@ -173,10 +175,6 @@ class MultiViewEncoder(Encoder):
             features = [self.views[k](obs[k]) for k in self.image_keys]
         features += [obs[k].flatten(1).float() for k in self.vector_keys]
         return torch.cat(features, dim=-1)
-
-
-def is_image_space(space: spaces.Space) -> bool:
-    return isinstance(space, spaces.Box) and space.dtype == np.uint8 and len(space.shape) == 3
 
 
 def make_encoder(space: spaces.Space, kind: str = "auto", feature_dim: int = 50,

@@ -41,10 +41,6 @@ def available_memory(device: torch.device) -> int:
     return int(psutil.virtual_memory().available)
 
 
-def is_image(space: spaces.Box) -> bool:
-    return space.dtype == np.uint8 and len(space.shape) == 3
-
-
 class ReplayBuffer:
     def __init__(self, obs_space: spaces.Space, action_space: spaces.Box, capacity: int,
                  gamma: float, n_step: int = 1, frame_stack: int = 1,
@@ -53,12 +49,11 @@ class ReplayBuffer:
         self.capacity, self.gamma, self.n, self.k = capacity, gamma, n_step, frame_stack
         self.device, self.storage_device = torch.device(device), torch.device(storage_device)
         self.leaves = obs_tree.leaf_spaces(obs_space)
-        self.stacked = {key: frame_stack > 1 and is_image(s) for key, s in self.leaves.items()}
+        self.stacked = {key: frame_stack > 1 and obs_tree.is_image_space(s)
+                        for key, s in self.leaves.items()}
         slot_shapes = {key: self._slot_shape(key, s) for key, s in self.leaves.items()}
         action_dim = int(np.prod(action_space.shape))
-        self.bytes_per_slot = (sum(int(np.prod(shape)) * (1 if is_image(self.leaves[key]) else 4)
-                                   for key, shape in slot_shapes.items())
-                               + 4 * action_dim + 4 + 3 + 8)
+        self.bytes_per_slot = self.bytes_needed(obs_space, action_space, 1, frame_stack)
         self._check_fits()
         on = {"device": self.storage_device}
         self.obs = {key: torch.zeros((capacity, *shape), dtype=obs_tree.torch_dtype(
@@ -81,7 +76,7 @@ class ReplayBuffer:
         per_slot = 4 * int(np.prod(action_space.shape)) + 4 + 3 + 8
         for space in obs_tree.leaf_spaces(obs_space).values():
             size = int(np.prod(space.shape))
-            if is_image(space):
+            if obs_tree.is_image_space(space):
                 per_slot += size // (frame_stack if frame_stack > 1 else 1)
             else:
                 per_slot += 4 * size

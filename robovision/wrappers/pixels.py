@@ -97,7 +97,7 @@ def warn_mixed_render_settings(env: gym.Env, fast_render: bool) -> None:
     _GYM_MUJOCO_RENDER_SETTINGS.add(fast_render)
 
 
-def _is_image_space(space: spaces.Space) -> bool:
+def is_frame_space(space: spaces.Space) -> bool:
     """An HxWxC or CxHxW uint8 Box with 1, 3 or 4 channels: an image observation."""
     return (isinstance(space, spaces.Box) and space.dtype == np.uint8 and len(space.shape) == 3
             and (space.shape[-1] in (1, 3, 4) or space.shape[0] in (1, 3, 4)))
@@ -139,7 +139,7 @@ class PixelObservation(gym.ObservationWrapper):
         from robovision.envs.frames import frame_source
 
         self._source = frame_source(frames)
-        self._image_obs = self._source is None and _is_image_space(env.observation_space)
+        self._image_obs = self._source is None and is_frame_space(env.observation_space)
         self.size, self.grayscale, self.keep_state = size, grayscale, keep_state
         base = env.unwrapped
         cameras = list(camera) if isinstance(camera, list | tuple) else [camera]
