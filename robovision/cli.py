@@ -1,4 +1,4 @@
-"""The ``robovision`` command: train, eval, resume, envs, check-env, plot."""
+"""The ``robovision`` command: train, sweep, eval, resume, envs, check-env, plot."""
 
 from __future__ import annotations
 
@@ -8,40 +8,82 @@ import time
 from pathlib import Path
 
 
-def _run_dirs(cfg) -> list[tuple[object, Path]]:
-    """One (config, dir) per seed: ``seeds=0,1,2`` trains three runs side by side."""
-    import copy
-
-    base = Path(cfg.run_dir or Path("runs") / (cfg.name or cfg.algo) / time.strftime(
+def _default_run_dir(cfg) -> Path:
+    return Path(cfg.run_dir or Path("runs") / (cfg.name or cfg.algo) / time.strftime(
         "%Y%m%d-%H%M%S"))
-    if not cfg.seeds:
-        cfg.run_dir = str(base)
-        return [(cfg, base)]
-    runs = []
-    for seed in cfg.seeds:
-        one = copy.deepcopy(cfg)
-        one.seed, one.seeds, one.run_dir = seed, [], str(base / f"seed_{seed}")
-        runs.append((one, base / f"seed_{seed}"))
-    return runs
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from robovision.config import load_config
-    from robovision.loop import train
 
     cfg = load_config(args.preset, args.overrides)
-    runs = _run_dirs(cfg)
-    for one, run_dir in runs:
-        print(f"robovision: training {one.algo} on {one.env.spec} (seed {one.seed}) -> {run_dir}")
-        counters = train(one, run_dir)
-        print(f"done: {counters.step} steps, last eval return {counters.last_eval:.1f}, "
-              f"best {counters.best_eval:.1f}")
-    if len(runs) > 1:
-        from robovision.logging import plot_curves
+    if len(cfg.seeds) > 1:
+        return _train_seeds(args, cfg)
+    if cfg.seeds:
+        cfg.seed, cfg.seeds = cfg.seeds[0], []
+    from robovision.loop import train
 
-        out = plot_curves([runs[0][1].parent], runs[0][1].parent / "curve.png")
-        print(f"curve over seeds: {out}")
+    run_dir = _default_run_dir(cfg)
+    cfg.run_dir = str(run_dir)
+    print(f"robovision: training {cfg.algo} on {cfg.env.spec} (seed {cfg.seed}) -> {run_dir}")
+    counters = train(cfg, run_dir)
+    print(f"done: {counters.step} steps, last eval return {counters.last_eval:.1f}, "
+          f"best {counters.best_eval:.1f}")
     return 0
+
+
+def _train_seeds(args: argparse.Namespace, cfg) -> int:
+    """``seeds=0,1,2``: one sweep over seeds, the runs side by side on local Ray (one GPU
+    shared between them when the run uses CUDA)."""
+    from robovision.config import parse_overrides
+    from robovision.sweep.spec import load_spec
+
+    overrides = {k: v for k, v in parse_overrides(args.overrides)
+                 if k not in ("seeds", "seed", "run_dir", "name")}
+    gpu = 0.0
+    if cfg.device != "cpu":
+        import torch
+
+        gpu = 1.0 / len(cfg.seeds) if torch.cuda.is_available() else 0.0
+    spec = load_spec({"name": cfg.name, "preset": args.preset, "overrides": overrides,
+                      "seeds": cfg.seeds,
+                      "resources": {"cpu": max(cfg.threads, 1), "gpu": gpu}})
+    return _run_and_report(spec, _default_run_dir(cfg), resume=False, address=None)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from robovision.sweep.spec import load_spec
+
+    if args.resume:
+        return _run_and_report(None, Path(args.resume), resume=True, address=args.address)
+    if not args.spec:
+        raise SystemExit("robovision sweep: give a spec (SPEC.yaml) or --resume SWEEP_DIR")
+    spec = load_spec(args.spec)
+    sweep_dir = Path(args.dir or Path("runs") / "sweeps" / spec.name / time.strftime(
+        "%Y%m%d-%H%M%S"))
+    return _run_and_report(spec, sweep_dir, resume=False, address=args.address)
+
+
+def _run_and_report(spec, sweep_dir: Path, resume: bool, address: str | None) -> int:
+    from robovision.sweep.runner import print_summary, reopen, run_sweep
+
+    verb = "resuming" if resume else "running"
+    print(f"robovision: {verb} sweep -> {sweep_dir}", flush=True)
+    outcomes = run_sweep(spec, sweep_dir, resume=resume, address=address)
+    mode = (spec or reopen(sweep_dir)[0]).mode
+    print_summary(outcomes, mode)
+    try:
+        from robovision.sweep.aggregate import aggregate_dirs
+
+        png, table = aggregate_dirs([sweep_dir], sweep_dir / "aggregate.png")
+        print(f"aggregates over seeds: {png} and {table}")
+    except FileNotFoundError as exc:
+        print(f"robovision: no aggregate: {exc}", file=sys.stderr)
+    if any(o.status in ("interrupted", "running", "pending") for o in outcomes):
+        print(f"robovision: the sweep is not complete; go on with: robovision sweep --resume "
+              f"{sweep_dir}", file=sys.stderr)
+        return 130
+    return 1 if any(o.status == "error" for o in outcomes) else 0
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -128,10 +170,19 @@ def cmd_check_env(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
+    dirs = [Path(d) for d in args.run_dirs]
+    sweeps = [d for d in dirs if (d / "trials.yaml").exists()]
+    if sweeps or args.rliable:
+        from robovision.sweep.aggregate import aggregate_dirs
+
+        out = Path(args.out or dirs[0] / "aggregate.png")
+        png, table = aggregate_dirs(dirs, out, metric=args.metric, reps=args.reps)
+        print(f"{png}\n{table}")
+        return 0
     from robovision.logging import plot_curves
 
-    out = Path(args.out or Path(args.run_dirs[0]) / "curve.png")
-    plot_curves([Path(d) for d in args.run_dirs], out, metric=args.metric, x=args.x)
+    out = Path(args.out or dirs[0] / "curve.png")
+    plot_curves(dirs, out, metric=args.metric, x=args.x)
     print(out)
     return 0
 
@@ -179,11 +230,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(fn=cmd_check_env)
 
-    p = sub.add_parser("plot", help="learning curves of one or more runs as a PNG")
+    p = sub.add_parser("sweep", help="seeds x tasks x hyper-parameters as Ray Tune trials")
+    p.add_argument("spec", nargs="?", help="a sweep spec (YAML); see examples/sweeps/")
+    p.add_argument("--resume", metavar="SWEEP_DIR", default=None,
+                   help="go on with an interrupted sweep: finished trials stay, the others "
+                        "continue from their checkpoints")
+    p.add_argument("--dir", default=None, help="sweep directory (default: "
+                                               "runs/sweeps/<name>/<timestamp>)")
+    p.add_argument("--address", default=None,
+                   help="a Ray cluster to run on ('auto' or host:port; default RAY_ADDRESS, "
+                        "else a local Ray)")
+    p.set_defaults(fn=cmd_sweep)
+
+    p = sub.add_parser("plot", help="learning curves of runs as a PNG; for a sweep directory, "
+                                    "rliable aggregates over seeds and tasks (PNG and CSV)")
     p.add_argument("run_dirs", nargs="+")
     p.add_argument("--out", default=None)
     p.add_argument("--metric", default="eval/return_mean")
-    p.add_argument("--x", choices=["step", "frames"], default="step")
+    p.add_argument("--x", choices=["step", "frames"], default="step",
+                   help="curves of single runs; aggregates use each run's own unit")
+    p.add_argument("--rliable", action="store_true",
+                   help="aggregate run directories that are not sweeps with rliable too")
+    p.add_argument("--reps", type=int, default=2000, help="bootstrap resamples")
     p.set_defaults(fn=cmd_plot)
     return parser
 

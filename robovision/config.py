@@ -127,7 +127,8 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     seed: int = 0
     seeds: list[int] = field(default_factory=list)
-    """Run one training per seed, in ``RUN_DIR/seed_<n>`` (empty: just ``seed``)."""
+    """Several seeds: one run per seed in ``RUN_DIR/seed_<n>``, side by side as Ray Tune
+    trials (``robovision sweep``'s path); empty: just ``seed``."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = 0
     """torch intra-op threads on the CPU (0: leave torch's default)."""

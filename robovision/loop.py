@@ -16,9 +16,10 @@ import math
 import random
 import signal
 import sys
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import torch
@@ -43,6 +44,18 @@ from robovision.make import action_repeat_of
 from robovision.runtime import tune_allocator
 
 EVAL_SEED_OFFSET = 10_000
+
+
+class RunObserver(Protocol):
+    """Watches a run from outside the loop (a sweep reports each evaluation to its
+    scheduler through one). Both methods are called in the training thread."""
+
+    def started(self, run: Run) -> None:
+        """The run is built (and restored, when resuming); ``run.counters.step`` is where
+        it starts."""
+
+    def evaluated(self, run: Run, result: Evaluation) -> None:
+        """An evaluation was logged at ``run.counters.step``."""
 
 
 class NonFiniteLossError(RuntimeError):
@@ -162,9 +175,10 @@ class Run:
     evaluation, logging and checkpoints. The loops below drive it."""
 
     def __init__(self, cfg: Config, run_dir: Path, resume: bool = False,
-                 checkpoint: str = "latest") -> None:
+                 checkpoint: str = "latest", observer: RunObserver | None = None) -> None:
         """``resume`` restores ``checkpoints/<checkpoint>.pt`` (``latest`` or ``best``)."""
         self.cfg, self.run_dir = cfg, Path(run_dir)
+        self.observer = observer
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.latest = self.ckpt_dir / "latest.pt"
         self.lock = RunLock(self.run_dir)  # before anything in the directory is touched
@@ -324,6 +338,8 @@ class Run:
                              "counters": asdict(self.counters), "rng": rng_state()},
                             self.ckpt_dir / "best.pt")
         self.side.run("plot", plot_curves, [self.run_dir], self.run_dir / "curve.png")
+        if self.observer is not None:
+            self.observer.evaluated(self, result)
         return mean
 
     def close(self) -> None:
@@ -404,12 +420,15 @@ def _truncation_values(agent: OnPolicyAgent, info: dict, truncated: np.ndarray,
 
 
 def train(cfg: Config, run_dir: Path, resume: bool = False,
-          checkpoint: str = "latest") -> Counters:
+          checkpoint: str = "latest", observer: RunObserver | None = None) -> Counters:
     """Train (or resume from ``checkpoints/<checkpoint>.pt``) one run. Ctrl-C or SIGTERM
     stops at the next step boundary and writes a checkpoint first; a second Ctrl-C aborts
-    immediately."""
-    run = Run(cfg, run_dir, resume=resume, checkpoint=checkpoint)
-    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    immediately. Off the main thread (a Ray Tune trial) signals stay with whoever owns
+    them."""
+    run = Run(cfg, run_dir, resume=resume, checkpoint=checkpoint, observer=observer)
+    main_thread = threading.current_thread() is threading.main_thread()
+    signals = (signal.SIGINT, signal.SIGTERM) if main_thread else ()
+    previous = {s: signal.getsignal(s) for s in signals}
 
     def request_stop(signum, frame):
         if run.stop_requested:
@@ -420,6 +439,8 @@ def train(cfg: Config, run_dir: Path, resume: bool = False,
     for sig in previous:
         signal.signal(sig, request_stop)
     try:
+        if observer is not None:
+            observer.started(run)
         LOOPS[run.kind](run)
         every = run.train_cfg.eval_every
         if every == 0 or run.counters.step % every:

@@ -72,8 +72,9 @@ def test_multi_seed_runs_side_by_side(tmp_path):
     assert main(["train", "pendulum_sac", f"run_dir={run}", "seeds=1,2", "train.total_steps=150",
                  "train.eval_every=150", *FAST]) == 0
     assert (run / "seed_1" / "metrics.csv").exists() and (run / "seed_2" / "metrics.csv").exists()
-    assert (run / "curve.png").exists()
+    assert (run / "aggregate.png").exists() and (run / "aggregate.csv").exists()
     assert load_config(str(run / "seed_2" / "config.yaml")).seed == 2
+    assert main(["sweep", "--resume", str(run)]) == 0  # a seeds run is a sweep: nothing to redo
 
 
 def _cli(*args: str) -> list[str]:

@@ -1,0 +1,408 @@
+"""Run a sweep's trials as Ray Tune trials, locally or on a Ray cluster.
+
+Each trial is an ordinary ``robovision train`` run in ``SWEEP_DIR/<trial name>``
+(config.yaml, metrics.csv, tb/, checkpoints/) plus ``trial.json``, its status
+(``running``, ``finished``, ``stopped`` by the scheduler, ``interrupted`` by Ctrl-C,
+or ``error`` with the message; ``train.log`` holds its output). Evaluations are reported to Tune, so
+ASHA can stop the worse trials early.
+
+Resuming (``robovision sweep --resume DIR``) needs nothing from Ray's own
+experiment state, which a SIGKILLed driver may not have written: the sweep directory
+holds the spec (``sweep.yaml``), the fixed trial list (``trials.yaml``) and each
+trial's status and checkpoints. Finished and early-stopped trials are left alone;
+every other trial is scheduled again and continues from its own latest checkpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import logging
+import math
+import os
+import sys
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from robovision.config import ConfigError
+from robovision.logging import EVAL_KEY, SUCCESS_KEY, read_metrics
+from robovision.sweep.spec import (
+    SweepSpec,
+    Trial,
+    expand,
+    load_spec,
+    load_trials,
+    save_trials,
+    spec_to_dict,
+)
+
+SPEC_FILE, TRIALS_FILE, STATUS_FILE, LOG_FILE = "sweep.yaml", "trials.yaml", "trial.json", \
+    "train.log"
+DONE = ("finished", "stopped")
+"""Statuses a resumed sweep leaves alone."""
+
+
+# --------------------------------------------------------------------------- status
+
+
+def read_status(run_dir: Path) -> dict[str, Any]:
+    path = Path(run_dir) / STATUS_FILE
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {"status": "pending"}
+
+
+def write_status(run_dir: Path, **fields: Any) -> None:
+    """Update ``trial.json`` atomically (a kill mid-write leaves the old file)."""
+    status = read_status(run_dir) | fields | {"updated": time.strftime("%Y-%m-%d %H:%M:%S")}
+    path = Path(run_dir) / STATUS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(status, indent=1))
+    os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------- the trial
+
+
+class _TuneReporter:
+    """The run's observer inside a trial: its start in ``trial.json``, each evaluation
+    to Tune."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self.evaluations = 0
+
+    def started(self, run) -> None:
+        write_status(self.run_dir, status="running", started_at_step=run.counters.step,
+                     pid=os.getpid())
+
+    def evaluated(self, run, result) -> None:
+        from ray import tune
+
+        self.evaluations += 1
+        metrics = {EVAL_KEY: float(result.returns.mean()), "steps": run.counters.step,
+                   "frames": run.frames, "evaluations": self.evaluations}
+        if result.success_rate is not None:
+            metrics[SUCCESS_KEY] = result.success_rate
+        tune.report(metrics)
+
+
+def run_trial(config: dict[str, Any]) -> None:
+    """The Tune trainable: train one trial in its run directory, resuming from its own
+    checkpoint when an earlier attempt left one. Output goes to ``train.log``."""
+    from robovision.loop import train
+
+    trial = Trial(**config["trial"])
+    run_dir = Path(config["sweep_dir"]) / trial.name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cfg = trial.config(run_dir)
+    cfg.train.progress = False
+    with (run_dir / LOG_FILE).open("a") as log, contextlib.redirect_stdout(log), \
+            contextlib.redirect_stderr(log):
+        _wait_for_run_dir(run_dir)
+        resume = (run_dir / "checkpoints" / "latest.pt").exists()
+        print(f"robovision sweep: trial {trial.name} on {os.uname().nodename} "
+              f"({'resuming' if resume else 'starting'})", flush=True)
+        try:
+            counters = train(cfg, run_dir, resume=resume, observer=_TuneReporter(run_dir))
+        except (KeyboardInterrupt, SystemExit):  # how Ray stops a trial on Ctrl-C
+            print("robovision sweep: interrupted; the trial resumes from its latest "
+                  "checkpoint", flush=True)
+            write_status(run_dir, status="interrupted")
+            raise
+        except BaseException as exc:
+            traceback.print_exc(file=log)
+            write_status(run_dir, status="error",
+                         error=f"{type(exc).__name__}: {str(exc)[:500]}")
+            raise
+    write_status(run_dir, status="finished", step=counters.step, last_eval=counters.last_eval)
+
+
+def _wait_for_run_dir(run_dir: Path, timeout: float = 120.0) -> None:
+    """Wait while another process holds the run directory: after a driver is SIGKILLed,
+    its trial workers live on for a few seconds, and a resumed sweep can start sooner."""
+    from robovision.lock import RunDirLocked, RunLock
+
+    deadline, said = time.time() + timeout, False
+    while True:
+        try:
+            RunLock(run_dir).release()
+            return
+        except RunDirLocked as exc:
+            if time.time() > deadline:
+                raise
+            if not said:
+                print(f"robovision sweep: waiting up to {timeout:.0f} s: {exc}", flush=True)
+                said = True
+            time.sleep(1.0)
+
+
+# --------------------------------------------------------------------------- the driver
+
+
+@dataclass
+class Outcome:
+    """How one trial ended, for the summary table."""
+
+    name: str
+    status: str
+    steps: int
+    frames: int
+    final: float
+    best: float
+    success: float
+    error: str
+    log: str
+
+
+def _scheduler(spec: SweepSpec, trials: list[Trial], stopped: set[str]):
+    if spec.scheduler.kind == "fifo":
+        return None
+    from ray.tune.schedulers import ASHAScheduler, TrialScheduler
+
+    class RecordingASHA(ASHAScheduler):
+        """ASHA that remembers whom it stopped: those trials are done, not interrupted."""
+
+        def on_trial_result(self, tune_controller, trial, result):
+            decision = super().on_trial_result(tune_controller, trial, result)
+            if decision == TrialScheduler.STOP:
+                stopped.add(trial.config["trial"]["name"])
+            return decision
+
+    sched = spec.scheduler
+    max_t = sched.max_t or _largest_budget(trials, sched.time_attr)
+    return RecordingASHA(time_attr=sched.time_attr, metric=spec.metric, mode=spec.mode,
+                         max_t=max_t, grace_period=min(sched.grace_period, max_t),
+                         reduction_factor=sched.reduction_factor)
+
+
+def _largest_budget(trials: list[Trial], time_attr: str) -> int:
+    budgets = []
+    for trial in trials:
+        train = trial.config().train
+        if time_attr == "evaluations":
+            budgets.append(train.total_steps // max(train.eval_every, 1) + 1)
+        else:
+            budgets.append(train.total_steps)
+    return max(budgets)
+
+
+def _progress_callback(trials: list[Trial], done: int, show: bool):
+    from ray.tune import Callback
+    from tqdm import tqdm
+
+    budgets = {t.name: (t.config().train.total_steps, t.config().train.unit) for t in trials}
+
+    class Progress(Callback):
+        """One bar over the sweep: trials' fractions of their budgets, with rate and ETA."""
+
+        def __init__(self) -> None:
+            self.bar = tqdm(total=len(trials) + done, initial=done, unit="trial",
+                            bar_format="{l_bar}{bar}| {n:.2f}/{total} trials "
+                                       "[{elapsed}<{remaining}{postfix}]",
+                            disable=not show, dynamic_ncols=True)
+            self.fraction: dict[str, float] = {}
+            self.best = math.nan
+            self.counts = {"done": 0, "failed": 0}
+
+        def __getstate__(self) -> dict:  # Tune pickles its callbacks; the bar stays here
+            return {k: v for k, v in self.__dict__.items() if k != "bar"}
+
+        def _set(self, name: str, fraction: float) -> None:
+            self.bar.update(fraction - self.fraction.get(name, 0.0))
+            self.fraction[name] = fraction
+
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            name = trial.config["trial"]["name"]
+            total, unit = budgets[name]
+            self._set(name, min(1.0, result["frames" if unit == "frames" else "steps"] / total))
+            if EVAL_KEY in result and not result[EVAL_KEY] <= self.best:
+                self.best = result[EVAL_KEY]
+            self._postfix(trials)
+
+        def on_trial_complete(self, iteration, trials, trial, **info):
+            self._set(trial.config["trial"]["name"], 1.0)
+            self.counts["done"] += 1
+            self._postfix(trials)
+
+        def on_trial_error(self, iteration, trials, trial, **info):
+            self._set(trial.config["trial"]["name"], 1.0)
+            self.counts["failed"] += 1
+            self._postfix(trials)
+
+        def _postfix(self, trials) -> None:
+            running = sum(t.status == "RUNNING" for t in trials)
+            self.bar.set_postfix_str(f"running {running}, done {self.counts['done']}, failed "
+                                     f"{self.counts['failed']}, best eval {self.best:.1f}")
+
+        def on_experiment_end(self, trials, **info):
+            self.bar.close()
+
+    return Progress()
+
+
+def _init_ray(spec: SweepSpec, address: str | None) -> bool:
+    """Start local Ray (or join a cluster); True when this call started it."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    address = address or spec.ray.get("address") or os.environ.get("RAY_ADDRESS")
+    env_vars = {k: os.environ[k] for k in ("MUJOCO_GL", "PYOPENGL_PLATFORM", "ROBOVISION_DATA")
+                if k in os.environ}
+    options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                               "logging_level": logging.ERROR,
+                               "runtime_env": {"env_vars": env_vars}}
+    if address:
+        ray.init(address=address, **options)
+    else:
+        ray.init(num_cpus=spec.ray.get("num_cpus"), num_gpus=spec.ray.get("num_gpus"),
+                 **options)
+    return True
+
+
+def prepare(spec: SweepSpec, sweep_dir: Path) -> list[Trial]:
+    """Write the spec and its trial list into a new sweep directory."""
+    sweep_dir = Path(sweep_dir)
+    if (sweep_dir / TRIALS_FILE).exists():
+        raise ConfigError(f"{sweep_dir} already holds a sweep; resume it with robovision sweep "
+                          f"--resume {sweep_dir}, or choose another directory")
+    trials = expand(spec)
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    (sweep_dir / SPEC_FILE).write_text(yaml.safe_dump(spec_to_dict(spec), sort_keys=False))
+    save_trials(trials, sweep_dir / TRIALS_FILE)
+    return trials
+
+
+def reopen(sweep_dir: Path) -> tuple[SweepSpec, list[Trial]]:
+    """The spec and trial list of an existing sweep directory."""
+    sweep_dir = Path(sweep_dir)
+    if not (sweep_dir / TRIALS_FILE).exists():
+        raise ConfigError(f"{sweep_dir / TRIALS_FILE} not found: is {sweep_dir} a sweep "
+                          "directory (written by robovision sweep or train with seeds)?")
+    return load_spec(sweep_dir / SPEC_FILE), load_trials(sweep_dir / TRIALS_FILE)
+
+
+def run_sweep(spec: SweepSpec, sweep_dir: Path, resume: bool = False,
+              address: str | None = None, progress: bool = True) -> list[Outcome]:
+    """Run (or, with ``resume``, go on with) a sweep; the outcome of every trial."""
+    from ray import tune
+
+    sweep_dir = Path(sweep_dir).resolve()
+    if resume:
+        spec, trials = reopen(sweep_dir)
+    else:
+        trials = prepare(spec, sweep_dir)
+    pending = [t for t in trials if read_status(sweep_dir / t.name)["status"] not in DONE]
+    if pending:
+        # Tune's own tables and banners off (verbose=0 alone keeps the banner): the sweep
+        # shows one progress bar and prints its summary at the end
+        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+        started = _init_ray(spec, address)
+        stopped: set[str] = set()
+        trainable = tune.with_resources(run_trial, {k: v for k, v in spec.resources.items()
+                                                    if v > 0})
+        attempt = 1 + sum(1 for _ in (sweep_dir / ".tune").glob("attempt_*"))
+        tuner = tune.Tuner(
+            trainable,
+            param_space={"sweep_dir": str(sweep_dir),
+                         "trial": tune.grid_search([asdict(t) for t in pending])},
+            tune_config=tune.TuneConfig(
+                metric=spec.metric, mode=spec.mode,
+                scheduler=_scheduler(spec, pending, stopped),
+                max_concurrent_trials=spec.max_concurrent or None,
+                trial_dirname_creator=lambda t: t.config["trial"]["name"][:100]),
+            run_config=tune.RunConfig(
+                name=f"attempt_{attempt}", storage_path=str(sweep_dir / ".tune"), verbose=0,
+                failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
+                callbacks=[_progress_callback(pending, len(trials) - len(pending),
+                                              progress)]))
+        try:
+            results = tuner.fit()
+        finally:
+            if started:
+                import ray
+
+                ray.shutdown()
+        for name in stopped:
+            write_status(sweep_dir / name, status="stopped")
+        _note_crashes(sweep_dir, results)
+    outcomes = [outcome(sweep_dir, t) for t in trials]
+    write_summary(outcomes, sweep_dir / "summary.csv")
+    return outcomes
+
+
+def _note_crashes(sweep_dir: Path, results) -> None:
+    """A worker that died without a Python exception (killed, out of memory, a segfault)
+    wrote no error status; take Tune's word for it."""
+    for result in results:
+        if result.error is None:
+            continue
+        name = result.config["trial"]["name"]
+        if read_status(sweep_dir / name)["status"] not in ("error", "interrupted"):
+            write_status(sweep_dir / name, status="error",
+                         error=f"{type(result.error).__name__}: {str(result.error)[-500:]}")
+
+
+def outcome(sweep_dir: Path, trial: Trial) -> Outcome:
+    run_dir = Path(sweep_dir) / trial.name
+    status = read_status(run_dir)
+    steps = frames = 0
+    final = best = success = math.nan
+    if (run_dir / "metrics.csv").exists():
+        metrics = read_metrics(run_dir)
+        if EVAL_KEY in metrics:
+            s, f, v = metrics[EVAL_KEY]
+            steps, frames, final, best = int(s[-1]), int(f[-1]), float(v[-1]), float(v.max())
+        if SUCCESS_KEY in metrics:
+            success = float(metrics[SUCCESS_KEY][2][-1])
+    return Outcome(trial.name, status["status"], steps, frames, final, best, success,
+                   status.get("error", ""), str(run_dir / LOG_FILE))
+
+
+def write_summary(outcomes: list[Outcome], path: Path) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(list(asdict(outcomes[0]))) if outcomes else None
+        writer.writerows(list(asdict(o).values()) for o in outcomes)
+
+
+def best_of(outcomes: list[Outcome], mode: str = "max") -> Outcome | None:
+    scored = [o for o in outcomes if o.status in DONE and not math.isnan(o.final)]
+    if not scored:
+        return None
+    return (max if mode == "max" else min)(scored, key=lambda o: o.final)
+
+
+def summary_table(outcomes: list[Outcome], mode: str = "max") -> str:
+    """The trials as a text table, best first, failures last with their logs."""
+    sign = -1 if mode == "max" else 1
+    rows = sorted(outcomes, key=lambda o: (o.status == "error", math.isnan(o.final),
+                                           sign * (0 if math.isnan(o.final) else o.final)))
+    width = max([len(o.name) for o in rows] + [5])
+    lines = [f"{'trial':<{width}}  {'status':<8}  {'steps':>9}  {'frames':>10}  "
+             f"{'final eval':>10}  {'best eval':>10}  {'success':>7}"]
+    for o in rows:
+        success = "" if math.isnan(o.success) else f"{o.success:.0%}"
+        lines.append(f"{o.name:<{width}}  {o.status:<8}  {o.steps:>9}  {o.frames:>10}  "
+                     f"{o.final:>10.2f}  {o.best:>10.2f}  {success:>7}")
+    for o in rows:
+        if o.status == "error":
+            lines.append(f"FAILED {o.name}: {o.error.splitlines()[-1] if o.error else '?'}\n"
+                         f"  log: {o.log}")
+    best = best_of(outcomes, mode)
+    if best is not None:
+        lines.append(f"best trial: {best.name} (final eval {best.final:.2f})")
+    return "\n".join(lines)
+
+
+def print_summary(outcomes: list[Outcome], mode: str = "max") -> None:
+    print(summary_table(outcomes, mode), file=sys.stdout, flush=True)

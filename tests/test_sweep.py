@@ -1,0 +1,255 @@
+"""Sweeps: specs checked before Ray starts, trials on local Ray Tune, failures kept to
+their trial, resume after the driver is killed, and rliable aggregates."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from robovision.checkpoint import load_checkpoint
+from robovision.cli import main
+from robovision.config import ConfigError
+from robovision.sweep import aggregate as agg
+from robovision.sweep.runner import _wait_for_run_dir
+from robovision.sweep.spec import expand, load_spec
+
+TINY = {"train.total_steps": 300, "train.learning_starts": 100, "train.batch_size": 32,
+        "agent.hidden": [32, 32], "train.eval_episodes": 1, "train.eval_every": 150,
+        "train.log_every": 50, "train.checkpoint_every": 150}
+
+
+def _spec(tmp_path: Path, **fields) -> Path:
+    data = {"preset": "pendulum_sac", "overrides": TINY, "resources": {"cpu": 1},
+            "ray": {"num_cpus": 2}} | fields
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _sweep(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "robovision.cli", "sweep", *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _status(run_dir: Path) -> dict:
+    return json.loads((run_dir / "trial.json").read_text())
+
+
+# --------------------------------------------------------------------------- specs
+
+
+@pytest.mark.parametrize("search, named", [
+    ({"agent.lr": {"grid": [1e-3]}}, "unknown config key 'agent.lr'"),
+    ({"agent.actor_lr": {"grid": []}}, "search.agent.actor_lr.grid: the search space is empty"),
+    ({"agent.actor_lr": {"choice": []}}, "search.agent.actor_lr.choice: the search space"),
+    ({"agent.actor_lr": {"loguniform": [1e-3]}}, "search.agent.actor_lr.loguniform: expected"),
+    ({"agent.actor_lr": {"loguniform": [0, 1e-3]}}, "low must be > 0"),
+    ({"agent.tau": {"uniform": [0.1, 0.01]}}, "search.agent.tau.uniform: low must be below"),
+    ({"train.batch_size": {"randint": [16.5, 64]}}, "expected integer bounds"),
+    ({"agent.tau": {"normal": [0, 1]}}, "search.agent.tau: unknown space 'normal'"),
+    ({"agent.actor_lr": {"grid": ["fast"]}}, "agent.actor_lr: expected float, got 'fast'"),
+    ({"seed": {"grid": [1, 2]}}, "seed: a sweep sets it per trial"),
+])
+def test_a_bad_spec_stops_before_ray_starts_naming_the_key(tmp_path, monkeypatch, capsys,
+                                                           search, named):
+    from robovision.sweep import runner
+
+    monkeypatch.setattr(runner, "_init_ray", lambda *a: pytest.fail("Ray started"))
+    with pytest.raises(ConfigError, match=re.escape(named)):
+        load_spec({"preset": "pendulum_sac", "search": search})
+    assert main(["sweep", str(_spec(tmp_path, search=search)), "--dir",
+                 str(tmp_path / "s")]) == 2
+    assert named in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
+
+
+def test_unknown_sweep_keys_and_samples_without_random_keys_are_named():
+    with pytest.raises(ConfigError, match=r"unknown sweep key 'serch'\. Did you mean search"):
+        load_spec({"preset": "pendulum_sac", "serch": {}})
+    with pytest.raises(ConfigError, match="samples: 3 draws need a random key"):
+        load_spec({"preset": "pendulum_sac", "samples": 3,
+                   "search": {"agent.tau": {"grid": [0.01, 0.02]}}})
+    with pytest.raises(ConfigError, match="unknown preset 'pendulum_sacc'"):
+        load_spec({"preset": "pendulum_sacc"})
+    with pytest.raises(ConfigError, match="scheduler: unknown scheduler 'hyperband'"):
+        load_spec({"preset": "pendulum_sac", "scheduler": {"hyperband": {}}})
+
+
+def test_expansion_is_grid_times_samples_times_seeds_and_reproducible():
+    data = {"preset": ["pendulum_sac", "pendulum_td3"], "seeds": [0, 1], "samples": 3,
+            "search": {"env.spec": {"grid": ["Pendulum-v1", "MountainCarContinuous-v0"]},
+                       "agent.actor_lr": {"loguniform": [1e-4, 1e-3]},
+                       "agent.gamma": {"choice": [0.98, 0.99]}}}
+    trials = expand(load_spec(data))
+    assert len(trials) == 2 * 2 * 3 * 2
+    assert len({t.name for t in trials}) == len(trials)
+    assert all(1e-4 <= t.overrides["agent.actor_lr"] <= 1e-3 for t in trials)
+    assert {t.overrides["agent.gamma"] for t in trials} <= {0.98, 0.99}
+    assert {t.task for t in trials} == {"Pendulum-v1", "MountainCarContinuous-v0"}
+    # the seeds of one group share its draws; aggregation groups by it
+    for group in {t.group for t in trials}:
+        members = [t for t in trials if t.group == group]
+        assert sorted(t.seed for t in members) == [0, 1]
+        assert len({t.overrides["agent.actor_lr"] for t in members}) == 1
+    assert expand(load_spec(data)) == trials
+    assert expand(load_spec(data | {"sampler_seed": 1})) != trials
+    td3 = next(t for t in trials if t.preset == "pendulum_td3")
+    assert td3.config().algo == "td3" and td3.variant.startswith("preset=pendulum_td3")
+
+
+def test_asha_records_the_trials_it_stops():
+    from ray.tune.experiment import Trial
+
+    from robovision.sweep.runner import _scheduler
+
+    spec = load_spec({"preset": "pendulum_sac", "overrides": {"train.total_steps": 400},
+                      "scheduler": {"asha": {"grace_period": 100, "reduction_factor": 2}}})
+    stopped: set[str] = set()
+    sched = _scheduler(spec, expand(spec), stopped)
+    good, bad = (Trial("fn", config={"trial": {"name": n}}, stub=True) for n in ("good", "bad"))
+    for trial in (good, bad):
+        sched.on_trial_add(None, trial)
+    assert sched.on_trial_result(None, good, {"steps": 100, "eval/return_mean": 10.0}) == "CONTINUE"
+    assert sched.on_trial_result(None, bad, {"steps": 100, "eval/return_mean": 1.0}) == "STOP"
+    assert stopped == {"bad"}
+    assert _scheduler(load_spec({"preset": "pendulum_sac"}), [], set()) is None
+
+
+# --------------------------------------------------------------------------- aggregates
+
+
+def _fake_run(run_dir: Path, task: str, values: list[float], unit: str = "steps") -> None:
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump({"env": {"spec": task},
+                                                         "train": {"unit": unit}}))
+    with (run_dir / "metrics.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["step", "frames", "wall_time", "name", "value"])
+        for i, v in enumerate(values, start=1):
+            writer.writerow([100 * i, 400 * i, 0.0, "eval/return_mean", v])
+
+
+def test_rliable_aggregates_per_task_and_over_tasks(tmp_path):
+    rng = np.random.default_rng(0)
+    trials = []
+    for task, scale in (("A", 1.0), ("B", 100.0)):
+        for variant, level in (("good", 2.0), ("bad", 1.0)):
+            for seed in range(4):
+                name = f"{variant},{task},seed_{seed}"
+                finals = level * scale + rng.normal(0, 0.1 * scale)
+                _fake_run(tmp_path / name, task, [0.5 * finals, finals],
+                          unit="frames" if task == "B" else "steps")
+                trials.append({"name": name, "group": f"{variant},{task}", "variant": variant})
+    (tmp_path / "trials.yaml").write_text(yaml.safe_dump(trials))
+    png, table = agg.aggregate_dirs([tmp_path], tmp_path / "aggregate.png", reps=300)
+    assert png.stat().st_size > 10_000
+    rows = list(csv.DictReader(table.open()))
+    final = {(r["task"], r["variant"]): r for r in rows if r["kind"] == "final"}
+    groups = {(g.task, g.variant): g for g in agg.collect([tmp_path])}
+    for key, row in final.items():
+        scores = np.sort(groups[key].aligned()[1][:, -1])
+        assert float(row["iqm"]) == pytest.approx(scores[1:3].mean(), rel=1e-4)  # middle half
+        assert float(row["ci_low"]) <= float(row["iqm"]) <= float(row["ci_high"])
+    curve_x = {(r["task"], r["x"]) for r in rows if r["kind"] == "curve"}
+    assert ("A", "200") in curve_x and ("B", "800") in curve_x  # steps vs frames per run
+    over = {r["variant"]: float(r["iqm"]) for r in rows if r["kind"] == "final_normalised"}
+    assert set(over) == {"good", "bad"} and 0 <= over["bad"] < over["good"] <= 1
+    profile = [r for r in rows if r["kind"] == "profile" and r["variant"] == "good"]
+    fractions = [float(r["iqm"]) for r in profile]
+    assert fractions == sorted(fractions, reverse=True) and fractions[0] == 1.0
+
+
+# --------------------------------------------------------------------------- Ray Tune
+
+
+def test_two_seeds_by_two_values_give_four_runs_and_aggregates(tmp_path):
+    sweep = tmp_path / "sweep"
+    spec = _spec(tmp_path, seeds=[0, 1], search={"agent.actor_lr": {"grid": [1e-3, 3e-4]}})
+    result = _sweep(str(spec), "--dir", str(sweep))
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = sorted(p for p in sweep.iterdir() if (p / "trial.json").exists())
+    assert [p.name for p in runs] == ["actor_lr=0.0003,seed_0", "actor_lr=0.0003,seed_1",
+                                      "actor_lr=0.001,seed_0", "actor_lr=0.001,seed_1"]
+    for run in runs:
+        assert _status(run)["status"] == "finished"
+        assert (run / "config.yaml").exists() and (run / "tb").is_dir()
+        saved = load_checkpoint(run / "checkpoints" / "latest.pt")
+        assert saved["counters"]["step"] == 300
+        config = yaml.safe_load((run / "config.yaml").read_text())
+        assert f"actor_lr={config['agent']['actor_lr']:.3g}," in run.name
+        assert f"seed_{config['seed']}" in run.name
+    rows = list(csv.DictReader((sweep / "aggregate.csv").open()))
+    finals = [r for r in rows if r["kind"] == "final"]
+    assert {r["variant"] for r in finals} == {"actor_lr=0.001", "actor_lr=0.0003"}
+    assert all(r["runs"] == "2" and r["x"] == "300" for r in finals)
+    assert (sweep / "aggregate.png").stat().st_size > 10_000
+    assert "best trial: actor_lr=" in result.stdout
+
+
+def test_a_failing_trial_is_named_and_the_others_finish(tmp_path):
+    sweep = tmp_path / "sweep"
+    spec = _spec(tmp_path, search={"env.spec": {"grid": ["Pendulum-v1", "NoSuchEnv-v0"]}})
+    result = _sweep(str(spec), "--dir", str(sweep))
+    assert result.returncode == 1
+    good, bad = sweep / "spec=Pendulum-v1,seed_0", sweep / "spec=NoSuchEnv-v0,seed_0"
+    assert _status(good)["status"] == "finished"
+    assert _status(bad)["status"] == "error" and "NoSuchEnv" in _status(bad)["error"]
+    assert "Traceback" in (bad / "train.log").read_text()
+    assert "FAILED spec=NoSuchEnv-v0,seed_0" in result.stdout
+    assert str(bad / "train.log") in result.stdout
+
+
+def test_a_killed_sweep_resumes_without_restarting_any_trial(tmp_path):
+    sweep = tmp_path / "sweep"
+    spec = _spec(tmp_path, seeds=[0, 1], max_concurrent=1,
+                 overrides=TINY | {"train.total_steps": 2000, "train.checkpoint_every": 200,
+                                   "train.eval_every": 1000})
+    driver = subprocess.Popen([sys.executable, "-m", "robovision.cli", "sweep", str(spec),
+                               "--dir", str(sweep)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, start_new_session=True)
+    runs = [sweep / "seed_0", sweep / "seed_1"]
+
+    def finished_and_checkpointed() -> tuple[Path, Path] | None:
+        done = [r for r in runs if (r / "trial.json").exists()
+                and _status(r)["status"] == "finished"]
+        going = [r for r in runs if r not in done and (r / "checkpoints/latest.pt").exists()]
+        return (done[0], going[0]) if done and going else None
+
+    deadline = time.time() + 240
+    while (pair := finished_and_checkpointed()) is None:
+        assert driver.poll() is None, driver.stderr.read().decode()[-3000:]
+        assert time.time() < deadline, "the sweep never got one trial done and one going"
+        time.sleep(0.1)
+    os.killpg(driver.pid, signal.SIGKILL)  # the driver and the Ray processes it started
+    driver.wait()
+    done, cut = pair
+    _wait_for_run_dir(cut, timeout=60)  # an orphaned trial worker lives a moment longer
+    done_bytes, done_mtime = (done / "metrics.csv").read_bytes(), (done / "metrics.csv").stat()
+    cut_step = load_checkpoint(cut / "checkpoints" / "latest.pt")["counters"]["step"]
+    assert 0 < cut_step < 2000
+
+    result = _sweep("--resume", str(sweep))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (done / "metrics.csv").read_bytes() == done_bytes
+    assert (done / "metrics.csv").stat().st_mtime == done_mtime.st_mtime
+    status = _status(cut)
+    assert status["status"] == "finished" and status["step"] == 2000
+    assert status["started_at_step"] == cut_step  # went on from its checkpoint
+    assert "resuming" in (cut / "train.log").read_text()
+
+
+@pytest.mark.parametrize("path", sorted(Path(__file__).parents[1].glob("examples/sweeps/*.yaml")),
+                         ids=lambda p: p.name)
+def test_example_sweep_specs_load(path):
+    assert expand(load_spec(path))
