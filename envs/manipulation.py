@@ -16,6 +16,12 @@ Observations are flattened to float32, actions are a Box from the action spec
 discount ``terminated``. ``info["success"]`` is 1.0 when the task's own reward is at
 its maximum (the brick is lifted above its target height, the hand is on the target,
 the bricks are placed, stacked or reassembled), 0.0 otherwise.
+
+``reward="dense"`` (reach tasks only, ``env.options: {reward: dense}``) pays for getting
+closer everywhere in the workspace, not only within a few centimetres of the target:
+1 within the target's radius as the task's own reward, falling linearly to 0 at
+``DENSE_MARGIN`` beyond it. The task's own reward stays in ``info["task_reward"]``,
+and success is still defined by it, so success rates compare across both rewards.
 """
 
 from __future__ import annotations
@@ -40,6 +46,12 @@ suffix, written out so that registering ``manip/...`` imports nothing;
 ``tests/test_manipulation.py`` checks it against the installed package."""
 
 
+REWARDS = ("task", "dense")
+DENSE_MARGIN = 0.4
+"""Metres beyond the target's radius at which the dense reach reward reaches 0 (the
+Jaco's reach workspace spans about this)."""
+
+
 def installed_tasks() -> list[str]:
     """Task names of the installed ``dm_control.manipulation`` (imports it)."""
     from dm_control import manipulation
@@ -55,8 +67,16 @@ class ManipulationEnv(gym.Env):
     metadata: ClassVar[dict] = {"render_modes": ["rgb_array"], "render_fps": 25}
 
     def __init__(self, task: str, obs: str = "state", render_mode: str | None = None,
-                 render_height: int = 84, render_width: int = 84) -> None:
+                 render_height: int = 84, render_width: int = 84, reward: str = "task") -> None:
         from robovision.runtime import order_triton_and_gl
+
+        if reward not in REWARDS:
+            raise ValueError(f"reward={reward!r}: choose one of {REWARDS}")
+        if reward == "dense" and not task.startswith("reach_"):
+            raise ValueError(f"reward='dense' is defined for the reach tasks (reach_site, "
+                             f"reach_duplo), not {task}: it pays for the hand's distance to "
+                             "the target")
+        self.reward_kind = reward
 
         order_triton_and_gl()  # before dm_control loads GL (runtime.py says why)
         from dm_control import manipulation
@@ -107,11 +127,24 @@ class ManipulationEnv(gym.Env):
 
     def step(self, action):
         time_step = self._env.step(np.asarray(action, np.float64).reshape(self.action_space.shape))
-        reward = float(time_step.reward or 0.0)
+        task_reward = float(time_step.reward or 0.0)
+        reward = self._dense_reward() if self.reward_kind == "dense" else task_reward
         terminated = bool(time_step.last() and time_step.discount == 0.0)
         truncated = bool(time_step.last() and not terminated)
         return (self._flat(time_step.observation), reward, terminated, truncated,
-                {"success": success(reward)})
+                {"success": success(task_reward), "task_reward": task_reward})
+
+    def _dense_reward(self) -> float:
+        """1 within the target's radius, linear down to 0 at ``DENSE_MARGIN`` beyond."""
+        from dm_control.manipulation.reach import _TARGET_RADIUS
+        from dm_control.utils import rewards
+
+        task, physics = self._env.task, self.physics
+        hand = physics.bind(task.hand.tool_center_point).xpos
+        target = physics.bind(task._target).xpos  # the Reach task keeps it private
+        return float(rewards.tolerance(np.linalg.norm(hand - target),
+                                       bounds=(0, _TARGET_RADIUS), margin=DENSE_MARGIN,
+                                       sigmoid="linear", value_at_margin=0.0))
 
     def render(self) -> np.ndarray:
         return self.physics.render(self.render_height, self.render_width, camera_id=0)

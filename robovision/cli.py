@@ -92,6 +92,9 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
     run_dir = Path(args.run_dir)
     config_path = run_dir / "config.yaml"
+    if not config_path.exists() and (run_dir / "trials.yaml").exists():
+        raise SystemExit(f"robovision: {run_dir} is a sweep (several seeds or trials); go on "
+                         f"with: robovision sweep --resume {run_dir}")
     if not config_path.exists():
         raise SystemExit(
             f"robovision: {config_path} not found; is {run_dir} a run directory? A run "

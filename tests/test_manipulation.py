@@ -96,3 +96,23 @@ def test_evaluation_reports_the_success_rate(tmp_path, capsys):
     assert len(rate) == 1 and 0.0 <= rate[0] <= 1.0
     assert main(["eval", str(tmp_path), "--episodes", "2", "--checkpoint", "latest"]) == 0
     assert "success" in capsys.readouterr().out
+
+
+def test_dense_reach_reward_grows_as_the_hand_nears_the_target():
+    env = make_env("manip/reach_site", obs="state", reward="dense")
+    env.reset(seed=0)
+    base = env.unwrapped
+    task, physics = base._env.task, base.physics
+    still = np.zeros(env.action_space.shape, np.float32)
+    seen = []
+    for offset in (0.35, 0.15, 0.0):
+        hand = physics.bind(task.hand.tool_center_point).xpos.copy()
+        physics.bind(task._target).pos = hand + np.array([offset, 0.0, 0.0])
+        _, reward, _, _, info = env.step(still)
+        seen.append((reward, info["task_reward"], info["success"]))
+    (far, far_task, _), (mid, _, _), (on, on_task, on_success) = seen
+    assert 0.0 < far < mid < on == pytest.approx(1.0) and far_task < 0.05
+    assert on_task > 0.99 and on_success == 1.0
+    env.close()
+    with pytest.raises(ValueError, match="defined for the reach tasks"):
+        make_env("manip/lift_brick", obs="state", reward="dense")
