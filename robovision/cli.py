@@ -70,8 +70,8 @@ def _run_and_report(spec, sweep_dir: Path, resume: bool, address: str | None) ->
     verb = "resuming" if resume else "running"
     print(f"robovision: {verb} sweep -> {sweep_dir}", flush=True)
     outcomes = run_sweep(spec, sweep_dir, resume=resume, address=address)
-    mode = (spec or reopen(sweep_dir)[0]).mode
-    print_summary(outcomes, mode)
+    spec = spec or reopen(sweep_dir)[0]
+    print_summary(outcomes, spec.mode, spec.metric)
     try:
         from robovision.sweep.aggregate import aggregate_dirs
 

@@ -15,6 +15,7 @@ CPUs, and ``robovision train`` uses one thread per physical core.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import subprocess
 import sys
@@ -31,14 +32,10 @@ FAST = {"train.learning_starts": 500, "train.eval_every": 0, "train.eval_episode
 
 def _tree_rss(proc: psutil.Process) -> int:
     total = 0
-    try:
+    with contextlib.suppress(psutil.Error):  # processes come and go while we look
         for p in [proc, *proc.children(recursive=True)]:
-            try:
+            with contextlib.suppress(psutil.Error):
                 total += p.memory_info().rss
-            except psutil.Error:
-                pass
-    except psutil.Error:
-        pass
     return total
 
 

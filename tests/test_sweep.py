@@ -253,3 +253,18 @@ def test_a_killed_sweep_resumes_without_restarting_any_trial(tmp_path):
                          ids=lambda p: p.name)
 def test_example_sweep_specs_load(path):
     assert expand(load_spec(path))
+
+
+def test_the_summary_ranks_by_the_spec_metric_and_names_failures():
+    from robovision.sweep.runner import Outcome, best_of, summary_table
+
+    nan = float("nan")
+    outcomes = [Outcome("high_return", "finished", 9, 9, 5.0, 6.0, 0.2, "", "a.log"),
+                Outcome("high_success", "stopped", 9, 9, 3.0, 6.0, 0.9, "", "b.log"),
+                Outcome("broken", "error", 0, 0, nan, nan, nan, "ValueError: bad", "c.log")]
+    assert best_of(outcomes).name == "high_return"
+    assert best_of(outcomes, "min").name == "high_success"
+    assert best_of(outcomes, metric="eval/success_rate").name == "high_success"
+    table = summary_table(outcomes)
+    assert "FAILED broken: ValueError: bad\n  log: c.log" in table
+    assert table.splitlines()[1].startswith("high_return")

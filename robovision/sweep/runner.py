@@ -195,7 +195,8 @@ def _largest_budget(trials: list[Trial], time_attr: str) -> int:
     return max(budgets)
 
 
-def _progress_callback(trials: list[Trial], done: int, show: bool):
+def _progress_callback(trials: list[Trial], done: int, show: bool, metric: str = EVAL_KEY,
+                       mode: str = "max"):
     from ray.tune import Callback
     from tqdm import tqdm
 
@@ -217,15 +218,19 @@ def _progress_callback(trials: list[Trial], done: int, show: bool):
             return {k: v for k, v in self.__dict__.items() if k != "bar"}
 
         def _set(self, name: str, fraction: float) -> None:
-            self.bar.update(fraction - self.fraction.get(name, 0.0))
             self.fraction[name] = fraction
+            self.bar.n = min(self.bar.total, done + sum(self.fraction.values()))
+            self.bar.refresh()
 
         def on_trial_result(self, iteration, trials, trial, result, **info):
             name = trial.config["trial"]["name"]
             total, unit = budgets[name]
             self._set(name, min(1.0, result["frames" if unit == "frames" else "steps"] / total))
-            if EVAL_KEY in result and not result[EVAL_KEY] <= self.best:
-                self.best = result[EVAL_KEY]
+            if metric in result:
+                value = result[metric]
+                if math.isnan(self.best) or (value > self.best if mode == "max"
+                                             else value < self.best):
+                    self.best = value
             self._postfix(trials)
 
         def on_trial_complete(self, iteration, trials, trial, **info):
@@ -240,8 +245,9 @@ def _progress_callback(trials: list[Trial], done: int, show: bool):
 
         def _postfix(self, trials) -> None:
             running = sum(t.status == "RUNNING" for t in trials)
+            best = "-" if math.isnan(self.best) else f"{self.best:.3g}"
             self.bar.set_postfix_str(f"running {running}, done {self.counts['done']}, failed "
-                                     f"{self.counts['failed']}, best eval {self.best:.1f}")
+                                     f"{self.counts['failed']}, best {metric} {best}")
 
         def on_experiment_end(self, trials, **info):
             self.bar.close()
@@ -323,8 +329,8 @@ def run_sweep(spec: SweepSpec, sweep_dir: Path, resume: bool = False,
             run_config=tune.RunConfig(
                 name=f"attempt_{attempt}", storage_path=str(sweep_dir / ".tune"), verbose=0,
                 failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
-                callbacks=[_progress_callback(pending, len(trials) - len(pending),
-                                              progress)]))
+                callbacks=[_progress_callback(pending, len(trials) - len(pending), progress,
+                                              spec.metric, spec.mode)]))
         try:
             results = tuner.fit()
         finally:
@@ -375,14 +381,20 @@ def write_summary(outcomes: list[Outcome], path: Path) -> None:
         writer.writerows(list(asdict(o).values()) for o in outcomes)
 
 
-def best_of(outcomes: list[Outcome], mode: str = "max") -> Outcome | None:
-    scored = [o for o in outcomes if o.status in DONE and not math.isnan(o.final)]
+def best_of(outcomes: list[Outcome], mode: str = "max",
+            metric: str = EVAL_KEY) -> Outcome | None:
+    """The best finished or early-stopped trial by its last ``metric`` (the final
+    evaluation return, or its success rate)."""
+    def score(o: Outcome) -> float:
+        return o.success if metric == SUCCESS_KEY else o.final
+
+    scored = [o for o in outcomes if o.status in DONE and not math.isnan(score(o))]
     if not scored:
         return None
-    return (max if mode == "max" else min)(scored, key=lambda o: o.final)
+    return (max if mode == "max" else min)(scored, key=score)
 
 
-def summary_table(outcomes: list[Outcome], mode: str = "max") -> str:
+def summary_table(outcomes: list[Outcome], mode: str = "max", metric: str = EVAL_KEY) -> str:
     """The trials as a text table, best first, failures last with their logs."""
     sign = -1 if mode == "max" else 1
     rows = sorted(outcomes, key=lambda o: (o.status == "error", math.isnan(o.final),
@@ -398,11 +410,13 @@ def summary_table(outcomes: list[Outcome], mode: str = "max") -> str:
         if o.status == "error":
             lines.append(f"FAILED {o.name}: {o.error.splitlines()[-1] if o.error else '?'}\n"
                          f"  log: {o.log}")
-    best = best_of(outcomes, mode)
+    best = best_of(outcomes, mode, metric)
     if best is not None:
-        lines.append(f"best trial: {best.name} (final eval {best.final:.2f})")
+        lines.append(f"best trial by {metric} ({mode}): {best.name} (final eval "
+                     f"{best.final:.2f}, success {best.success:.0%})" if metric == SUCCESS_KEY
+                     else f"best trial: {best.name} (final eval {best.final:.2f})")
     return "\n".join(lines)
 
 
-def print_summary(outcomes: list[Outcome], mode: str = "max") -> None:
-    print(summary_table(outcomes, mode), file=sys.stdout, flush=True)
+def print_summary(outcomes: list[Outcome], mode: str = "max", metric: str = EVAL_KEY) -> None:
+    print(summary_table(outcomes, mode, metric), file=sys.stdout, flush=True)
