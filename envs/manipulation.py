@@ -77,6 +77,11 @@ class ManipulationEnv(gym.Env):
                              f"reach_duplo), not {task}: it pays for the hand's distance to "
                              "the target")
         self.reward_kind = reward
+        if reward == "dense":
+            from dm_control.manipulation.reach import _TARGET_RADIUS
+            from dm_control.utils.rewards import tolerance
+
+            self._target_radius, self._tolerance = _TARGET_RADIUS, tolerance
 
         order_triton_and_gl()  # before dm_control loads GL (runtime.py says why)
         from dm_control import manipulation
@@ -136,15 +141,12 @@ class ManipulationEnv(gym.Env):
 
     def _dense_reward(self) -> float:
         """1 within the target's radius, linear down to 0 at ``DENSE_MARGIN`` beyond."""
-        from dm_control.manipulation.reach import _TARGET_RADIUS
-        from dm_control.utils import rewards
-
         task, physics = self._env.task, self.physics
         hand = physics.bind(task.hand.tool_center_point).xpos
         target = physics.bind(task._target).xpos  # the Reach task keeps it private
-        return float(rewards.tolerance(np.linalg.norm(hand - target),
-                                       bounds=(0, _TARGET_RADIUS), margin=DENSE_MARGIN,
-                                       sigmoid="linear", value_at_margin=0.0))
+        return float(self._tolerance(np.linalg.norm(hand - target),
+                                     bounds=(0, self._target_radius), margin=DENSE_MARGIN,
+                                     sigmoid="linear", value_at_margin=0.0))
 
     def render(self) -> np.ndarray:
         return self.physics.render(self.render_height, self.render_width, camera_id=0)

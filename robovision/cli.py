@@ -174,8 +174,7 @@ def cmd_check_env(args: argparse.Namespace) -> int:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     dirs = [Path(d) for d in args.run_dirs]
-    sweeps = [d for d in dirs if (d / "trials.yaml").exists()]
-    if sweeps or args.rliable:
+    if args.rliable or any((d / "trials.yaml").exists() for d in dirs):
         from robovision.sweep.aggregate import aggregate_dirs
 
         out = Path(args.out or dirs[0] / "aggregate.png")

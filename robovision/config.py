@@ -339,8 +339,11 @@ def parse_overrides(items: list[str]) -> list[tuple[str, str]]:
     return pairs
 
 
-def load_config(source: str | dict[str, Any] | None = None, overrides: list[str] = ()) -> Config:
-    """Build a validated :class:`Config` from a preset name, a YAML path or a mapping."""
+def load_config(source: str | dict[str, Any] | None = None,
+                overrides: list[str] | dict[str, Any] = ()) -> Config:
+    """Build a validated :class:`Config` from a preset name, a YAML path or a mapping.
+    ``overrides`` are ``key=value`` strings (the command line) or a mapping of dotted
+    keys to values (a sweep's trial), applied the same way."""
     cfg = Config()
     if isinstance(source, str):
         name, text = read_preset(source)
@@ -352,7 +355,8 @@ def load_config(source: str | dict[str, Any] | None = None, overrides: list[str]
     else:
         data = dict(source or {})
     _apply_mapping(cfg, data)
-    pairs = parse_overrides(list(overrides))
+    pairs = (list(overrides.items()) if isinstance(overrides, dict)
+             else parse_overrides(list(overrides)))
     for key, value in pairs:  # algo first, as in files
         if key == "algo":
             _set_algo(cfg, value)

@@ -24,7 +24,7 @@ import os
 import sys
 import time
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +42,10 @@ from robovision.sweep.spec import (
     spec_to_dict,
 )
 
-SPEC_FILE, TRIALS_FILE, STATUS_FILE, LOG_FILE = "sweep.yaml", "trials.yaml", "trial.json", \
-    "train.log"
+SPEC_FILE = "sweep.yaml"
+TRIALS_FILE = "trials.yaml"
+STATUS_FILE = "trial.json"
+LOG_FILE = "train.log"
 DONE = ("finished", "stopped")
 """Statuses a resumed sweep leaves alone."""
 
@@ -200,7 +202,8 @@ def _progress_callback(trials: list[Trial], done: int, show: bool, metric: str =
     from ray.tune import Callback
     from tqdm import tqdm
 
-    budgets = {t.name: (t.config().train.total_steps, t.config().train.unit) for t in trials}
+    budgets = {t.name: (train.total_steps, train.unit)
+               for t in trials for train in [t.config().train]}
 
     class Progress(Callback):
         """One bar over the sweep: trials' fractions of their budgets, with rate and ETA."""
@@ -376,9 +379,9 @@ def outcome(sweep_dir: Path, trial: Trial) -> Outcome:
 
 def write_summary(outcomes: list[Outcome], path: Path) -> None:
     with path.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(list(asdict(outcomes[0]))) if outcomes else None
-        writer.writerows(list(asdict(o).values()) for o in outcomes)
+        writer = csv.DictWriter(f, fieldnames=[field.name for field in fields(Outcome)])
+        writer.writeheader()
+        writer.writerows(asdict(o) for o in outcomes)
 
 
 def best_of(outcomes: list[Outcome], mode: str = "max",

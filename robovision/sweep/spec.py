@@ -106,20 +106,10 @@ class Trial:
     """What it tries apart from the task and seed (preset, searched keys but env.spec)."""
 
     def config(self, run_dir: Path | None = None) -> Config:
-        items = [f"{k}={_override_text(v)}" for k, v in self.overrides.items()]
-        items.append(f"seed={self.seed}")
+        values = self.overrides | {"seed": self.seed}
         if run_dir is not None:
-            items.append(f"run_dir={run_dir}")
-        return load_config(self.preset, items)
-
-
-def _override_text(value: Any) -> str:
-    """A value as ``key=value`` text that :func:`load_config` parses back to itself."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list | dict | bool) or value is None:
-        return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
-    return repr(value)
+            values["run_dir"] = str(run_dir)
+        return load_config(self.preset, values)
 
 
 # --------------------------------------------------------------------------- reading
