@@ -41,11 +41,52 @@ def available_memory(device: torch.device) -> int:
     return int(psutil.virtual_memory().available)
 
 
+class StagedWriter:
+    """Host arrays into rows of device tensors without waiting for the device.
+
+    A copy from pageable host memory into a CUDA tensor first synchronises the stream,
+    so writing a transition into a GPU replay would wait for every kernel queued before
+    it (the update the loop just launched). Here each value goes into one of ``depth``
+    pinned staging rows and is copied asynchronously; a row is written again only after
+    the copy that read it has finished (an event per row, almost always long done).
+    On a CPU storage device rows are plain memory and copies are immediate, which is how
+    the tests exercise the ring.
+    """
+
+    def __init__(self, stores: dict[str, torch.Tensor], depth: int = 64) -> None:
+        cuda = next(iter(stores.values())).device.type == "cuda"
+        self.depth, self.next_row = depth, 0
+        self.rows = {name: torch.empty((depth, *store.shape[1:]), dtype=store.dtype,
+                                       pin_memory=cuda) for name, store in stores.items()}
+        self.views = {name: rows.numpy() for name, rows in self.rows.items()}
+        self.events = [torch.cuda.Event() if cuda else None for _ in range(depth)]
+        self.used = [False] * depth
+
+    def write(self, values: list[tuple[str, np.ndarray, int]],
+              stores: dict[str, torch.Tensor]) -> None:
+        """``stores[name][slot] = value`` for each ``(name, value, slot)``, as one staged
+        row."""
+        row = self.next_row
+        self.next_row = (row + 1) % self.depth
+        event = self.events[row]
+        if event is not None and self.used[row]:
+            event.synchronize()
+        for name, value, slot in values:
+            self.views[name][row] = value
+            stores[name][slot].copy_(self.rows[name][row], non_blocking=True)
+        if event is not None:
+            event.record()
+        self.used[row] = True
+
+
 class ReplayBuffer:
     def __init__(self, obs_space: spaces.Space, action_space: spaces.Box, capacity: int,
                  gamma: float, n_step: int = 1, frame_stack: int = 1,
                  device: torch.device | str = "cpu",
-                 storage_device: torch.device | str = "cpu") -> None:
+                 storage_device: torch.device | str = "cpu", staged: bool | None = None
+                 ) -> None:
+        """``staged``: write through :class:`StagedWriter` (default: when the storage is
+        on a CUDA device)."""
         self.capacity, self.gamma, self.n, self.k = capacity, gamma, n_step, frame_stack
         self.device, self.storage_device = torch.device(device), torch.device(storage_device)
         self.leaves = obs_tree.leaf_spaces(obs_space)
@@ -65,6 +106,9 @@ class ReplayBuffer:
         self.has_action = torch.zeros(capacity, dtype=torch.bool, **on)
         self.episode_start = torch.zeros(capacity, dtype=torch.int64, **on)
         self.t = 0  # global index of the next slot to write
+        if staged is None:
+            staged = self.storage_device.type == "cuda"
+        self._staging = StagedWriter(self._host_written()) if staged else None
         self.current_start: int | None = None  # first slot of the open episode
         self.placement = ""
         """Where the replay lives and why (set by the factory)."""
@@ -101,20 +145,45 @@ class ReplayBuffer:
                 f"on {self.storage_device} but {free / 2**30:.1f} GiB are available; the largest "
                 f"capacity that fits is {fits:,} (set train.buffer_size={fits})")
 
+    @property
+    def can_sample(self) -> bool:
+        """Whether a transition is stored (read from host counters: no device sync)."""
+        return self.t - 2 >= self._oldest_start()
+
     def __len__(self) -> int:
         """Transitions that can be sampled."""
         return int(self.has_action[: min(self.t, self.capacity)].sum())
 
     # -- writing --------------------------------------------------------------------
 
-    def _write_obs(self, obs: Any, start: int) -> None:
+    def _host_written(self) -> dict[str, torch.Tensor]:
+        """The stores written from host arrays, by name (the rest are filled from Python
+        scalars, which needs no copy)."""
+        return {"action": self.action,
+                **{self._obs_name(key): store for key, store in self.obs.items()}}
+
+    def _put(self, values: list[tuple[str, np.ndarray, int]]) -> None:
+        """``store[slot] = value`` for each ``(store name, value, slot)``."""
+        stores = self._host_written()
+        if self._staging is not None:
+            self._staging.write(values, stores)
+            return
+        for name, value, slot in values:
+            stores[name][slot] = torch.as_tensor(value)
+
+    def _write_obs(self, obs: Any, start: int, action: np.ndarray | None = None) -> None:
+        """Write ``obs`` into the next slot; ``action`` (if given) into the slot before."""
         slot = self.t % self.capacity
         values = obs if isinstance(obs, dict) else {None: obs}
+        host = []
         for key, store in self.obs.items():
             value = np.asarray(values[key])
             if self.stacked[key]:
                 value = value[-store.shape[1]:]
-            store[slot] = torch.as_tensor(value)
+            host.append((self._obs_name(key), value, slot))
+        if action is not None:
+            host.append(("action", action, (slot - 1) % self.capacity))
+        self._put(host)
         self.has_action[slot] = False
         self.last[slot] = False
         self.terminated[slot] = False
@@ -129,12 +198,12 @@ class ReplayBuffer:
             self.current_start = self.t
             self._write_obs(obs, self.current_start)
         slot = (self.t - 1) % self.capacity
-        self.action[slot] = torch.as_tensor(np.asarray(action, dtype=np.float32).reshape(-1))
         self.reward[slot] = float(reward)
         self.terminated[slot] = bool(terminated)
         self.last[slot] = bool(terminated or truncated)
         self.has_action[slot] = True
-        self._write_obs(next_obs, self.current_start)
+        self._write_obs(next_obs, self.current_start,
+                        action=np.asarray(action, dtype=np.float32).reshape(-1))
         if terminated or truncated:
             self.current_start = None
 
@@ -153,9 +222,11 @@ class ReplayBuffer:
                 offsets = torch.arange(self.k - 1, -1, -1, device=g.device)
                 start = self.episode_start[slots]
                 idx = torch.maximum(g[:, None] - offsets[None, :], start[:, None]) % self.capacity
-                leaves[key] = store[idx].flatten(1, 2)  # (B, k, C, H, W) -> (B, k*C, H, W)
+                # index_select on the flat index: 6x faster than store[idx] on the CPU
+                frames = store.index_select(0, idx.flatten())  # (B*k, C, H, W)
+                leaves[key] = frames.view(len(g), -1, *store.shape[2:])  # (B, k*C, H, W)
             else:
-                leaves[key] = store[slots]
+                leaves[key] = store.index_select(0, slots)
         return obs_tree.from_leaves(leaves)
 
     def _oldest_start(self) -> int:
