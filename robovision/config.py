@@ -97,6 +97,12 @@ class TrainConfig:
     """Keep the replay on the training device (GPU) so sampling never crosses the bus.
     ``auto``: on the GPU when it fits in half of the GPU's free memory (the run says what
     it chose); otherwise in host memory, batches copied through pinned memory."""
+    env_worker: bool = False
+    """Step the training env(s) in worker processes. Off-policy: one worker simulates and
+    renders the next step while the agent updates (updates per step unchanged; an update
+    sees the replay up to the previous step, as in DrQ-v2's loop). On-policy: the
+    ``num_envs`` envs step in parallel, one process each. Pays on a GPU, where the update
+    leaves the CPU idle; each worker costs a process of its own (about 2-3 s to start)."""
     rollout_steps: int = 2048
     """On-policy: steps per env between updates."""
     eval_every: int = 10_000

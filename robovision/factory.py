@@ -6,6 +6,7 @@ Nothing here names an algorithm: the registry entry of ``cfg.algo`` says what it
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +14,12 @@ import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium import spaces
-from gymnasium.vector import AutoresetMode, SyncVectorEnv
+from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 
 from robovision.agents.protocol import Agent
 from robovision.agents.registry import Algorithm, algorithm
 from robovision.config import Config, TrainConfig
+from robovision.envworker import EnvWorker
 from robovision.make import make_env
 from robovision.replay import ReplayBuffer, RolloutBuffer
 
@@ -57,16 +59,21 @@ def build_env(cfg: Config, seed: int | None, render_mode: str | None = None,
 
 
 def build_train_env(cfg: Config, seed: int) -> gym.Env | gym.vector.VectorEnv:
-    """What the loop collects with: one env (off-policy) or ``num_envs`` stepped in
-    process (on-policy; a finished env resets in the same step and reports its final
-    observation in ``info["final_obs"]``). Episode statistics are recorded on the raw
-    rewards (``info["episode"]``) before any reward normalisation."""
+    """What the loop collects with: one env (off-policy) or ``num_envs`` stepped together
+    (on-policy; a finished env resets in the same step and reports its final observation
+    in ``info["final_obs"]``); in this process, or in worker processes with
+    ``train.env_worker``. Episode statistics are recorded on the raw rewards
+    (``info["episode"]``) before any reward normalisation."""
+    worker = cfg.train.env_worker
     if algorithm(cfg.algo).kind == "off_policy":
-        wrappers, env = gym.wrappers, build_env(cfg, seed=seed)
+        wrappers = gym.wrappers
+        env = (EnvWorker(partial(build_env, cfg, seed), name=cfg.env.spec) if worker
+               else build_env(cfg, seed=seed))
     else:  # the same wrappers in gymnasium's vector versions
-        fns = [lambda i=i: build_env(cfg, seed=seed + i) for i in range(cfg.env.num_envs)]
+        fns = [partial(build_env, cfg, seed + i) for i in range(cfg.env.num_envs)]
         wrappers = gym.wrappers.vector
-        env = SyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
+        env = (AsyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP, context="spawn")
+               if worker else SyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP))
     env = wrappers.RecordEpisodeStatistics(env)
     if cfg.agent.normalize_reward:
         env = wrappers.ClipReward(wrappers.NormalizeReward(env, gamma=cfg.agent.gamma),

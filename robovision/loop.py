@@ -30,6 +30,7 @@ from robovision.agents.protocol import Agent, OffPolicyAgent, OnPolicyAgent
 from robovision.agents.registry import algorithm
 from robovision.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from robovision.config import Config, TrainConfig, save_config
+from robovision.envworker import start_step
 from robovision.episode import Render, play_episode, render_problem
 from robovision.lock import RunLock
 from robovision.logging import (
@@ -365,19 +366,23 @@ def run_off_policy(run: Run) -> None:
             action = env.action_space.sample()
         else:
             action = agent.act(obs)
+        # The updates of this step run while the env steps: in its worker process when it
+        # has one; on a GPU, the update's kernels run while this process steps the env.
+        # They see the replay up to the previous step (DrQ-v2's order).
+        start_step(env, action)
+        metrics = {}
+        step = before + 1
+        if step >= run.warmup_until and step % train.update_every == 0 and buffer.can_sample:
+            for _ in range(train.updates_per_step):
+                metrics = agent.update(buffer.sample(train.batch_size))
         next_obs, reward, terminated, truncated, info = env.step(action)
         buffer.add(obs, action, float(reward), next_obs, terminated, truncated)
-        run.counters.step += 1
+        run.counters.step = step
         if terminated or truncated:
             run.episode_done(float(info["episode"]["r"]), int(info["episode"]["l"]))
             obs, _ = env.reset()
         else:
             obs = next_obs
-        metrics = {}
-        step = run.counters.step
-        if step >= run.warmup_until and step % train.update_every == 0:
-            for _ in range(train.updates_per_step):
-                metrics = agent.update(buffer.sample(train.batch_size))
         run.after_steps(before, metrics)
 
 

@@ -1,13 +1,15 @@
 """One table for the pixel pipeline of issue 11, on a GPU (or on the CPU, as a proxy).
 
-    python scripts/bench_gpu.py --device cuda --frames 20000
+    python scripts/bench_gpu.py --device cuda --frames 20000 --pairs 3
     python scripts/bench_gpu.py --device cpu --frames 600 --no-state
 
 Rows, all from the main job's preset (``cheetah_run_pixels``: DrQ-v2's settings, action
 repeat 2, 84x84, batch 256) unless said:
 
 - the main job end to end: environment frames/s overall, a final 1-episode evaluation
-  included (``robovision train`` in-process for ``--frames`` frames);
+  included (``robovision train`` in-process for ``--frames`` frames), with the training
+  env in this process and in a worker process (``train.env_worker``), alternating
+  ``--pairs`` times; and the CPU ms per agent step spent outside the agent's updates;
 - ms per agent step of the pixel env (2 physics frames and one rendered frame);
 - ms per sampled batch of 256 from the replay, delivered on the training device;
 - ms per ``act`` (one observation) and per ``update`` (one batch), synchronised on CUDA;
@@ -56,7 +58,9 @@ def components(device_name: str, fill_steps: int) -> dict[str, float]:
     from robovision import factory
     from robovision.config import load_config
     from robovision.loop import in_steps
+    from robovision.runtime import tune_allocator
 
+    tune_allocator()  # as a training run does
     cfg = load_config("cheetah_run_pixels", [f"device={device_name}", "train.video=false",
                                              "train.buffer_size=20000"])
     device = factory.resolve_device(cfg.device)
@@ -82,19 +86,54 @@ def components(device_name: str, fill_steps: int) -> dict[str, float]:
     return result
 
 
-def main_job_fps(device_name: str, frames: int) -> float:
+def _accumulating(fn, total: list[float]):
+    """``fn`` that adds the seconds each call takes to ``total[0]``."""
+
+    def timed(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            total[0] += time.perf_counter() - start
+
+    return timed
+
+
+def main_job(device_name: str, frames: int, env_worker: bool,
+             preset: str = "cheetah_run_pixels") -> tuple[float, float]:
+    """The main job for ``frames`` frames: (frames/s overall, CPU ms per agent step spent
+    outside ``agent.update``). The second is the training loop's wall time (start-up and
+    the final evaluation excluded) minus the time this process spends inside update calls
+    (on CUDA: launching them, no extra synchronisation), per agent step, the random
+    warm-up steps included."""
+    from robovision import factory, loop
     from robovision.config import load_config
     from robovision.loop import train
 
-    with tempfile.TemporaryDirectory() as run_dir:
-        cfg = load_config("cheetah_run_pixels", [
-            f"device={device_name}", "train.video=false", "train.progress=false",
-            f"train.total_steps={frames}", f"train.learning_starts={min(4000, frames // 2)}",
-            "train.eval_every=0", "train.eval_episodes=1", "train.checkpoint_every=0",
-            "train.buffer_size=100000", f"run_dir={run_dir}"])
-        start = time.perf_counter()
-        train(cfg, Path(run_dir))
-        return frames / (time.perf_counter() - start)
+    inside, looping = [0.0], [0.0]
+    build_agent, run_loop = factory.build_agent, loop.LOOPS["off_policy"]
+
+    def timed_agent(*args, **kwargs):
+        agent = build_agent(*args, **kwargs)
+        agent.update = _accumulating(agent.update, inside)
+        return agent
+
+    timed_loop = _accumulating(run_loop, looping)
+    factory.build_agent, loop.LOOPS["off_policy"] = timed_agent, timed_loop
+    try:
+        with tempfile.TemporaryDirectory() as run_dir:
+            cfg = load_config(preset, [
+                f"device={device_name}", "train.video=false", "train.progress=false",
+                f"train.total_steps={frames}", f"train.learning_starts={min(4000, frames // 2)}",
+                "train.eval_every=0", "train.eval_episodes=1", "train.checkpoint_every=0",
+                "train.buffer_size=100000", f"run_dir={run_dir}",
+                *(["train.env_worker=true"] if env_worker else [])])
+            start = time.perf_counter()
+            counters = train(cfg, Path(run_dir))
+            wall = time.perf_counter() - start
+    finally:
+        factory.build_agent, loop.LOOPS["off_policy"] = build_agent, run_loop
+    return frames / wall, (looping[0] - inside[0]) / counters.step * 1e3
 
 
 def main() -> None:
@@ -102,6 +141,14 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--frames", type=int, default=20000, help="main job budget (frames)")
+    parser.add_argument("--pairs", type=int, default=1,
+                        help="alternating main-job runs, env in this process and in a worker")
+    parser.add_argument("--arms", default="process,worker",
+                        help="main-job arms: process (env in this process), worker, or both")
+    parser.add_argument("--preset", default="cheetah_run_pixels",
+                        help="main job preset (a name, or a YAML path for another checkout)")
+    parser.add_argument("--main-only", action="store_true",
+                        help="only the main job (no components, no state SAC)")
     parser.add_argument("--fill", type=int, default=1000, help="replay steps before timing")
     parser.add_argument("--no-state", action="store_true", help="skip state SAC vs SB3")
     args = parser.parse_args()
@@ -111,10 +158,18 @@ def main() -> None:
              else f"{platform.machine()}, {os.cpu_count()} cores")
     print(f"# {where}, torch {torch.__version__}, MUJOCO_GL={os.environ['MUJOCO_GL']}, "
           f"{time.strftime('%Y-%m-%d')}")
-    rows = {f"main job ({args.frames} frames), frames/s overall": main_job_fps(args.device,
-                                                                             args.frames)}
-    rows.update(components(args.device, args.fill))
-    if not args.no_state:
+    rows = {}
+    arms = [arm == "worker" for arm in args.arms.split(",")]
+    for pair in range(args.pairs):  # alternating: env in this process, env in a worker
+        for worker in arms:
+            where = "env in a worker" if worker else "env in this process"
+            fps, outside = main_job(args.device, args.frames, worker, args.preset)
+            rows[f"main job ({args.frames} frames, {where}) #{pair + 1}, frames/s overall"] = fps
+            rows[f"main job ({where}) #{pair + 1}, CPU ms per agent step outside updates"] = (
+                outside)
+    if not args.main_only:
+        rows.update(components(args.device, args.fill))
+    if not (args.no_state or args.main_only):
         import bench_speed
 
         bench_speed.DEVICE = args.device
