@@ -36,7 +36,7 @@ class EnvWorkerError(RuntimeError):
 
 
 def _serve(connection, make: EnvFactory) -> None:
-    """The child's loop: build the env, then answer ``(command, argument)`` messages."""
+    """The child's loop: build the env, then answer ``step``, ``reset`` and ``close``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     env = None
@@ -48,13 +48,7 @@ def _serve(connection, make: EnvFactory) -> None:
             if command == "close":
                 break
             try:
-                if command == "step":
-                    result = env.step(argument)
-                elif command == "reset":
-                    result = env.reset(**argument)
-                else:  # "call": a function of the env, e.g. to read wrapper state
-                    function, args = argument
-                    result = function(env, *args)
+                result = env.step(argument) if command == "step" else env.reset(**argument)
                 connection.send(("ok", result))
             except Exception:
                 connection.send(("error", traceback.format_exc()))
@@ -91,7 +85,6 @@ class EnvWorker(gym.Env):
             raise EnvWorkerError(f"{name}: the env worker did not start in {start_timeout:.0f} s")
         self.observation_space, self.action_space, self.metadata = self._receive(
             "building the env")
-        self.render_mode = None
 
     # -- the pipe ------------------------------------------------------------------
 
@@ -138,10 +131,6 @@ class EnvWorker(gym.Env):
                                "step_async() started (a wrapper above the worker changed it)")
         return self._receive("stepping")
 
-    def call(self, function: Callable[..., Any], *args: Any) -> Any:
-        """``function(env, *args)`` run in the worker (a picklable top-level function)."""
-        return self._request("call", (function, args), f"calling {function.__name__}")
-
     def close(self) -> None:
         if not self._process.is_alive():
             return
@@ -158,14 +147,14 @@ class EnvWorker(gym.Env):
             self._process.join()
         self._connection.close()
 
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid
 
-
-def start_step(env: gym.Env, action: Any) -> None:
-    """Start ``env``'s step with ``action`` now if a worker process runs it; a no-op for an
-    env stepped in this process (its step then happens at ``env.step``)."""
+def step_starter(env: gym.Env) -> Callable[[Any], None]:
+    """What starts ``env``'s step early: the worker's ``step_async`` when a worker process
+    runs it (looked up once, not on every step), else a no-op (an env stepped in this
+    process steps at ``env.step``)."""
     inner = env.unwrapped
-    if isinstance(inner, EnvWorker):
-        inner.step_async(action)
+    return inner.step_async if isinstance(inner, EnvWorker) else _no_start
+
+
+def _no_start(action: Any) -> None:
+    """An env in this process steps at ``env.step``; nothing to start early."""

@@ -30,7 +30,7 @@ from robovision.agents.protocol import Agent, OffPolicyAgent, OnPolicyAgent
 from robovision.agents.registry import algorithm
 from robovision.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from robovision.config import Config, TrainConfig, save_config
-from robovision.envworker import start_step
+from robovision.envworker import step_starter
 from robovision.episode import Render, play_episode, render_problem
 from robovision.lock import RunLock
 from robovision.logging import (
@@ -360,6 +360,7 @@ def run_off_policy(run: Run) -> None:
     obs, _ = env.reset(seed=cfg.seed + run.counters.episodes)
     env.action_space.seed(cfg.seed + run.counters.step)
     buffer.end_episode()
+    start_step = step_starter(env)
     while run.counters.step < train.total_steps:
         before = run.counters.step
         if before < run.warmup_until:
@@ -369,7 +370,7 @@ def run_off_policy(run: Run) -> None:
         # The updates of this step run while the env steps: in its worker process when it
         # has one; on a GPU, the update's kernels run while this process steps the env.
         # They see the replay up to the previous step (DrQ-v2's order).
-        start_step(env, action)
+        start_step(action)
         metrics = {}
         step = before + 1
         if step >= run.warmup_until and step % train.update_every == 0 and buffer.can_sample:

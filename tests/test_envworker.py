@@ -13,7 +13,7 @@ import torch
 
 from robovision.checkpoint import load_checkpoint
 from robovision.config import load_config
-from robovision.envworker import EnvWorker, EnvWorkerError, start_step
+from robovision.envworker import EnvWorker, EnvWorkerError, step_starter
 from robovision.factory import build_env
 from robovision.loop import train
 
@@ -25,10 +25,10 @@ def _pixel_config():
 
 def _transitions(env, actions, seed):
     obs, _ = env.reset(seed=seed)
-    out = [obs]
+    out, start_step = [obs], step_starter(env)
     for i, action in enumerate(actions):
         if i % 2:
-            start_step(env, action)  # started early on every other step, as the loop does
+            start_step(action)  # started early on every other step, as the loop does
         obs, reward, terminated, truncated, _ = env.step(action)
         out += [obs, reward, terminated, truncated]
     return out
@@ -79,7 +79,7 @@ def test_an_error_in_the_worker_names_the_env_and_shows_its_traceback():
     try:
         worker.reset(seed=0)
         worker.step(np.zeros(1))
-        start_step(worker, np.zeros(1))
+        step_starter(worker)(np.zeros(1))
         worker.step(np.zeros(1))
         with pytest.raises(EnvWorkerError, match=r"(?s)my/Env-v0 failed.*ValueError: the "
                                                  r"simulator diverged"):
@@ -101,13 +101,14 @@ def test_a_worker_that_dies_is_an_error_not_a_hang():
 
 
 def _record(monkeypatch, name):
-    """Record the instances of ``robovision.factory.<name>`` built during the test."""
+    """Record what ``robovision.factory.<name>`` (a class or a builder) makes during the
+    test."""
     import robovision.factory
 
-    built, cls = [], getattr(robovision.factory, name)
+    built, make = [], getattr(robovision.factory, name)
 
     def build(*args, **kwargs):
-        built.append(cls(*args, **kwargs))
+        built.append(make(*args, **kwargs))
         return built[-1]
 
     monkeypatch.setattr(robovision.factory, name, build)
@@ -159,20 +160,14 @@ def test_each_steps_updates_run_before_its_env_step(tmp_path, monkeypatch):
         update = agent.update
 
         def update_and_record(batch):
-            seen.append(int(run_storage[0].has_action.sum()))
+            seen.append(int(storages[0].has_action.sum()))
             return update(batch)
 
         agent.update = update_and_record
         return agent
 
-    run_storage, build_storage = [], robovision.factory.build_storage
-
-    def recording_storage(*args, **kwargs):
-        run_storage.append(build_storage(*args, **kwargs))
-        return run_storage[-1]
-
+    storages = _record(monkeypatch, "build_storage")
     monkeypatch.setattr(robovision.factory, "build_agent", recording_agent)
-    monkeypatch.setattr(robovision.factory, "build_storage", recording_storage)
     cfg = load_config("pendulum_sac", ["train.progress=false", "agent.hidden=16,16",
                                        "train.batch_size=8", "train.learning_starts=20",
                                        "train.update_every=2", "train.total_steps=60",

@@ -144,7 +144,7 @@ def test_staged_writes_store_exactly_what_direct_writes_store():
                           staged=False)
     staged = ReplayBuffer(space, action_space, 23, gamma=0.9, n_step=2, frame_stack=2,
                           staged=True)
-    staged._staging = StagedWriter(staged._host_written(), depth=5)
+    staged._staging = StagedWriter(staged._host_stores, depth=5)
     rng = np.random.default_rng(0)
     obs = space.sample()
     for t in range(60):

@@ -108,7 +108,11 @@ class ReplayBuffer:
         self.t = 0  # global index of the next slot to write
         if staged is None:
             staged = self.storage_device.type == "cuda"
-        self._staging = StagedWriter(self._host_written()) if staged else None
+        self._host_stores = {"action": self.action,
+                             **{self._obs_name(key): store for key, store in self.obs.items()}}
+        """The stores written from host arrays, by name (the rest are filled from Python
+        scalars, which needs no copy)."""
+        self._staging = StagedWriter(self._host_stores) if staged else None
         self.current_start: int | None = None  # first slot of the open episode
         self.placement = ""
         """Where the replay lives and why (set by the factory)."""
@@ -156,20 +160,13 @@ class ReplayBuffer:
 
     # -- writing --------------------------------------------------------------------
 
-    def _host_written(self) -> dict[str, torch.Tensor]:
-        """The stores written from host arrays, by name (the rest are filled from Python
-        scalars, which needs no copy)."""
-        return {"action": self.action,
-                **{self._obs_name(key): store for key, store in self.obs.items()}}
-
     def _put(self, values: list[tuple[str, np.ndarray, int]]) -> None:
         """``store[slot] = value`` for each ``(store name, value, slot)``."""
-        stores = self._host_written()
         if self._staging is not None:
-            self._staging.write(values, stores)
+            self._staging.write(values, self._host_stores)
             return
         for name, value, slot in values:
-            stores[name][slot] = torch.as_tensor(value)
+            self._host_stores[name][slot] = torch.as_tensor(value)
 
     def _write_obs(self, obs: Any, start: int, action: np.ndarray | None = None) -> None:
         """Write ``obs`` into the next slot; ``action`` (if given) into the slot before."""
