@@ -103,6 +103,11 @@ class TrainConfig:
     sees the replay up to the previous step, as in DrQ-v2's loop). On-policy: the
     ``num_envs`` envs step in parallel, one process each. Pays on a GPU, where the update
     leaves the CPU idle; each worker costs a process of its own (about 2-3 s to start)."""
+    cuda_graph: bool = False
+    """Off-policy on CUDA: after 3 eager warm-up updates of each update phase (does the
+    actor update, do the targets), capture the update as a CUDA graph and replay it: one
+    launch instead of several hundred kernels issued from Python. Same updates; on the CPU
+    the run says it does not apply and updates eagerly."""
     rollout_steps: int = 2048
     """On-policy: steps per env between updates."""
     eval_every: int = 10_000
@@ -390,6 +395,9 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"train.{key} must be >= 0, got {getattr(t, key)}")
     if algorithm(cfg.algo).kind == "off_policy" and cfg.env.num_envs != 1:
         raise ConfigError(f"env.num_envs={cfg.env.num_envs}: off-policy agents collect with 1 env")
+    if t.cuda_graph and algorithm(cfg.algo).kind != "off_policy":
+        raise ConfigError(f"train.cuda_graph=true: {cfg.algo} is on-policy; CUDA graphs replay "
+                          "off-policy updates only (set train.cuda_graph=false)")
 
 
 def to_dict(cfg: Config) -> dict[str, Any]:

@@ -133,6 +133,23 @@ def build_agent(cfg: Config, obs_space: spaces.Space, action_space: spaces.Space
     return entry.agent_class()(cfg.agent, obs_space, action_space, device)
 
 
+def use_cuda_graphs(agent: Agent, device: torch.device) -> str:
+    """Replay ``agent``'s updates as CUDA graphs (``train.cuda_graph``); says what it did."""
+    from robovision.agents.graph import GraphableAgent, GraphedUpdates
+
+    if device.type != "cuda":
+        return f"train.cuda_graph applies on CUDA only; updates on {device} run eagerly"
+    if not isinstance(agent, GraphableAgent):
+        raise TypeError(f"train.cuda_graph=true: {type(agent).__name__} has no use_runner(); "
+                        "an agent graphs its updates by splitting them into next_phase() and "
+                        "learn() as robovision.agents.common.ActorCritic does. Set "
+                        "train.cuda_graph=false to update eagerly.")
+    runner = GraphedUpdates()
+    agent.use_runner(runner, capturable=True)
+    return (f"updates replayed as CUDA graphs, one per update phase, after {runner.warmup} "
+            "eager warm-up updates each (train.cuda_graph=true)")
+
+
 def restore_agent(cfg: Config, checkpoint: Path, obs_space: spaces.Space,
                   action_space: spaces.Space, device: torch.device) -> Agent:
     """The agent of a saved run: built from its config, weights from ``checkpoint``."""

@@ -205,6 +205,8 @@ class Run:
         self.train_cfg = in_steps(cfg.train, self.action_repeat)
         self.kind = algorithm(cfg.algo).kind
         self.agent = factory.build_agent(cfg, obs_space, act_space, self.device)
+        if cfg.train.cuda_graph:
+            self.write(f"robovision: {factory.use_cuda_graphs(self.agent, self.device)}")
         self.storage = factory.build_storage(cfg, obs_space, act_space, self.device,
                                              self.train_cfg)
         self.env = factory.build_train_env(cfg, seed=cfg.seed)

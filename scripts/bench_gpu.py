@@ -1,20 +1,23 @@
 """One table for the pixel pipeline of issue 11, on a GPU (or on the CPU, as a proxy).
 
-    python scripts/bench_gpu.py --device cuda --frames 20000 --pairs 3
+    python scripts/bench_gpu.py --device cuda --frames 20000 --pairs 2 --arms process,graph
     python scripts/bench_gpu.py --device cpu --frames 600 --no-state
 
 Rows, all from the main job's preset (``cheetah_run_pixels``: DrQ-v2's settings, action
 repeat 2, 84x84, batch 256) unless said:
 
 - the main job end to end: environment frames/s overall, a final 1-episode evaluation
-  included (``robovision train`` in-process for ``--frames`` frames), with the training
-  env in this process and in a worker process (``train.env_worker``), alternating
-  ``--pairs`` times; and the CPU ms per agent step spent outside the agent's updates;
+  included (``robovision train`` in-process for ``--frames`` frames), for each arm of
+  ``--arms``, alternating ``--pairs`` times; and the CPU ms per agent step spent outside
+  the agent's updates. Arms: ``process`` (the preset as it is), ``worker``
+  (``train.env_worker=true``), ``graph`` (``train.cuda_graph=true``), ``graph+worker``;
 - ms per agent step of the pixel env (2 physics frames and one rendered frame);
 - ms per sampled batch of 256 from the replay, delivered on the training device;
 - ms per ``act`` (one observation) and per ``update`` (one batch), synchronised on CUDA;
-- state SAC on HalfCheetah-v5, agent steps/s, robovision and Stable-Baselines3 on the same
-  device (``scripts/bench_speed.py`` workers; ``--no-state`` skips them).
+  on CUDA also per update replayed as a CUDA graph;
+- state SAC on HalfCheetah-v5, agent steps/s, robovision (eager, and on CUDA with CUDA
+  graphs) and Stable-Baselines3 on the same device (``scripts/bench_speed.py`` workers;
+  ``--no-state`` skips them).
 
 Counting: frames are environment frames (agent steps x action repeat 2).
 """
@@ -82,6 +85,12 @@ def components(device_name: str, fill_steps: int) -> dict[str, float]:
         "act, ms": _timed(lambda: agent.act(obs), 100, device),
         "update, ms": _timed(lambda: agent.update(replay.sample(256)), 10, device),
     }
+    if device.type == "cuda":
+        factory.use_cuda_graphs(agent, device)
+        for _ in range(8):  # warm-up and capture of both phases
+            agent.update(replay.sample(256))
+        result["update replayed as a CUDA graph, ms"] = _timed(
+            lambda: agent.update(replay.sample(256)), 30, device)
     env.close()
     return result
 
@@ -99,7 +108,12 @@ def _accumulating(fn, total: list[float]):
     return timed
 
 
-def main_job(device_name: str, frames: int, env_worker: bool,
+ARMS = {"process": [], "worker": ["train.env_worker=true"], "graph": ["train.cuda_graph=true"],
+        "graph+worker": ["train.cuda_graph=true", "train.env_worker=true"]}
+"""Main-job arms: overrides on top of the preset."""
+
+
+def main_job(device_name: str, frames: int, arm: list[str],
              preset: str = "cheetah_run_pixels") -> tuple[float, float]:
     """The main job for ``frames`` frames: (frames/s overall, CPU ms per agent step spent
     outside ``agent.update``). The second is the training loop's wall time (start-up and
@@ -126,8 +140,7 @@ def main_job(device_name: str, frames: int, env_worker: bool,
                 f"device={device_name}", "train.video=false", "train.progress=false",
                 f"train.total_steps={frames}", f"train.learning_starts={min(4000, frames // 2)}",
                 "train.eval_every=0", "train.eval_episodes=1", "train.checkpoint_every=0",
-                "train.buffer_size=100000", f"run_dir={run_dir}",
-                *(["train.env_worker=true"] if env_worker else [])])
+                "train.buffer_size=100000", f"run_dir={run_dir}", *arm])
             start = time.perf_counter()
             counters = train(cfg, Path(run_dir))
             wall = time.perf_counter() - start
@@ -142,9 +155,9 @@ def main() -> None:
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--frames", type=int, default=20000, help="main job budget (frames)")
     parser.add_argument("--pairs", type=int, default=1,
-                        help="alternating main-job runs, env in this process and in a worker")
+                        help="alternating rounds of the main-job arms")
     parser.add_argument("--arms", default="process,worker",
-                        help="main-job arms: process (env in this process), worker, or both")
+                        help=f"main-job arms, comma-separated: {', '.join(ARMS)}")
     parser.add_argument("--preset", default="cheetah_run_pixels",
                         help="main job preset (a name, or a YAML path for another checkout)")
     parser.add_argument("--main-only", action="store_true",
@@ -159,13 +172,15 @@ def main() -> None:
     print(f"# {where}, torch {torch.__version__}, MUJOCO_GL={os.environ['MUJOCO_GL']}, "
           f"{time.strftime('%Y-%m-%d')}")
     rows = {}
-    arms = [arm == "worker" for arm in args.arms.split(",")]
-    for pair in range(args.pairs):  # alternating: env in this process, env in a worker
-        for worker in arms:
-            where = "env in a worker" if worker else "env in this process"
-            fps, outside = main_job(args.device, args.frames, worker, args.preset)
-            rows[f"main job ({args.frames} frames, {where}) #{pair + 1}, frames/s overall"] = fps
-            rows[f"main job ({where}) #{pair + 1}, CPU ms per agent step outside updates"] = (
+    arms = args.arms.split(",")
+    unknown = [arm for arm in arms if arm not in ARMS]
+    if unknown:
+        parser.error(f"unknown arms {unknown}; choose from {', '.join(ARMS)}")
+    for pair in range(args.pairs):  # alternating the arms
+        for arm in arms:
+            fps, outside = main_job(args.device, args.frames, ARMS[arm], args.preset)
+            rows[f"main job ({args.frames} frames, {arm}) #{pair + 1}, frames/s overall"] = fps
+            rows[f"main job ({arm}) #{pair + 1}, CPU ms per agent step outside updates"] = (
                 outside)
     if not args.main_only:
         rows.update(components(args.device, args.fill))
@@ -177,6 +192,10 @@ def main() -> None:
             "robovision", "sac", 1000, 1500)
         rows["state SAC HalfCheetah-v5, SB3 steps/s"] = bench_speed.run_worker(
             "sb3", "sac", 1000, 1500)
+        if args.device == "cuda":
+            rows["state SAC HalfCheetah-v5, robovision with CUDA graphs, steps/s"] = (
+                bench_speed.run_worker("robovision", "sac", 1000, 1500,
+                                       rv_extra=("train.cuda_graph=true",)))
     print("| measure | value |")
     print("|---|---|")
     for name, value in rows.items():

@@ -23,6 +23,9 @@ import sys
 ENV = "HalfCheetah-v5"
 DEVICE = os.environ.get("BENCH_DEVICE", "cpu")
 """Both sides train on this device (``--device``; workers read it from the environment)."""
+RV_EXTRA = os.environ.get("BENCH_RV_EXTRA", "").split()
+"""Extra robovision overrides for a worker (``run_worker(..., rv_extra=...)``), for
+example ``train.cuda_graph=true``."""
 # Identical hyper-parameters on both sides (SB3 defaults / SB3 zoo / CleanRL).
 RV_OVERRIDES = {
     "sac": ["agent.hidden=256,256", "agent.actor_lr=3e-4", "agent.critic_lr=3e-4",
@@ -48,7 +51,8 @@ def worker_robovision(algo: str, warmup: int, steps: int) -> float:
         overrides = [*RV_OVERRIDES[algo], f"train.total_steps={warmup + steps}",
                      f"train.learning_starts={warmup}", "train.eval_every=0",
                      "train.eval_episodes=1", "train.checkpoint_every=0", "train.progress=false",
-                     f"train.log_every={log_every}", f"run_dir={run_dir}", f"device={DEVICE}"]
+                     f"train.log_every={log_every}", f"run_dir={run_dir}", f"device={DEVICE}",
+                     *RV_EXTRA]
         train(load_config(preset, overrides), run_dir)
         times = {}
         with open(os.path.join(run_dir, "metrics.csv")) as f:
@@ -88,11 +92,13 @@ def worker_sb3(algo: str, warmup: int, steps: int) -> float:
     return clock.steps_per_second(2048 if algo == "ppo" else warmup + 250)
 
 
-def run_worker(framework: str, algo: str, warmup: int, steps: int) -> float:
+def run_worker(framework: str, algo: str, warmup: int, steps: int,
+               rv_extra: tuple[str, ...] = ()) -> float:
     cmd = [sys.executable, __file__, "--worker", framework, "--algos", algo,
            "--warmup", str(warmup), "--steps", str(steps)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True,
-                         env={**os.environ, "MUJOCO_GL": "egl", "BENCH_DEVICE": DEVICE})
+                         env={**os.environ, "MUJOCO_GL": "egl", "BENCH_DEVICE": DEVICE,
+                              "BENCH_RV_EXTRA": " ".join(rv_extra)})
     return json.loads(out.stdout.strip().splitlines()[-1])["steps_per_s"]
 
 

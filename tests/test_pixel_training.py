@@ -1,5 +1,8 @@
 """All four algorithms from pixels, end to end, and a pixel learning test."""
 
+import csv
+import math
+
 import pytest
 import torch
 
@@ -56,3 +59,21 @@ def test_sac_learns_point_reach_from_pixels(tmp_path):
                                                  "train.progress=false", "seed=0"])
     counters = train(cfg, tmp_path)
     assert counters.last_eval >= -10, f"pixel SAC: mean eval return {counters.last_eval:.1f}"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_main_job_with_cuda_graphs_trains_and_resumes_on_the_gpu(tmp_path):
+    """The main job's settings (bf16 encoder, random shift, the noise schedule) with its
+    updates replayed as CUDA graphs, stopped and resumed: the graphs are captured again
+    after the checkpoint's optimiser state is loaded."""
+    def config(total):
+        return load_config("cheetah_run_pixels", [
+            *TINY, "agent.encoder.amp=true", "device=cuda", "train.cuda_graph=true",
+            "train.batch_size=32", "train.buffer_size=1000", f"train.total_steps={total}",
+            "train.learning_starts=160", "train.eval_every=0", "train.checkpoint_every=240"])
+
+    assert train(config(480), tmp_path).step == 240
+    assert train(config(640), tmp_path, resume=True).step == 320
+    with (tmp_path / "metrics.csv").open() as f:
+        losses = [float(r["value"]) for r in csv.DictReader(f) if r["name"] == "train/critic_loss"]
+    assert losses and all(map(math.isfinite, losses))

@@ -15,8 +15,10 @@ from torch import nn
 
 from robovision import obs as obs_tree
 from robovision.agents.configs import EncoderConfig
+from robovision.agents.graph import EagerUpdates, Phase, Runner
 from robovision.nets.encoders import Encoder, FlattenEncoder, make_encoder
 from robovision.nets.heads import Projection, QEnsemble
+from robovision.replay.batch import Batch
 
 
 def adam(params: Iterable[torch.Tensor], lr: float, eps: float = 1e-8) -> torch.optim.Adam:
@@ -93,7 +95,13 @@ ActorFactory = Callable[[int, nn.Module | None], nn.Module]
 
 class ActorCritic:
     """The body SAC and TD3/DDPG share: encoder, actor, critic ensemble and its target,
-    their optimisers, observation conversion, the episode-end hook and the state dict.
+    their optimisers, observation conversion, the episode-end hook, the state dict, and
+    the update's split into a Python-side phase and its tensor work.
+
+    ``update`` counts the update, asks the agent for its phase (:meth:`next_phase`: which
+    parts run; it also fills the scalar tensors the update reads) and runs :meth:`learn`
+    through the runner: eagerly, or replayed as a CUDA graph per phase
+    (:mod:`robovision.agents.graph`).
 
     The critic loss trains the encoder; the actor loss does too with
     ``encoder.grad=both``. With ``encoder.projection=per_head`` (pixels) the actor
@@ -123,6 +131,8 @@ class ActorCritic:
         self.critic_opt = adam([*self.encoder.parameters(), *self.critic.parameters()],
                                cfg.critic_lr)
         self.num_updates = 0
+        self.runner: Runner = EagerUpdates()
+        self.capturable = False
 
     def _trunk(self, feature_dim: int) -> Projection | None:
         enc = self.cfg.encoder
@@ -137,6 +147,31 @@ class ActorCritic:
     def episode_end(self, env_index: int = 0) -> None:
         """Nothing spans an episode by default."""
 
+    def update(self, batch: Batch) -> dict[str, torch.Tensor]:
+        self.num_updates += 1
+        return self.runner(self.learn, batch, self.next_phase())
+
+    def next_phase(self) -> Phase:
+        """What this update runs, decided in Python (agents define it)."""
+        raise NotImplementedError
+
+    def learn(self, batch: Batch, phase: Phase) -> dict[str, torch.Tensor]:
+        """The update's tensor work for ``phase`` (agents define it)."""
+        raise NotImplementedError
+
+    def use_runner(self, runner: Runner, capturable: bool) -> None:
+        """Run updates through ``runner``; ``capturable`` makes every optimiser safe to
+        capture in a CUDA graph (its step count stays on the device)."""
+        self.runner, self.capturable = runner, capturable
+        self._apply_capturable()
+
+    def _apply_capturable(self) -> None:
+        for name in self.STATE:
+            optimizer = getattr(self, name)
+            if isinstance(optimizer, torch.optim.Optimizer):
+                for group in optimizer.param_groups:
+                    group["capturable"] = self.capturable
+
     def state_dict(self) -> dict[str, Any]:
         state = collect_state(self, self.STATE)
         state.update({name: getattr(self, name) for name in self.COUNTERS})
@@ -146,3 +181,7 @@ class ActorCritic:
         restore_state(self, self.STATE, state)
         for name in self.COUNTERS:
             setattr(self, name, int(state.get(name, 0)))
+        # Loading replaced the optimiser state a captured graph reads, and the saved
+        # param groups carry the saving run's capturable flag.
+        self._apply_capturable()
+        self.runner.reset()

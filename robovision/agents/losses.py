@@ -23,11 +23,10 @@ def clipped_double_q_target(reward: torch.Tensor, discount: torch.Tensor,
     return reward + discount * next_q.min(0).values
 
 
-def smoothed_target_action(next_action: torch.Tensor, noise_std: float,
+def smoothed_target_action(next_action: torch.Tensor, noise_std: torch.Tensor | float,
                            noise_clip: float) -> torch.Tensor:
-    """TD3 target policy smoothing: add clipped Gaussian noise, keep actions in [-1, 1]."""
-    if noise_std <= 0:
-        return next_action
+    """TD3 target policy smoothing: add clipped Gaussian noise, keep actions in [-1, 1].
+    ``noise_std`` may be a 0-d tensor (a scheduled std inside a CUDA graph)."""
     noise = (torch.randn_like(next_action) * noise_std).clamp(-noise_clip, noise_clip)
     return (next_action + noise).clamp(-1.0, 1.0)
 

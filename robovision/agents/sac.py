@@ -1,8 +1,8 @@
 """Soft Actor-Critic (Haarnoja et al. 2018) with twin critics and a learned temperature.
 
-Read top to bottom: construction, ``act``, ``update``. The encoder is shared: the
-critic loss trains it and the actor sees detached features (the DrQ scheme; for
-state observations the encoder is a flatten). Hyper-parameters: :class:`SACConfig`.
+Read top to bottom: construction, ``act``, the update (``next_phase``, ``learn``). The
+encoder is shared: the critic loss trains it and the actor sees detached features (the
+DrQ scheme; for state observations the encoder is a flatten). Hyper-parameters: :class:`SACConfig`.
 """
 
 from __future__ import annotations
@@ -51,8 +51,13 @@ class SAC(ActorCritic):
         action = action.cpu().numpy()
         return action[0] if single else action
 
-    def update(self, batch: Batch) -> dict[str, torch.Tensor]:
-        self.num_updates += 1
+    def next_phase(self) -> tuple[bool, bool]:
+        """(does the actor update, does the target update) in this update."""
+        n, cfg = self.num_updates, self.cfg
+        return n % cfg.actor_update_every == 0, n % cfg.target_update_every == 0
+
+    def learn(self, batch: Batch, phase: tuple[bool, bool]) -> dict[str, torch.Tensor]:
+        update_actor, update_target = phase
         alpha = self.log_alpha.detach().exp()
         obs, features, next_features = encode_batch(self.encoder, batch.obs, batch.next_obs,
                                                     self.cfg.encoder)
@@ -66,10 +71,10 @@ class SAC(ActorCritic):
         optimize(self.critic_opt, critic_loss)
         metrics = {"critic_loss": critic_loss.detach(), "q": q.detach().mean(), "alpha": alpha}
 
-        if self.num_updates % self.cfg.actor_update_every == 0:
+        if update_actor:
             features = actor_features(self.encoder, obs, features, self.cfg.encoder)
             metrics.update(self._update_actor(features, alpha))
-        if self.num_updates % self.cfg.target_update_every == 0:
+        if update_target:
             losses.soft_update_(self._target_params, self._critic_params, self.cfg.tau)
         return metrics
 

@@ -66,6 +66,8 @@ class TD3(ActorCritic):
         self.schedule = parse_schedule(cfg.noise_schedule) if cfg.noise_schedule else None
         self.explore_steps = 0
         """Environment steps taken with exploration noise (drives ``noise_schedule``)."""
+        self._target_std = torch.zeros((), device=device)
+        """The target smoothing std of the current update, as the update reads it."""
 
     @torch.no_grad()
     def act(self, obs: Any, eval: bool = False) -> np.ndarray:
@@ -96,14 +98,24 @@ class TD3(ActorCritic):
             return self.cfg.target_noise
         return self.schedule(self.explore_steps)
 
-    def update(self, batch: Batch) -> dict[str, torch.Tensor]:
-        self.num_updates += 1
+    def next_phase(self) -> tuple[bool, bool]:
+        """(do the actor and the targets update, is the target action smoothed); sets the
+        smoothing std, which follows the noise schedule, in its device tensor."""
+        std = self.target_std
+        if std > 0:
+            self._target_std.fill_(std)
+        return self.num_updates % self.cfg.policy_delay == 0, std > 0
+
+    def learn(self, batch: Batch, phase: tuple[bool, bool]) -> dict[str, torch.Tensor]:
+        update_actor, smooth = phase
         cfg = self.cfg
         obs, features, next_features = encode_batch(self.encoder, batch.obs, batch.next_obs,
                                                     cfg.encoder)
         with torch.no_grad():
-            next_action = losses.smoothed_target_action(
-                self.actor_target(next_features), self.target_std, cfg.target_noise_clip)
+            next_action = self.actor_target(next_features)
+            if smooth:
+                next_action = losses.smoothed_target_action(next_action, self._target_std,
+                                                            cfg.target_noise_clip)
             next_q = self.critic_target(next_features, next_action)
             target = losses.clipped_double_q_target(batch.reward, batch.discount, next_q)
         q = self.critic(features, batch.action)
@@ -111,7 +123,7 @@ class TD3(ActorCritic):
         optimize(self.critic_opt, critic_loss)
         metrics = {"critic_loss": critic_loss.detach(), "q": q.detach().mean()}
 
-        if self.num_updates % cfg.policy_delay == 0:
+        if update_actor:
             features = actor_features(self.encoder, obs, features, cfg.encoder)
             metrics["actor_loss"] = self._update_actor(features)
             losses.soft_update_(self._targets, self._online, cfg.tau)

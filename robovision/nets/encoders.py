@@ -122,7 +122,9 @@ class PixelEncoder(Encoder):
             x = obs
             if self.channels_last or obs.device.type == "cuda":
                 x = obs.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(x.device.type, dtype=torch.bfloat16):
+            # No weight cache: each weight is cast once per call anyway, and CUDA graph
+            # capture requires it off (robovision.agents.graph).
+            with torch.autocast(x.device.type, dtype=torch.bfloat16, cache_enabled=False):
                 h = self.trunk[1:](self._normalized_first_conv(x.to(torch.bfloat16)))
                 return self.head(h).float()
         return self.head(self.trunk[1:](self._normalized_first_conv(obs.float())))

@@ -25,7 +25,9 @@ class Projection(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.amp:
-            with torch.autocast(x.device.type, dtype=torch.bfloat16):
+            # No weight cache: each weight is cast once per call anyway, and CUDA graph
+            # capture requires it off (robovision.agents.graph).
+            with torch.autocast(x.device.type, dtype=torch.bfloat16, cache_enabled=False):
                 h = self.linear(x)
             return torch.tanh(self.norm(h.float()))
         return torch.tanh(self.norm(self.linear(x)))

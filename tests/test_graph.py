@@ -1,0 +1,207 @@
+"""CUDA-graph updates (``train.cuda_graph``): what a CPU can check, and the real thing
+on a GPU.
+
+A CUDA graph replays the kernels it recorded, with the Python values of the moment it
+was captured. :class:`CheckedCapture` enforces the same rules on any device, so these
+tests catch an update that a graph would replay wrongly without needing a GPU.
+"""
+
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+
+from robovision import factory
+from robovision.agents.configs import EncoderConfig
+from robovision.agents.graph import (
+    CheckedCapture,
+    EagerUpdates,
+    GraphedUpdates,
+    NotCapturable,
+    check_capturable,
+)
+from robovision.agents.registry import algorithm, names
+from robovision.config import ConfigError, load_config
+from robovision.replay import Batch
+
+ACT = spaces.Box(-1, 1, (2,), np.float32)
+STATE = spaces.Box(-np.inf, np.inf, (5,), np.float32)
+IMAGE = spaces.Box(0, 255, (9, 32, 32), np.uint8)
+PIXEL_ENCODER = EncoderConfig(projection="per_head", feature_dim=16, amp=True, augment="shift")
+# Settings whose update changes from one call to the next: delayed actor and target
+# updates (phases), and DrQ-v2's scheduled smoothing std (a value read by the update).
+CYCLING = {"sac": {"actor_update_every": 2, "target_update_every": 3},
+           "td3": {"policy_delay": 2, "noise_schedule": "linear(1.0,0.1,100)"},
+           "ddpg": {"noise_schedule": "linear(1.0,0.1,100)"}}
+
+
+def make_agent(algo, obs_space, device="cpu", **kwargs):
+    entry = algorithm(algo)
+    encoder = PIXEL_ENCODER if obs_space is IMAGE else EncoderConfig()
+    cfg = entry.config(hidden=[32, 32], encoder=encoder, **CYCLING[algo], **kwargs)
+    return entry.agent_class()(cfg, obs_space, ACT, torch.device(device))
+
+
+def random_batch(obs_space, n=8, device="cpu"):
+    def obs():
+        if obs_space is IMAGE:
+            return torch.randint(0, 256, (n, *IMAGE.shape), dtype=torch.uint8, device=device)
+        return torch.randn(n, *STATE.shape, device=device)
+
+    return Batch(obs=obs(), action=torch.rand(n, 2, device=device) * 2 - 1,
+                 reward=torch.randn(n, device=device), next_obs=obs(),
+                 discount=torch.full((n,), 0.99, device=device))
+
+
+def advancing_batches(agent, obs_space):
+    """Fresh batches, with the exploration counter moving as in training (so a scheduled
+    std changes between updates)."""
+    def batches():
+        if hasattr(agent, "explore_steps"):
+            agent.explore_steps += 7
+        return random_batch(obs_space)
+
+    return batches
+
+
+@pytest.mark.parametrize("obs_space", [STATE, IMAGE], ids=["state", "pixels"])
+@pytest.mark.parametrize("algo", names("off_policy"))
+def test_every_off_policy_update_is_capturable(algo, obs_space):
+    agent = make_agent(algo, obs_space)
+    check_capturable(agent, advancing_batches(agent, obs_space), updates=7)
+    assert isinstance(agent.runner, EagerUpdates) and not agent.capturable  # restored
+
+
+def test_the_check_catches_a_python_value_a_graph_would_freeze(monkeypatch):
+    """TD3's scheduled smoothing std passed as a Python float: a graph would keep the
+    value of its capture for the whole run."""
+    from robovision.agents import losses
+
+    agent = make_agent("ddpg", STATE)
+    smooth = losses.smoothed_target_action
+    monkeypatch.setattr(losses, "smoothed_target_action",
+                        lambda action, std, clip: smooth(action, agent.target_std, clip))
+    with pytest.raises(NotCapturable, match="differs from the captured one"):
+        check_capturable(agent, advancing_batches(agent, STATE))
+
+
+def test_the_check_catches_a_host_read(monkeypatch):
+    from robovision.agents import losses
+
+    critic_loss = losses.critic_loss
+    monkeypatch.setattr(losses, "critic_loss",
+                        lambda q, target: critic_loss(q, target) * float(target.abs().max()))
+    agent = make_agent("sac", STATE)
+    with pytest.raises(NotCapturable, match="host"):
+        check_capturable(agent, advancing_batches(agent, STATE))
+
+
+def test_the_check_catches_control_flow_outside_the_phase(monkeypatch):
+    agent = make_agent("sac", STATE)
+    learn = agent.learn
+    monkeypatch.setattr(agent, "learn", lambda batch, phase: learn(
+        batch, (agent.num_updates % 4 == 0, phase[1])))  # not what next_phase decided
+    with pytest.raises(NotCapturable):
+        check_capturable(agent, advancing_batches(agent, STATE), updates=12)
+
+
+@pytest.mark.parametrize("algo", ["sac", "td3"])
+def test_graphed_updates_learn_exactly_what_eager_updates_learn(algo):
+    """Static batch copies, one graph per phase, metrics copied out of the graph: the same
+    parameters and metrics as eager updates, bit for bit, over several phase cycles."""
+    torch.manual_seed(0)
+    eager = make_agent(algo, IMAGE)
+    torch.manual_seed(0)
+    graphed = make_agent(algo, IMAGE)
+    runner = GraphedUpdates(CheckedCapture(), warmup=1)
+    graphed.use_runner(runner, capturable=True)
+    eager.use_runner(EagerUpdates(), capturable=True)
+    kept = []
+    for i in range(13):
+        batch = random_batch(IMAGE)
+        if algo == "td3":  # the smoothing std follows its schedule
+            eager.explore_steps = graphed.explore_steps = 7 * i
+        torch.manual_seed(100 + i)
+        expected = eager.update(batch)
+        torch.manual_seed(100 + i)
+        got = graphed.update(batch)
+        assert got.keys() == expected.keys()
+        for key in got:
+            assert torch.equal(got[key], expected[key]), (i, key)
+        kept.append((expected, got))
+    assert len(runner.graphs) == (4 if algo == "sac" else 2)  # actor x target; actor
+    for (expected, got) in kept:  # later replays did not overwrite returned metrics
+        assert all(torch.equal(got[k], expected[k]) for k in got)
+    for name in ("encoder", "actor", "critic", "critic_target"):
+        for a, b in zip(getattr(eager, name).parameters(), getattr(graphed, name).parameters(),
+                        strict=True):
+            assert torch.equal(a, b), name
+
+
+def test_loading_a_checkpoint_drops_the_graphs_and_keeps_the_optimisers_capturable():
+    """The optimiser state a graph read is replaced by a load, and the saved param groups
+    carry the saving run's capturable flag (false for an eager run)."""
+    saved = make_agent("td3", STATE)
+    for _ in range(3):
+        saved.update(random_batch(STATE))
+    agent = make_agent("td3", STATE)
+    runner = GraphedUpdates(CheckedCapture(), warmup=1)
+    agent.use_runner(runner, capturable=True)
+    for _ in range(4):
+        agent.update(random_batch(STATE))
+    assert runner.graphs
+    agent.load_state_dict(saved.state_dict())
+    assert not runner.graphs
+    assert all(g["capturable"] for opt in (agent.actor_opt, agent.critic_opt)
+               for g in opt.param_groups)
+    agent.update(random_batch(STATE))  # warms up and captures again
+
+
+def test_cuda_graph_setting_is_checked_and_says_what_it_does_on_the_cpu():
+    with pytest.raises(ConfigError, match=r"train\.cuda_graph"):
+        load_config("inverted_pendulum_ppo", ["train.cuda_graph=true"])
+    agent = make_agent("sac", STATE)
+    message = factory.use_cuda_graphs(agent, torch.device("cpu"))
+    assert "CUDA only" in message and isinstance(agent.runner, EagerUpdates)
+
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@cuda
+def test_cuda_graph_replays_match_eager_updates_on_the_gpu():
+    """The real capture, on an update without random numbers (DDPG without smoothing or
+    augmentation): graphed and eager updates from the same start on the same batches stay
+    together (cuDNN may pick other kernels for the two, so not bit for bit)."""
+    entry = algorithm("ddpg")
+    cfg = entry.config(hidden=[32, 32], encoder=EncoderConfig(projection="per_head",
+                                                              feature_dim=16, amp=True))
+    agents = []
+    for runner in (EagerUpdates(), GraphedUpdates()):
+        torch.manual_seed(0)
+        agent = entry.agent_class()(cfg, IMAGE, ACT, torch.device("cuda"))
+        agent.use_runner(runner, capturable=True)
+        agents.append(agent)
+    eager, graphed = agents
+    for _ in range(12):
+        batch = random_batch(IMAGE, n=32, device="cuda")
+        expected, got = eager.update(batch), graphed.update(batch)
+        assert torch.allclose(got["critic_loss"], expected["critic_loss"], rtol=1e-2, atol=1e-4)
+    assert graphed.runner.graphs
+    for a, b in zip(eager.critic.parameters(), graphed.critic.parameters(), strict=True):
+        assert torch.allclose(a, b, rtol=1e-2, atol=1e-4)
+
+
+@cuda
+@pytest.mark.parametrize("algo", names("off_policy"))
+def test_cuda_graph_updates_learn_on_the_gpu(algo):
+    """Graphed pixel updates with every random part on (sampling, smoothing, random shift)
+    fit the rewards of a fixed batch (discount 0), as eager updates do."""
+    agent = make_agent(algo, IMAGE, device="cuda", critic_lr=1e-3)
+    agent.use_runner(GraphedUpdates(), capturable=True)
+    batch = random_batch(IMAGE, n=32, device="cuda")
+    batch.discount = torch.zeros_like(batch.discount)
+    first = agent.update(batch)["critic_loss"].item()
+    for _ in range(200):
+        last = agent.update(batch)["critic_loss"].item()
+    assert agent.runner.graphs and last < 0.5 * first
