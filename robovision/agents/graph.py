@@ -62,18 +62,23 @@ class Runner(Protocol):
 
 
 class Capture(Protocol):
-    """Records ``body`` and returns a function that replays it and returns its output."""
+    """Records ``body`` and returns a function that replays it and returns its output.
+    ``stream``: the CUDA stream of the warm-up updates (None off CUDA)."""
 
-    def __call__(self, body: Callable[[], torch.Tensor]) -> Callable[[], torch.Tensor]: ...
+    def __call__(self, body: Callable[[], torch.Tensor], stream: Any
+                 ) -> Callable[[], torch.Tensor]: ...
 
 
-def cuda_graph_capture(body: Callable[[], torch.Tensor]) -> Callable[[], torch.Tensor]:
-    """Capture ``body`` into a CUDA graph. The graph runs nothing until its first replay,
-    and the tensor ``body`` returned is rewritten by every replay."""
+def cuda_graph_capture(body: Callable[[], torch.Tensor], stream: Any
+                       ) -> Callable[[], torch.Tensor]:
+    """Capture ``body`` into a CUDA graph on ``stream``, the stream the warm-up updates ran
+    on, so the cuBLAS and cuDNN handles and workspaces they created are reused rather than
+    created mid-capture. The graph runs nothing until its first replay, and the tensor
+    ``body`` returned is rewritten by every replay."""
     graph = torch.cuda.CUDAGraph()
     # thread_local: another thread's CUDA work (a video or plot side task) must not
     # abort the capture; this thread's own unsafe calls still raise.
-    with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+    with torch.cuda.graph(graph, stream=stream, capture_error_mode="thread_local"):
         output = body()
 
     def replay() -> torch.Tensor:
@@ -86,7 +91,8 @@ def cuda_graph_capture(body: Callable[[], torch.Tensor]) -> Callable[[], torch.T
 class _Captured:
     """One phase's graph: the static batch it reads, and the stacked metrics it writes."""
 
-    def __init__(self, learn: Learn, batch: Batch, phase: Phase, capture: Capture) -> None:
+    def __init__(self, learn: Learn, batch: Batch, phase: Phase, capture: Capture,
+                 stream: Any) -> None:
         leaves, self.spec = tree_flatten(_batch_tree(batch))
         self.inputs = [leaf.clone() for leaf in leaves]
         static = _tree_batch(tree_unflatten(self.inputs, self.spec))
@@ -97,7 +103,7 @@ class _Captured:
             self.keys = list(metrics)
             return torch.stack([metrics[k].float() for k in self.keys])
 
-        self.replay = capture(body)
+        self.replay = capture(body, stream)
 
     def __call__(self, batch: Batch) -> dict[str, torch.Tensor]:
         leaves, spec = tree_flatten(_batch_tree(batch))
@@ -112,8 +118,9 @@ class _Captured:
 class GraphedUpdates:
     """A runner that replays one captured graph per update phase.
 
-    The first ``warmup`` updates of each phase run eagerly (on a side stream on CUDA, as
-    capture requires): they create the optimiser state and let cuDNN pick its kernels.
+    The first ``warmup`` updates of each phase run eagerly, on CUDA on the side stream the
+    captures use (as capture requires): they create the optimiser state, the library
+    handles and workspaces of that stream, and let cuDNN pick its kernels.
     The next one is captured and replayed; from then on every update of that phase is a
     copy of the batch and one replay. :meth:`reset` drops the graphs: call it whenever
     the tensors a graph reads are replaced (loading a checkpoint replaces the optimiser
@@ -124,14 +131,18 @@ class GraphedUpdates:
         self.capture, self.warmup = capture, warmup
         self.graphs: dict[Phase, _Captured] = {}
         self.eager_calls: dict[Phase, int] = {}
+        self.stream: Any = None
 
     def __call__(self, learn: Learn, batch: Batch, phase: Phase) -> dict[str, torch.Tensor]:
         graph = self.graphs.get(phase)
         if graph is None:
+            if self.stream is None and _on_cuda(batch):
+                self.stream = torch.cuda.Stream(batch.action.device)
             calls = self.eager_calls[phase] = self.eager_calls.get(phase, 0) + 1
             if calls <= self.warmup:
-                return _on_side_stream(learn, batch, phase)
-            graph = self.graphs[phase] = _Captured(learn, batch, phase, self.capture)
+                return _on_stream(self.stream, learn, batch, phase)
+            graph = self.graphs[phase] = _Captured(learn, batch, phase, self.capture,
+                                                   self.stream)
         return graph(batch)
 
     def reset(self) -> None:
@@ -154,10 +165,11 @@ class GraphableAgent(Protocol):
     def update(self, batch: Batch) -> dict[str, torch.Tensor]: ...
 
 
-def _on_side_stream(learn: Learn, batch: Batch, phase: Phase) -> dict[str, torch.Tensor]:
-    if not _on_cuda(batch):
+def _on_stream(side: Any, learn: Learn, batch: Batch, phase: Phase
+               ) -> dict[str, torch.Tensor]:
+    if side is None:
         return learn(batch, phase)
-    main, side = torch.cuda.current_stream(), torch.cuda.Stream()
+    main = torch.cuda.current_stream()
     side.wait_stream(main)
     with torch.cuda.stream(side):
         metrics = learn(batch, phase)
@@ -240,7 +252,8 @@ class CheckedCapture:
     at the first op whose non-tensor arguments, shapes or order differ, or that reads a
     tensor on the host. Those are the updates a CUDA graph would silently get wrong."""
 
-    def __call__(self, body: Callable[[], torch.Tensor]) -> Callable[[], torch.Tensor]:
+    def __call__(self, body: Callable[[], torch.Tensor], stream: Any = None
+                 ) -> Callable[[], torch.Tensor]:
         with _Recorder() as recorder:
             static = body()
         recorded, pending = recorder.ops, [True]
