@@ -220,7 +220,10 @@ def _baked(x: Any) -> Any:
     return x if isinstance(x, _VALUES) else type(x).__name__  # profiler handles and such
 
 
-class _Recorder(TorchDispatchMode):
+class OpRecorder(TorchDispatchMode):
+    """Records the signature of every aten op dispatched inside it; with ``expected``,
+    raises :class:`NotCapturable` at the first op that differs from the expected one."""
+
     def __init__(self, expected: list[tuple] | None = None) -> None:
         super().__init__()
         self.ops: list[tuple] = []
@@ -254,7 +257,7 @@ class CheckedCapture:
 
     def __call__(self, body: Callable[[], torch.Tensor], stream: Any = None
                  ) -> Callable[[], torch.Tensor]:
-        with _Recorder() as recorder:
+        with OpRecorder() as recorder:
             static = body()
         recorded, pending = recorder.ops, [True]
 
@@ -262,7 +265,7 @@ class CheckedCapture:
             if pending:  # a CUDA graph's capture runs nothing: its first replay does
                 pending.pop()
                 return static
-            with _Recorder(expected=recorded) as checker:
+            with OpRecorder(expected=recorded) as checker:
                 output = body()
             if len(checker.ops) != len(recorded):
                 raise NotCapturable(f"this update ran {len(checker.ops)} ops; the captured "
