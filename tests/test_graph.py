@@ -85,12 +85,16 @@ def test_the_check_catches_a_python_value_a_graph_would_freeze(monkeypatch):
         check_capturable(agent, advancing_batches(agent, STATE))
 
 
-def test_the_check_catches_a_host_read(monkeypatch):
+@pytest.mark.parametrize("host_value", [
+    lambda target: float(target.abs().max()),  # a read on the host
+    lambda target: torch.tensor(0.5),  # a tensor made from host data
+], ids=["read", "made"])
+def test_the_check_catches_host_data(monkeypatch, host_value):
     from robovision.agents import losses
 
     critic_loss = losses.critic_loss
     monkeypatch.setattr(losses, "critic_loss",
-                        lambda q, target: critic_loss(q, target) * float(target.abs().max()))
+                        lambda q, target: critic_loss(q, target) * host_value(target))
     agent = make_agent("sac", STATE)
     with pytest.raises(NotCapturable, match="host"):
         check_capturable(agent, advancing_batches(agent, STATE))

@@ -234,7 +234,7 @@ class OpRecorder(TorchDispatchMode):
         name = func._schema.name
         if name in HOST_SYNC_OPS:
             raise NotCapturable(f"the update {HOST_SYNC_OPS[name]} ({func}); a CUDA graph "
-                                "cannot capture a host synchronisation")
+                                "cannot capture an exchange with the host")
         signature = _signature(func, args, kwargs)
         if self.expected is not None:
             index = len(self.ops)
