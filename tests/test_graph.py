@@ -169,10 +169,7 @@ def test_cuda_graph_setting_is_checked_and_says_what_it_does_on_the_cpu():
     assert "CUDA only" in message and isinstance(agent.runner, EagerUpdates)
 
 
-cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-
-
-@cuda
+@pytest.mark.cuda
 def test_cuda_graph_replays_match_eager_updates_on_the_gpu():
     """The real capture, on an update without random numbers (DDPG without smoothing or
     augmentation): graphed and eager updates from the same start on the same batches stay
@@ -196,7 +193,7 @@ def test_cuda_graph_replays_match_eager_updates_on_the_gpu():
         assert torch.allclose(a, b, rtol=1e-2, atol=1e-4)
 
 
-@cuda
+@pytest.mark.cuda
 @pytest.mark.parametrize("algo", names("off_policy"))
 def test_cuda_graph_updates_learn_on_the_gpu(algo):
     """Graphed pixel updates with every random part on (sampling, smoothing, random shift)

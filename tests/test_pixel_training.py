@@ -61,7 +61,7 @@ def test_sac_learns_point_reach_from_pixels(tmp_path):
     assert counters.last_eval >= -10, f"pixel SAC: mean eval return {counters.last_eval:.1f}"
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.cuda
 def test_main_job_with_cuda_graphs_trains_and_resumes_on_the_gpu(tmp_path):
     """The main job's settings (bf16 encoder, random shift, the noise schedule) with its
     updates replayed as CUDA graphs, stopped and resumed: the graphs are captured again

@@ -174,7 +174,7 @@ def test_resume_without_checkpoint_is_a_clear_error(tmp_path, capsys):
     assert "no checkpoint at" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.cuda
 def test_cuda_run(tmp_path):
     assert main(["train", "pendulum_sac", f"run_dir={tmp_path}", "device=cuda",
                  "train.total_steps=300", "train.eval_every=300", *FAST]) == 0

@@ -5,6 +5,7 @@ inherits another)."""
 from __future__ import annotations
 
 import copy
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
@@ -93,7 +94,7 @@ ActorFactory = Callable[[int, nn.Module | None], nn.Module]
 """``(feature_dim, trunk or None) -> actor module``."""
 
 
-class ActorCritic:
+class ActorCritic(ABC):
     """The body SAC and TD3/DDPG share: encoder, actor, critic ensemble and its target,
     their optimisers, observation conversion, the episode-end hook, the state dict, and
     the update's split into a Python-side phase and its tensor work.
@@ -144,20 +145,20 @@ class ActorCritic:
         """Numpy observation(s) -> batched tensors on the device, and whether it was one."""
         return obs_tree.to_tensor(obs, self.device, self.obs_ndim)
 
-    def episode_end(self, env_index: int = 0) -> None:
+    def episode_end(self, env_index: int = 0) -> None:  # noqa: B027 (a default, not abstract)
         """Nothing spans an episode by default."""
 
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
         self.num_updates += 1
         return self.runner(self.learn, batch, self.next_phase())
 
+    @abstractmethod
     def next_phase(self) -> Phase:
-        """What this update runs, decided in Python (agents define it)."""
-        raise NotImplementedError
+        """What this update runs, decided in Python."""
 
+    @abstractmethod
     def learn(self, batch: Batch, phase: Phase) -> dict[str, torch.Tensor]:
-        """The update's tensor work for ``phase`` (agents define it)."""
-        raise NotImplementedError
+        """The update's tensor work for ``phase``."""
 
     def use_runner(self, runner: Runner, capturable: bool) -> None:
         """Run updates through ``runner``; ``capturable`` makes every optimiser safe to

@@ -93,9 +93,9 @@ class _Captured:
 
     def __init__(self, learn: Learn, batch: Batch, phase: Phase, capture: Capture,
                  stream: Any) -> None:
-        leaves, self.spec = tree_flatten(_batch_tree(batch))
+        leaves, self.spec = tree_flatten(vars(batch))
         self.inputs = [leaf.clone() for leaf in leaves]
-        static = _tree_batch(tree_unflatten(self.inputs, self.spec))
+        static = Batch(**tree_unflatten(self.inputs, self.spec))
         self.keys: list[str] = []
 
         def body() -> torch.Tensor:
@@ -106,7 +106,7 @@ class _Captured:
         self.replay = capture(body, stream)
 
     def __call__(self, batch: Batch) -> dict[str, torch.Tensor]:
-        leaves, spec = tree_flatten(_batch_tree(batch))
+        leaves, spec = tree_flatten(vars(batch))
         if spec != self.spec:
             raise ValueError(f"a CUDA graph was captured for batches shaped {self.spec}; "
                              f"this batch is {spec}")
@@ -179,15 +179,6 @@ def _on_stream(side: Any, learn: Learn, batch: Batch, phase: Phase
 
 def _on_cuda(batch: Batch) -> bool:
     return batch.action.device.type == "cuda"
-
-
-def _batch_tree(batch: Batch) -> dict[str, Any]:
-    return {"obs": batch.obs, "action": batch.action, "reward": batch.reward,
-            "next_obs": batch.next_obs, "discount": batch.discount}
-
-
-def _tree_batch(tree: dict[str, Any]) -> Batch:
-    return Batch(**tree)
 
 
 # --------------------------------------------------------------------------- the check
