@@ -3,12 +3,18 @@ default and fast rendering (random actions, action repeat 1, frame stack 1, afte
 reset; a seeded reset rebuilds the task and is left out of the timing).
 
     python scripts/bench_manipulation.py --steps 100
+    python scripts/bench_manipulation.py --resets 20 --repeats 3 --tasks reach_site
+
+``--resets N``: ms per reset (plus one step) with dm_control's per-episode rebuild of the
+physics forced on against robovision's default (skipped where the task edits no part of
+its model between episodes), alternating in one process, state and 84x84 fast pixels.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import time
 
 os.environ.setdefault("MUJOCO_GL", "egl")
@@ -31,13 +37,59 @@ def steps_per_second(task: str, obs: str, fast: bool, steps: int) -> float:
     return rate
 
 
+def reset_ms(task: str, obs: str, rebuild: bool, resets: int) -> float:
+    from robovision import make_env
+    from robovision.envs import manipulation
+
+    default = manipulation.changes_mjcf_per_episode
+    if rebuild:
+        manipulation.changes_mjcf_per_episode = lambda task: True
+    try:  # a seeded reset builds the env anew: the choice holds until the end
+        pixel = {"image_size": 84, "frame_stack": 1} if obs != "state" else {}
+        env = make_env(f"manip/{task}", obs=obs, action_repeat=1, **pixel)
+        env.reset(seed=0)
+        env.step(env.action_space.sample())
+        start = time.perf_counter()
+        for _ in range(resets):
+            env.reset()
+            env.step(env.action_space.sample())
+        elapsed = time.perf_counter() - start
+        env.close()
+    finally:
+        manipulation.changes_mjcf_per_episode = default
+    return elapsed / resets * 1e3
+
+
+def compare_resets(tasks: list[str], resets: int, repeats: int) -> None:
+    print(f"ms per reset + one step, {resets} resets, {repeats} alternating repeats (median, "
+          "range)")
+    print("| task | obs | rebuilt every reset | robovision | ratio |")
+    print("|---|---|---|---|---|")
+    for task in tasks:
+        for obs in ("state", "pixels"):
+            times: dict[bool, list[float]] = {True: [], False: []}
+            for _ in range(repeats):
+                for rebuild in (True, False):
+                    times[rebuild].append(reset_ms(task, obs, rebuild, resets))
+            cells = [f"{statistics.median(v):.1f} ({min(v):.1f}-{max(v):.1f})"
+                     for v in (times[True], times[False])]
+            ratio = statistics.median(times[False]) / statistics.median(times[True])
+            print(f"| {task} | {obs} | {cells[0]} | {cells[1]} | {ratio:.2f} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--tasks", nargs="*", default=None)
+    parser.add_argument("--resets", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     from robovision.envs.manipulation import TASKS
+
+    if args.resets:
+        compare_resets(args.tasks or list(TASKS), args.resets, args.repeats)
+        return
 
     print(f"agent steps/s, {args.steps} random steps each, MUJOCO_GL={os.environ['MUJOCO_GL']}")
     print("| task | state | pixels, default render | pixels, fast_render |")

@@ -116,3 +116,42 @@ def test_dense_reach_reward_grows_as_the_hand_nears_the_target():
     env.close()
     with pytest.raises(ValueError, match="defined for the reach tasks"):
         make_env("manip/lift_brick", obs="state", reward="dense")
+
+
+def test_skipping_the_per_episode_rebuild_changes_no_observation(monkeypatch):
+    """reach_site edits no part of its model between episodes, so its resets skip
+    dm_control's rebuild of the physics; episodes from one seed are the same either way."""
+    from robovision.envs import manipulation
+
+    def episodes(env) -> list[np.ndarray]:
+        env.reset(seed=3)
+        env.action_space.seed(3)
+        seen = []
+        for _ in range(3):
+            seen.append(env.reset()[0])
+            seen += [env.step(env.action_space.sample())[0] for _ in range(5)]
+        env.close()
+        return seen
+
+    skipping = make_env("manip/reach_site", obs="state")
+    assert not skipping.unwrapped._env._recompile_mjcf_every_episode
+    fast = episodes(skipping)
+    monkeypatch.setattr(manipulation, "changes_mjcf_per_episode", lambda task: True)
+    rebuilding = make_env("manip/reach_site", obs="state")
+    assert rebuilding.unwrapped._env._recompile_mjcf_every_episode
+    slow = episodes(rebuilding)
+    assert len({o.tobytes() for o in fast}) == len(fast)  # the episodes differ from each other
+    for a, b in zip(fast, slow, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert make_env("manip/reach_duplo").unwrapped._env._recompile_mjcf_every_episode
+
+
+def test_time_limit_sets_the_episode_length():
+    env = make_env("manip/reach_site", obs="state", time_limit=2.0)  # 50 steps of 40 ms
+    env.reset(seed=0)
+    zero = np.zeros(env.action_space.shape, np.float32)
+    truncated = [env.step(zero)[3] for _ in range(50)]
+    assert truncated == [False] * 49 + [True]
+    with pytest.raises(ValueError, match="time_limit=0"):
+        make_env("manip/reach_site", time_limit=0)
+
