@@ -159,7 +159,7 @@ def test_time_limit_sets_the_episode_length():
 @pytest.mark.slow
 def test_sac_learns_to_reach_the_site_from_state(tmp_path):
     """reach_site_dense_state_sac for 12k agent steps (about 100 s here): a random policy
-    ends 0 of 200 episodes on the target (measured with the preset's env settings); SAC
+    ends 0 of 200 episodes on the target (scripts/reach_baselines.py); SAC
     ended 30-35 % of 20 evaluation episodes there at 12k steps in the probes (seed 0,
     3 s and 5 s episodes; BENCHMARKS 15). Success comes from the task's own reward."""
     from robovision.config import load_config
