@@ -146,6 +146,33 @@ def test_skipping_the_per_episode_rebuild_changes_no_observation(monkeypatch):
     assert make_env("manip/reach_duplo").unwrapped._env._recompile_mjcf_every_episode
 
 
+@pytest.mark.parametrize("task", ["reach_site", "reach_duplo",
+                                  "stack_2_of_3_bricks_random_order",
+                                  "reassemble_5_bricks_random_order"])
+def test_a_seed_gives_the_same_episodes_in_a_new_env_and_a_used_one(task):
+    """A seeded reset reseeds the env in place instead of building it anew; it must not
+    matter what the env did before. The tasks: a fixed model, a model redrawn each episode
+    (stud size), a brick order drawn each episode, and one shuffled from the last
+    episode's (rebuilt on a seeded reset)."""
+    def episodes(env, seed: int) -> list[np.ndarray]:
+        seen = [env.reset(seed=seed)[0]]
+        env.action_space.seed(seed)
+        for _ in range(2):
+            seen += [env.step(env.action_space.sample())[0] for _ in range(3)]
+            seen.append(env.reset()[0])
+        return seen
+
+    fresh, used = make_env(f"manip/{task}", obs="state"), make_env(f"manip/{task}", obs="state")
+    episodes(used, seed=1)
+    first, second = episodes(fresh, seed=5), episodes(used, seed=5)
+    assert not np.array_equal(first[0], first[4])  # a reset draws a new episode
+    for a, b in zip(first, second, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(episodes(used, seed=6)[0], first[0])
+    fresh.close()
+    used.close()
+
+
 def test_time_limit_sets_the_episode_length():
     env = make_env("manip/reach_site", obs="state", time_limit=2.0)  # 50 steps of 40 ms
     env.reset(seed=0)
