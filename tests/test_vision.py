@@ -13,6 +13,7 @@ import robovision.envs  # noqa: F401  (registers the envs)
 from robovision.envs.vision.data import (
     AnnotatedImage,
     AnnotationError,
+    generate_procedural_images,
     load_coco,
     load_pts,
     load_voc,
@@ -377,8 +378,24 @@ def test_procedural_images_have_exact_boxes_and_split_is_disjoint():
     train, test = train_test_split(samples, 0.25, seed=0)
     assert len(train) == 15 and len(test) == 5
     assert not {id(s) for s in train} & {id(s) for s in test}
-    again = procedural_images(20, 64, "hard", seed=1)
+    again = generate_procedural_images(20, 64, "hard", seed=1)  # not the cached copy
     assert all(np.array_equal(a.image, b.image) for a, b in zip(samples, again, strict=True))
+
+
+def test_envs_built_together_share_one_read_only_image_set():
+    """The cache behind procedural_images: generated once, never written by an env."""
+    first = gym.make("robovision/BoxLocalization-v0", num_images=30, inhibition=True).unwrapped
+    second = gym.make("robovision/BoxLocalization-v0", num_images=30, inhibition=True).unwrapped
+    assert first.images[0] is second.images[0]
+    landmarks = gym.make("robovision/Landmark2D-v0", num_images=30).unwrapped
+    for env in (first, second, landmarks):
+        env.reset(seed=0)
+        for _ in range(12):  # moves, triggers and the inhibition marks
+            env.step(env.action_space.sample())
+    image = procedural_images(30, 96)[0].image
+    assert not image.flags.writeable
+    with pytest.raises(ValueError, match="read-only"):
+        image[0, 0] = 0
 
 
 # ---------------------------------------------------------------------------- learning
