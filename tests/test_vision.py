@@ -447,9 +447,8 @@ def test_sac_learns_box_localization_against_random(tmp_path):
     """Continuous box deltas and trigger (SAC): on 100 held-out images a random policy
     localizes 8%; SAC reached 72% and 49% after 4k steps (seeds 0 and 1; about 60 s of
     training here), 56% and 48% after 5k, 68% and 76% after 8k (seeds 1 and 2). The
-    criterion is the success
-    rate on all 100 held-out images, not the 20-episode evaluation return, whose spread
-    (a hit is worth 3, a miss 0) is too wide here."""
+    criterion is the success rate on all 100 held-out images, not the 20-episode
+    evaluation return, whose spread (a hit is worth 3, a miss 0) is too wide here."""
     import gymnasium as gym
     import torch
 
