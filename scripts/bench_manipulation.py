@@ -1,13 +1,18 @@
 """Agent steps per second of every manip/<task>, from state and from 84x84 pixels with
 default and fast rendering (random actions, action repeat 1, frame stack 1, after a
-reset; a seeded reset rebuilds the task and is left out of the timing).
+reset, which is left out of the timing).
 
     python scripts/bench_manipulation.py --steps 100
     python scripts/bench_manipulation.py --resets 20 --repeats 3 --tasks reach_site
+    python scripts/bench_manipulation.py --seeded-resets 10 --tasks reach_site reach_duplo
 
 ``--resets N``: ms per reset (plus one step) with dm_control's per-episode rebuild of the
 physics forced on against robovision's default (skipped where the task edits no part of
 its model between episodes), alternating in one process, state and 84x84 fast pixels.
+
+``--seeded-resets N``: ms per ``reset(seed=i)`` from state, building the env anew from
+the seed (what robovision did before 2026-11-25) against reseeding its random state in
+place (what it does now), alternating in one env, N of each.
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ def reset_ms(task: str, obs: str, rebuild: bool, resets: int) -> float:
     default = manipulation.changes_mjcf_per_episode
     if rebuild:
         manipulation.changes_mjcf_per_episode = lambda task: True
-    try:  # a seeded reset builds the env anew: the choice holds until the end
+    try:  # the env is built once, here: the choice holds until the end
         pixel = {"image_size": 84, "frame_stack": 1} if obs != "state" else {}
         env = make_env(f"manip/{task}", obs=obs, action_repeat=1, **pixel)
         env.reset(seed=0)
@@ -77,6 +82,30 @@ def compare_resets(tasks: list[str], resets: int, repeats: int) -> None:
             print(f"| {task} | {obs} | {cells[0]} | {cells[1]} | {ratio:.2f} |", flush=True)
 
 
+def compare_seeded_resets(tasks: list[str], resets: int) -> None:
+    from robovision import make_env
+
+    print(f"ms per seeded reset from state, {resets} of each, alternating (median, range)")
+    print("| task | env built anew from the seed | random state reseeded in place | ratio |")
+    print("|---|---|---|---|")
+    for task in tasks:
+        env = make_env(f"manip/{task}", obs="state").unwrapped
+        times: dict[str, list[float]] = {"rebuild": [], "in place": []}
+        for seed in range(resets):
+            start = time.perf_counter()
+            env._env.close()
+            env._env = env._make(seed=seed)
+            env._env.reset()
+            times["rebuild"].append((time.perf_counter() - start) * 1e3)
+            start = time.perf_counter()
+            env.reset(seed=seed)
+            times["in place"].append((time.perf_counter() - start) * 1e3)
+        env.close()
+        cells = [f"{statistics.median(v):.0f} ({min(v):.0f}-{max(v):.0f})" for v in times.values()]
+        ratio = statistics.median(times["in place"]) / statistics.median(times["rebuild"])
+        print(f"| {task} | {cells[0]} | {cells[1]} | {ratio:.2f} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -84,9 +113,13 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="*", default=None)
     parser.add_argument("--resets", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seeded-resets", type=int, default=0)
     args = parser.parse_args()
     from robovision.envs.manipulation import TASKS
 
+    if args.seeded_resets:
+        compare_seeded_resets(args.tasks or list(TASKS), args.seeded_resets)
+        return
     if args.resets:
         compare_resets(args.tasks or list(TASKS), args.resets, args.repeats)
         return
