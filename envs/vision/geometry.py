@@ -19,8 +19,9 @@ from torchvision.ops import box_iou as _torchvision_box_iou
 def pairwise_iou(a: Any, b: Any) -> Any:
     """IoU of every box in ``a (N, 4)`` with every box in ``b (M, 4)`` -> ``(N, M)``."""
     is_numpy = not isinstance(a, torch.Tensor)
-    ta = torch.as_tensor(np.asarray(a) if is_numpy else a, dtype=torch.float64)
-    tb = torch.as_tensor(np.asarray(b) if is_numpy else b, dtype=torch.float64)
+    # np.array copies: a box may be a read-only view of a shared dataset image's boxes
+    ta = torch.from_numpy(np.array(a, np.float64)) if is_numpy else a.to(torch.float64)
+    tb = torch.from_numpy(np.array(b, np.float64)) if is_numpy else b.to(torch.float64)
     iou = torch.nan_to_num(_torchvision_box_iou(ta, tb), nan=0.0)
     return iou.numpy() if is_numpy else iou
 
