@@ -118,28 +118,31 @@ def test_dense_reach_reward_grows_as_the_hand_nears_the_target():
         make_env("manip/lift_brick", obs="state", reward="dense")
 
 
+def _seeded_episodes(env, seed: int, episodes: int, steps: int) -> list[np.ndarray]:
+    """The observations of a seeded reset, then of ``episodes`` times ``steps`` random
+    steps (the actions seeded too) each followed by a reset."""
+    seen = [env.reset(seed=seed)[0]]
+    env.action_space.seed(seed)
+    for _ in range(episodes):
+        seen += [env.step(env.action_space.sample())[0] for _ in range(steps)]
+        seen.append(env.reset()[0])
+    return seen
+
+
 def test_skipping_the_per_episode_rebuild_changes_no_observation(monkeypatch):
     """reach_site edits no part of its model between episodes, so its resets skip
     dm_control's rebuild of the physics; episodes from one seed are the same either way."""
     from robovision.envs import manipulation
 
-    def episodes(env) -> list[np.ndarray]:
-        env.reset(seed=3)
-        env.action_space.seed(3)
-        seen = []
-        for _ in range(3):
-            seen.append(env.reset()[0])
-            seen += [env.step(env.action_space.sample())[0] for _ in range(5)]
-        env.close()
-        return seen
-
     skipping = make_env("manip/reach_site", obs="state")
     assert not skipping.unwrapped._env._recompile_mjcf_every_episode
-    fast = episodes(skipping)
+    fast = _seeded_episodes(skipping, seed=3, episodes=3, steps=5)
+    skipping.close()
     monkeypatch.setattr(manipulation, "changes_mjcf_per_episode", lambda task: True)
     rebuilding = make_env("manip/reach_site", obs="state")
     assert rebuilding.unwrapped._env._recompile_mjcf_every_episode
-    slow = episodes(rebuilding)
+    slow = _seeded_episodes(rebuilding, seed=3, episodes=3, steps=5)
+    rebuilding.close()
     assert len({o.tobytes() for o in fast}) == len(fast)  # the episodes differ from each other
     for a, b in zip(fast, slow, strict=True):
         np.testing.assert_array_equal(a, b)
@@ -155,12 +158,7 @@ def test_a_seed_gives_the_same_episodes_in_a_new_env_and_a_used_one(task):
     (stud size), a brick order drawn each episode, and one shuffled from the last
     episode's (rebuilt on a seeded reset)."""
     def episodes(env, seed: int) -> list[np.ndarray]:
-        seen = [env.reset(seed=seed)[0]]
-        env.action_space.seed(seed)
-        for _ in range(2):
-            seen += [env.step(env.action_space.sample())[0] for _ in range(3)]
-            seen.append(env.reset()[0])
-        return seen
+        return _seeded_episodes(env, seed, episodes=2, steps=3)
 
     fresh, used = make_env(f"manip/{task}", obs="state"), make_env(f"manip/{task}", obs="state")
     episodes(used, seed=1)
