@@ -1,7 +1,9 @@
 """Task suites with the gymnasium API (installed as ``robovision.envs``).
 
 Importing this package registers every dm_control suite task as
-``dmc/<domain>-<task>`` with gymnasium.
+``dmc/<domain>-<task>`` with gymnasium, dm_control's manipulation tasks as
+``manip/<task>`` and gymnasium-robotics' goal tasks as ``robotics/<ID>`` (an optional
+extra, imported when such an env is made).
 """
 
 from __future__ import annotations
@@ -84,6 +86,13 @@ def register_all() -> None:
             gym.register(MANIP_PREFIX + task,
                          entry_point="robovision.envs.manipulation:ManipulationEnv",
                          kwargs={"task": task})
+    from robovision.envs.robotics import ROBOTICS_PREFIX
+    from robovision.envs.robotics import TASKS as ROBOTICS_TASKS
+
+    for task, steps in ROBOTICS_TASKS.items():
+        if ROBOTICS_PREFIX + task not in gym.registry:
+            gym.register(ROBOTICS_PREFIX + task, entry_point="robovision.envs.robotics:make",
+                         kwargs={"task": task}, max_episode_steps=steps)
     for domain, task in SUITE_TASKS:
         env_id = dmc_id(domain, task)
         if env_id not in gym.registry:
