@@ -2,8 +2,8 @@
 
 Importing this package registers every dm_control suite task as
 ``dmc/<domain>-<task>`` with gymnasium, dm_control's manipulation tasks as
-``manip/<task>`` and gymnasium-robotics' goal tasks as ``robotics/<ID>`` (an optional
-extra, imported when such an env is made).
+``manip/<task>``, gymnasium-robotics' goal tasks as ``robotics/<ID>`` and Meta-World's
+tasks as ``metaworld/<task>`` (optional extras, imported when such an env is made).
 """
 
 from __future__ import annotations
@@ -93,6 +93,13 @@ def register_all() -> None:
         if ROBOTICS_PREFIX + task not in gym.registry:
             gym.register(ROBOTICS_PREFIX + task, entry_point="robovision.envs.robotics:make",
                          kwargs={"task": task}, max_episode_steps=steps)
+    from robovision.envs.meta_world import EPISODE_STEPS, METAWORLD_PREFIX
+    from robovision.envs.meta_world import TASKS as METAWORLD_TASKS
+
+    for task in METAWORLD_TASKS:
+        if METAWORLD_PREFIX + task not in gym.registry:
+            gym.register(METAWORLD_PREFIX + task, entry_point="robovision.envs.meta_world:make",
+                         kwargs={"task": task}, max_episode_steps=EPISODE_STEPS)
     for domain, task in SUITE_TASKS:
         env_id = dmc_id(domain, task)
         if env_id not in gym.registry:
