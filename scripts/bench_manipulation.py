@@ -3,6 +3,7 @@ default and fast rendering (random actions, action repeat 1, frame stack 1, afte
 reset, which is left out of the timing).
 
     python scripts/bench_manipulation.py --steps 100
+    python scripts/bench_manipulation.py --tasks robotics/FetchPickAndPlace-v4 metaworld/reach-v3
     python scripts/bench_manipulation.py --resets 20 --repeats 3 --tasks reach_site
     python scripts/bench_manipulation.py --seeded-resets 10 --tasks reach_site reach_duplo
 
@@ -25,11 +26,17 @@ import time
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 
+def spec_of(task: str) -> str:
+    """``manip/<task>`` for a bare task name; a full spec (``robotics/FetchReach-v4``,
+    ``metaworld/reach-v3``) as given."""
+    return task if "/" in task else f"manip/{task}"
+
+
 def steps_per_second(task: str, obs: str, fast: bool, steps: int) -> float:
     from robovision import make_env
 
     pixel = {"image_size": 84, "frame_stack": 1, "fast_render": fast} if obs != "state" else {}
-    env = make_env(f"manip/{task}", obs=obs, action_repeat=1, **pixel)
+    env = make_env(spec_of(task), obs=obs, action_repeat=1, **pixel)
     env.reset(seed=0)
     env.step(env.action_space.sample())  # render context and caches outside the timing
     start = time.perf_counter()
