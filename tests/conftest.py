@@ -1,3 +1,5 @@
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +11,17 @@ import robovision  # noqa: F401  (defaults MUJOCO_GL before any renderer is load
 def _seed():
     torch.manual_seed(0)
     np.random.seed(0)
+
+
+@pytest.fixture
+def hide_package(monkeypatch):
+    """``hide_package(name)``: for this test, importing ``name`` (or a submodule) fails
+    as if it were not installed."""
+    def hide(name: str) -> None:
+        for module in [m for m in sys.modules if m == name or m.startswith(f"{name}.")]:
+            monkeypatch.delitem(sys.modules, module)
+        monkeypatch.setitem(sys.modules, name, None)
+    return hide
 
 
 def pytest_collection_modifyitems(config, items):

@@ -2,7 +2,6 @@
 MuJoCo, the goal in the state, seeded resets, success, cameras; and Meta-World's own
 scripted policies, which must succeed through robovision's env."""
 
-import sys
 import warnings
 
 import mujoco
@@ -107,10 +106,8 @@ def test_a_bad_camera_lists_the_cameras():
         make_env("metaworld/reach-v3", obs="pixels", camera="wrist")
 
 
-def test_without_the_package_the_error_says_how_to_install(monkeypatch):
-    for name in [m for m in sys.modules if m.startswith("metaworld")]:
-        monkeypatch.delitem(sys.modules, name)
-    monkeypatch.setitem(sys.modules, "metaworld", None)  # import fails
+def test_without_the_package_the_error_says_how_to_install(hide_package):
+    hide_package("metaworld")
     with pytest.raises(meta_world.MetaWorldNotInstalledError,
                        match=r"robovision\[metaworld\]"):
         make_env("metaworld/reach-v3")

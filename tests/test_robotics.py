@@ -1,7 +1,6 @@
 """gymnasium-robotics' goal tasks as robotics/<ID>: the compatibility layer that makes
 them load on current MuJoCo, their observations, success signal, cameras and seeds."""
 
-import sys
 import warnings
 
 import mujoco
@@ -171,9 +170,7 @@ def test_a_camera_by_name_renders_its_view_and_a_bad_name_lists_the_cameras():
         make_env("robotics/FetchReach-v4", obs="pixels", camera="wrist")
 
 
-def test_without_the_package_the_error_says_how_to_install(monkeypatch):
-    for name in [m for m in sys.modules if m.startswith("gymnasium_robotics")]:
-        monkeypatch.delitem(sys.modules, name)
-    monkeypatch.setitem(sys.modules, "gymnasium_robotics", None)  # import fails
+def test_without_the_package_the_error_says_how_to_install(hide_package):
+    hide_package("gymnasium_robotics")
     with pytest.raises(robotics.RoboticsNotInstalledError, match=r"robovision\[robotics\]"):
         make_env("robotics/FetchReach-v4")
