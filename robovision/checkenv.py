@@ -48,13 +48,24 @@ def _pixel_wrapper(env: gym.Env) -> Any:
     return None
 
 
+def _task(env: gym.Env) -> gym.Env:
+    """The env as its adapter serves it: the outermost wrapper defined in
+    ``robovision.envs`` (Meta-World's seeds the resets that Meta-World ignores), else the
+    base env."""
+    while isinstance(env, gym.Wrapper):
+        if type(env).__module__.startswith("robovision.envs."):
+            return env
+        env = env.env
+    return env
+
+
 def check_gymnasium(env: gym.Env) -> list[Finding]:
     from gymnasium.utils.env_checker import check_env as gym_check_env
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            gym_check_env(env.unwrapped, skip_render_check=True)
+            gym_check_env(_task(env), skip_render_check=True)
         except Exception as exc:
             return [Finding("fail", "gymnasium checker", f"{type(exc).__name__}: {exc}")]
     noted = sorted({str(w.message).replace("\x1b[33m", "").replace("\x1b[0m", "")

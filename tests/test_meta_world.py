@@ -111,3 +111,11 @@ def test_without_the_package_the_error_says_how_to_install(hide_package):
     with pytest.raises(meta_world.MetaWorldNotInstalledError,
                        match=r"robovision\[metaworld\]"):
         make_env("metaworld/reach-v3")
+
+
+def test_check_env_checks_the_adapter_whose_resets_honour_the_seed():
+    from robovision.checkenv import check
+
+    findings = check("metaworld/reach-v3", obs="state")
+    assert not [f for f in findings if f.level == "fail"], findings
+    assert any(f.check == "gymnasium checker" and f.level != "fail" for f in findings)
