@@ -9,6 +9,7 @@ tasks as ``metaworld/<task>`` (optional extras, imported when such an env is mad
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import gymnasium as gym
 
@@ -65,6 +66,11 @@ def dmc_id(domain: str, task: str) -> str:
     return f"{DMC_PREFIX}{domain}-{task}"
 
 
+def _register_once(env_id: str, entry_point: str, **options: Any) -> None:
+    if env_id not in gym.registry:
+        gym.register(env_id, entry_point=entry_point, **options)
+
+
 def register_all() -> None:
     """Register dm_control tasks and robovision's own envs once (idempotent, cheap: no
     env module is imported until an env is made)."""
@@ -73,38 +79,24 @@ def register_all() -> None:
            "robovision/Landmark2D-v0": "robovision.envs.vision.landmarks:Landmark2D",
            "robovision/Landmark3D-v0": "robovision.envs.vision.landmarks:Landmark3D"}
     for env_id, entry_point in own.items():
-        if env_id not in gym.registry:
-            gym.register(env_id, entry_point=entry_point)
-    if "robovision/PointMassReach-v0" not in gym.registry:
-        gym.register("robovision/PointMassReach-v0", entry_point="robovision.envs.dmc:DMCEnv",
-                     kwargs={"domain": "point_mass", "task": "reach",
-                             "loader": "robovision.envs.point_mass_reach:load"})
-    from robovision.envs.manipulation import MANIP_PREFIX, TASKS
+        _register_once(env_id, entry_point)
+    _register_once("robovision/PointMassReach-v0", "robovision.envs.dmc:DMCEnv",
+                   kwargs={"domain": "point_mass", "task": "reach",
+                           "loader": "robovision.envs.point_mass_reach:load"})
+    from robovision.envs import manipulation, meta_world, robotics
 
-    for task in TASKS:
-        if MANIP_PREFIX + task not in gym.registry:
-            gym.register(MANIP_PREFIX + task,
-                         entry_point="robovision.envs.manipulation:ManipulationEnv",
-                         kwargs={"task": task})
-    from robovision.envs.robotics import ROBOTICS_PREFIX
-    from robovision.envs.robotics import TASKS as ROBOTICS_TASKS
-
-    for task, steps in ROBOTICS_TASKS.items():
-        if ROBOTICS_PREFIX + task not in gym.registry:
-            gym.register(ROBOTICS_PREFIX + task, entry_point="robovision.envs.robotics:make",
-                         kwargs={"task": task}, max_episode_steps=steps)
-    from robovision.envs.meta_world import EPISODE_STEPS, METAWORLD_PREFIX
-    from robovision.envs.meta_world import TASKS as METAWORLD_TASKS
-
-    for task in METAWORLD_TASKS:
-        if METAWORLD_PREFIX + task not in gym.registry:
-            gym.register(METAWORLD_PREFIX + task, entry_point="robovision.envs.meta_world:make",
-                         kwargs={"task": task}, max_episode_steps=EPISODE_STEPS)
+    for task in manipulation.TASKS:
+        _register_once(manipulation.MANIP_PREFIX + task,
+                       "robovision.envs.manipulation:ManipulationEnv", kwargs={"task": task})
+    for task, steps in robotics.TASKS.items():
+        _register_once(robotics.ROBOTICS_PREFIX + task, "robovision.envs.robotics:make",
+                       kwargs={"task": task}, max_episode_steps=steps)
+    for task in meta_world.TASKS:
+        _register_once(meta_world.METAWORLD_PREFIX + task, "robovision.envs.meta_world:make",
+                       kwargs={"task": task}, max_episode_steps=meta_world.EPISODE_STEPS)
     for domain, task in SUITE_TASKS:
-        env_id = dmc_id(domain, task)
-        if env_id not in gym.registry:
-            gym.register(env_id, entry_point="robovision.envs.dmc:DMCEnv",
-                         kwargs={"domain": domain, "task": task})
+        _register_once(dmc_id(domain, task), "robovision.envs.dmc:DMCEnv",
+                       kwargs={"domain": domain, "task": task})
 
 
 register_all()

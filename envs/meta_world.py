@@ -97,13 +97,12 @@ def make(task: str, camera_id: int | None = None, camera_name: str | None = None
     load()
     from metaworld.env_dict import ALL_V3_ENVIRONMENTS
 
-    if camera_id is None and camera_name is None:
-        camera_name = DEFAULT_CAMERA
-    if isinstance(camera_name, str) and camera_name.lstrip("-").isdigit():
-        camera_name, camera_id = None, int(camera_name)
-    _check_camera(task, camera_name)
-    env = ALL_V3_ENVIRONMENTS[task](render_mode=render_mode, camera_name=camera_name,
-                                    camera_id=camera_id, width=width, height=height, **kwargs)
+    env = ALL_V3_ENVIRONMENTS[task](render_mode=render_mode, width=width, height=height,
+                                    **kwargs)
+    from robovision.wrappers.pixels import use_model_camera
+
+    camera = next((c for c in (camera_name, camera_id) if c is not None), DEFAULT_CAMERA)
+    use_model_camera(env, camera, f"{METAWORLD_PREFIX}{task}")
     env._partially_observable = False  # the goal is part of the state, and its bounds
     del env.sawyer_observation_space  # (a cached property) are the goal space's, for the
     env.observation_space = env.sawyer_observation_space  # space and the clip in step
@@ -111,16 +110,6 @@ def make(task: str, camera_id: int | None = None, camera_name: str | None = None
     env.seeded_rand_vec = True  # ... drawn from the env's seeded generator
     env._set_task_called = True  # no MT1 task list: the env draws its own
     return MetaWorldTask(env)
-
-
-CAMERAS = ("corner", "corner2", "corner3", "corner4", "topview", "gripperPOV",
-           "behindGripper")
-
-
-def _check_camera(task: str, camera_name: str | None) -> None:
-    if camera_name is not None and camera_name not in CAMERAS:
-        raise ValueError(f"camera '{camera_name}' does not exist in metaworld/{task}; "
-                         f"cameras: {list(CAMERAS)} (or an index)")
 
 
 class MetaWorldTask(gym.Wrapper):

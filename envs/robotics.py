@@ -158,20 +158,10 @@ def make(task: str, camera_id: int | None = None, camera_name: str | None = None
     env = creator(**{**spec.kwargs, **kwargs})
     camera = camera_name if camera_name is not None else camera_id
     if camera is not None:
-        _use_camera(env, camera, task)
+        from robovision.wrappers.pixels import use_model_camera
+
+        use_model_camera(env, camera, f"{ROBOTICS_PREFIX}{task}")
     return GoalObservation(env)
-
-
-def _use_camera(env: Any, camera: int | str, task: str) -> None:
-    """Render through one of the model's cameras instead of the free camera."""
-    from gymnasium.envs.mujoco.mujoco_rendering import MujocoRenderer
-
-    from robovision.wrappers.pixels import camera_index, model_camera_names
-
-    index = camera_index(camera, model_camera_names(env.model), f"robotics/{task}")
-    env.mujoco_renderer.close()
-    env.mujoco_renderer = MujocoRenderer(env.model, env.data, width=env.width,
-                                         height=env.height, camera_id=index)
 
 
 class GoalObservation(gym.Wrapper):

@@ -69,6 +69,18 @@ def camera_index(camera: int | str, names: list[str], where: str,
     return index
 
 
+def use_model_camera(env: Any, camera: int | str, where: str) -> None:
+    """Render a gymnasium ``MujocoEnv``-style env (``model``, ``data``, ``width``,
+    ``height``, ``mujoco_renderer``) through one of its model's cameras, by name or
+    index; an unknown one is an error that lists the model's cameras."""
+    from gymnasium.envs.mujoco.mujoco_rendering import MujocoRenderer
+
+    index = camera_index(camera, model_camera_names(env.model), where)
+    env.mujoco_renderer.close()
+    env.mujoco_renderer = MujocoRenderer(env.model, env.data, width=env.width,
+                                         height=env.height, camera_id=index)
+
+
 def apply_fast_render(env: gym.Env) -> bool:
     """Shadows and multisampling off (set before the render context exists).
     Returns whether the env is MuJoCo-based and was changed."""
