@@ -16,6 +16,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from robovision.wrappers.pixels import make_dm_control_context_current
+
 SUCCESS_DOMAINS = ("manipulator", "stacker")
 """Manipulation domains of the suite: ``info["success"]`` is 1.0 when the task's reward
 (bring / insert the object to its target, stack the boxes) is at its maximum."""
@@ -100,6 +102,7 @@ class DMCEnv(gym.Env):
         return obs, reward, terminated, truncated, info
 
     def render(self) -> np.ndarray:
+        make_dm_control_context_current(self.physics)
         return self.physics.render(height=self.render_height, width=self.render_width,
                                    camera_id=self.camera_id)
 

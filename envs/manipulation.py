@@ -38,6 +38,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from robovision.wrappers.pixels import make_dm_control_context_current
+
 MANIP_PREFIX = "manip/"
 SUCCESS_REWARD = 0.99
 """A step succeeds when the task's reward (in [0, 1], 1 when the goal holds) reaches this."""
@@ -199,6 +201,7 @@ class ManipulationEnv(gym.Env):
                                      sigmoid="linear", value_at_margin=0.0))
 
     def render(self) -> np.ndarray:
+        make_dm_control_context_current(self.physics)
         return self.physics.render(self.render_height, self.render_width, camera_id=0)
 
     def close(self) -> None:

@@ -138,6 +138,9 @@ def make_env(spec: str, *, obs: str = "state", seed: int | None = None, image_si
         camera, cameras = (cameras[0] if cameras else None), None
     env = _make_base(spec, pixels and frames is None, image_size,
                      cameras[0] if cameras else camera, render_mode, options)
+    from robovision.wrappers.pixels import render_in_own_gl_context
+
+    render_in_own_gl_context(env)
     if normalize_action and _bounded_box(env.action_space):
         shape = env.action_space.shape
         env = gym.wrappers.RescaleAction(env, np.full(shape, -1, np.float32),
@@ -147,9 +150,8 @@ def make_env(spec: str, *, obs: str = "state", seed: int | None = None, image_si
         env = gym.wrappers.RepeatAction(env, repeat)
     if pixels:
         from robovision.wrappers import FrameStack, PixelObservation
-        from robovision.wrappers.pixels import apply_fast_render, warn_mixed_render_settings
+        from robovision.wrappers.pixels import apply_fast_render
 
-        warn_mixed_render_settings(env, fast_render)
         if fast_render:
             apply_fast_render(env)
         env = PixelObservation(env, image_size,

@@ -7,7 +7,9 @@ envs (their own renderer, made at the target size by ``make_env``) and any env w
 
 from __future__ import annotations
 
+import atexit
 import warnings
+import weakref
 from typing import Any
 
 import cv2
@@ -73,12 +75,97 @@ def use_model_camera(env: Any, camera: int | str, where: str) -> None:
     """Render a gymnasium ``MujocoEnv``-style env (``model``, ``data``, ``width``,
     ``height``, ``mujoco_renderer``) through one of its model's cameras, by name or
     index; an unknown one is an error that lists the model's cameras."""
-    from gymnasium.envs.mujoco.mujoco_rendering import MujocoRenderer
-
     index = camera_index(camera, model_camera_names(env.model), where)
     env.mujoco_renderer.close()
-    env.mujoco_renderer = MujocoRenderer(env.model, env.data, width=env.width,
-                                         height=env.height, camera_id=index)
+    env.mujoco_renderer = _own_context_renderer()(env.model, env.data, width=env.width,
+                                                  height=env.height, camera_id=index)
+
+
+def render_in_own_gl_context(env: gym.Env) -> bool:
+    """Make a gymnasium MuJoCo env draw every frame in its own GL context.
+
+    gymnasium's ``MujocoRenderer`` makes a viewer's context current only when it builds
+    the viewer, and its ``close`` frees the context but leaves the viewer's
+    ``MjrContext`` to the garbage collector. Under EGL, creating or freeing any other
+    context in the process (a second env, an evaluation env, a video renderer) releases
+    the context, so the env's later frames are drawn in another one, with that env's
+    textures and settings; and an ``MjrContext`` collected after its env was closed
+    deletes its textures and framebuffers by number in whichever context is current,
+    which turns a live env's frames black. Returns whether the env has such a renderer
+    (which now keeps its context current and frees its own GL objects on close)."""
+    renderer = getattr(env.unwrapped, "mujoco_renderer", None)
+    if renderer is None:
+        return False
+    own = _own_context_renderer()
+    if type(renderer) not in (own, own.__base__):
+        return False  # a renderer of the env's own: left as it is
+    renderer.__class__ = own  # the same state, two methods changed: nothing to copy
+    return True
+
+
+_OWN_CONTEXT_RENDERER: type | None = None
+
+
+def _own_context_renderer() -> type:
+    """gymnasium's ``MujocoRenderer`` with its GL context current for each frame and
+    for freeing (defined on first use: gymnasium's rendering module loads glfw)."""
+    global _OWN_CONTEXT_RENDERER
+    if _OWN_CONTEXT_RENDERER is None:
+        from gymnasium.envs.mujoco.mujoco_rendering import MujocoRenderer
+
+        class OwnContextMujocoRenderer(MujocoRenderer):
+            def _get_viewer(self, render_mode: str | None) -> Any:
+                first = render_mode not in self._viewers
+                viewer = super()._get_viewer(render_mode)
+                if first:
+                    _close_at_exit(self)
+                viewer.make_context_current()
+                return viewer
+
+            def close(self) -> None:
+                for viewer in self._viewers.values():
+                    viewer.make_context_current()
+                    viewer.con.free()  # its GL objects, while their context is current
+                super().close()
+                self._viewers.clear()  # a later render() builds a new viewer
+                self.viewer = None
+
+        _OWN_CONTEXT_RENDERER = OwnContextMujocoRenderer
+    return _OWN_CONTEXT_RENDERER
+
+
+_OPEN_RENDERERS: weakref.WeakSet = weakref.WeakSet()
+"""Renderers with a viewer, closed at exit if their env was not."""
+_EXIT_HOOK_REGISTERED = False
+
+
+def _close_at_exit(renderer: Any) -> None:
+    """Close ``renderer`` at exit unless its env is closed first. ``mujoco.egl``
+    terminates the EGL display at exit (registered when the process's first context is
+    made); a context collected after that prints an ``EGLError``. Registered after it
+    (once a viewer exists), this hook runs before it."""
+    global _EXIT_HOOK_REGISTERED
+    if not _EXIT_HOOK_REGISTERED:
+        atexit.register(_close_open_renderers)
+        _EXIT_HOOK_REGISTERED = True
+    _OPEN_RENDERERS.add(renderer)
+
+
+def _close_open_renderers() -> None:
+    for renderer in list(_OPEN_RENDERERS):
+        renderer.close()
+
+
+def make_dm_control_context_current(physics: Any) -> None:
+    """Make a dm_control physics' GL context current before it renders (about 7 µs).
+
+    dm_control remembers which of its contexts it made current on its render thread and
+    skips making it current again; another renderer in the process (gymnasium's, a
+    ``mujoco.Renderer``) changes the current context behind its back, and dm_control's
+    next frames are drawn in that context, without their own textures."""
+    gl = physics.contexts.gl
+    with gl.make_current() as ctx:
+        ctx.call(gl._platform_make_current)
 
 
 def apply_fast_render(env: gym.Env) -> bool:
@@ -90,23 +177,6 @@ def apply_fast_render(env: gym.Env) -> bool:
     model.light_castshadow[:] = 0
     model.vis.quality.offsamples = 0
     return True
-
-
-_GYM_MUJOCO_RENDER_SETTINGS: set[bool] = set()
-"""``fast_render`` values of the gymnasium MuJoCo pixel envs made in this process."""
-
-
-def warn_mixed_render_settings(env: gym.Env, fast_render: bool) -> None:
-    """Warn when gymnasium MuJoCo pixel envs in one process mix ``fast_render``
-    settings: under EGL, making the second one turned the first one's frames black
-    (InvertedPendulum-v5; dm_control's renderer was not affected)."""
-    if _mujoco_model(env) is None or hasattr(env.unwrapped, "physics"):
-        return  # not MuJoCo, or dm_control
-    if _GYM_MUJOCO_RENDER_SETTINGS and fast_render not in _GYM_MUJOCO_RENDER_SETTINGS:
-        warnings.warn(f"fast_render={fast_render} differs from an earlier gymnasium MuJoCo "
-                      "env in this process; the earlier env may render black frames. Use "
-                      "one fast_render setting per process.", RuntimeWarning, stacklevel=3)
-    _GYM_MUJOCO_RENDER_SETTINGS.add(fast_render)
 
 
 def is_frame_space(space: spaces.Space) -> bool:
@@ -275,6 +345,7 @@ class PixelObservation(gym.ObservationWrapper):
 
     def _render_dm_control(self, camera_id: int) -> np.ndarray:
         physics = self.env.unwrapped.physics
+        make_dm_control_context_current(physics)
         if not self.PERSISTENT_CAMERA:
             return physics.render(self.size, self.size, camera_id=camera_id)
         if self._dmc_camera_physics is not physics:
