@@ -10,6 +10,12 @@ and scene each call), each against a bare ``physics.render`` of the same size in
 same process, alternating:
 
     python scripts/bench_render.py --camera --frames 300 --repeats 3
+
+``--context`` measures what making the env's own GL context current before every frame
+costs (what lets several MuJoCo envs render in one process): ms per frame with and
+without it, alternating, for a dm_control task and a gymnasium MuJoCo env:
+
+    python scripts/bench_render.py --context --frames 1000 --repeats 5
 """
 
 from __future__ import annotations
@@ -88,6 +94,68 @@ def compare_cameras(spec: str, frames: int, repeats: int) -> None:
     print(f"bare physics.render: {statistics.median(bare):.2f} ms (median)")
 
 
+def time_frames(pixels, frames: int) -> float:
+    """ms per rendered frame (no physics step)."""
+    start = time.perf_counter()
+    for _ in range(frames):
+        pixels.render_frame()
+    return (time.perf_counter() - start) / frames * 1e3
+
+
+def _own_context(env, current: bool) -> None:
+    """Make ``env``'s own GL context current before each frame, or (``current=False``)
+    leave whichever is current, as before robovision did."""
+    from robovision.wrappers import pixels as pixel_module
+
+    renderer = getattr(env.unwrapped, "mujoco_renderer", None)
+    if renderer is not None:
+        own = pixel_module._own_context_renderer()
+        renderer.__class__ = own if current else own.__base__
+    pixel_module.make_dm_control_context_current = (
+        _FORCED_CURRENT if current else lambda physics: None)
+
+
+def time_context_switch(spec: str, frames: int, repeats: int) -> dict[bool, list[float]]:
+    from robovision import make_env
+
+    env = make_env(spec, obs="pixels", seed=0, frame_stack=1, action_repeat=1)
+    env.reset(seed=0)
+    pixels = env
+    while not hasattr(pixels, "render_frame"):
+        pixels = pixels.env
+    times: dict[bool, list[float]] = {True: [], False: []}
+    for round_ in range(repeats):
+        for current in (True, False) if round_ % 2 == 0 else (False, True):
+            _own_context(env, current)
+            time_frames(pixels, 20)  # warm up
+            times[current].append(time_frames(pixels, frames))
+    _own_context(env, True)
+    env.close()
+    return times
+
+
+def compare_context_switch(frames: int, repeats: int) -> None:
+    global _FORCED_CURRENT
+    from robovision.wrappers import pixels as pixel_module
+
+    _FORCED_CURRENT = pixel_module.make_dm_control_context_current
+    print(f"ms per 84x84 frame (fast_render), own GL context made current before each "
+          f"frame or not, MUJOCO_GL={os.environ['MUJOCO_GL']}, {repeats} alternating rounds "
+          f"of {frames} frames")
+    print("| env | with (median) | without (median) | ratio with/without (median, "
+          "min-max) |")
+    print("|---|---|---|---|")
+    for spec in ("dmc/cheetah-run", "HalfCheetah-v5"):
+        times = time_context_switch(spec, frames, repeats)
+        ratios = [a / b for a, b in zip(times[True], times[False], strict=True)]
+        print(f"| {spec} | {statistics.median(times[True]):.3f} | "
+              f"{statistics.median(times[False]):.3f} | {statistics.median(ratios):.3f} "
+              f"({min(ratios):.3f}-{max(ratios):.3f}) |")
+
+
+_FORCED_CURRENT = None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -96,7 +164,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--camera", action="store_true",
                         help="persistent camera vs physics.render per frame")
+    parser.add_argument("--context", action="store_true",
+                        help="own GL context made current per frame vs not")
     args = parser.parse_args()
+    if args.context:
+        compare_context_switch(args.frames, args.repeats)
+        return
     if args.camera:
         compare_cameras(args.spec, args.frames, args.repeats)
         return
