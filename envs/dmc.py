@@ -16,7 +16,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from robovision.wrappers.pixels import make_dm_control_context_current
+from robovision.wrappers.gl_context import close_dm_control_env, make_dm_control_context_current
 
 SUCCESS_DOMAINS = ("manipulator", "stacker")
 """Manipulation domains of the suite: ``info["success"]`` is 1.0 when the task's reward
@@ -109,4 +109,4 @@ class DMCEnv(gym.Env):
     def close(self) -> None:
         env, self._env = getattr(self, "_env", None), None
         if env is not None:
-            env.close()
+            close_dm_control_env(env)

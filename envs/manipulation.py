@@ -38,7 +38,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from robovision.wrappers.pixels import make_dm_control_context_current
+from robovision.wrappers.gl_context import close_dm_control_env, make_dm_control_context_current
 
 MANIP_PREFIX = "manip/"
 SUCCESS_REWARD = 0.99
@@ -207,4 +207,4 @@ class ManipulationEnv(gym.Env):
     def close(self) -> None:
         env, self._env = getattr(self, "_env", None), None
         if env is not None:
-            env.close()
+            close_dm_control_env(env)

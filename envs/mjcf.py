@@ -160,10 +160,10 @@ class MJCFEnv(gym.Env):
 
     def render_camera(self, camera_id: int) -> np.ndarray:
         """The frame of camera ``camera_id`` (several cameras share one renderer)."""
-        import mujoco
+        from robovision.wrappers.gl_context import mujoco_renderer
 
         if self._renderer is None:  # made on first use: fast_render settings apply
-            self._renderer = mujoco.Renderer(self.model, self.height, self.width)
+            self._renderer = mujoco_renderer(self.model, self.height, self.width)
         self._renderer.update_scene(self.data, camera=camera_id)
         return self._renderer.render()
 

@@ -138,7 +138,7 @@ def make_env(spec: str, *, obs: str = "state", seed: int | None = None, image_si
         camera, cameras = (cameras[0] if cameras else None), None
     env = _make_base(spec, pixels and frames is None, image_size,
                      cameras[0] if cameras else camera, render_mode, options)
-    from robovision.wrappers.pixels import render_in_own_gl_context
+    from robovision.wrappers.gl_context import render_in_own_gl_context
 
     render_in_own_gl_context(env)
     if normalize_action and _bounded_box(env.action_space):

@@ -106,10 +106,11 @@ def _own_context(env, current: bool) -> None:
     """Make ``env``'s own GL context current before each frame, or (``current=False``)
     leave whichever is current, as before robovision did."""
     from robovision.wrappers import pixels as pixel_module
+    from robovision.wrappers.gl_context import own_context_gymnasium_renderer
 
     renderer = getattr(env.unwrapped, "mujoco_renderer", None)
     if renderer is not None:
-        own = pixel_module._own_context_renderer()
+        own = own_context_gymnasium_renderer()
         renderer.__class__ = own if current else own.__base__
     pixel_module.make_dm_control_context_current = (
         _FORCED_CURRENT if current else lambda physics: None)

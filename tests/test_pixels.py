@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -96,49 +97,53 @@ def test_gymnasium_mujoco_pixels():
     env.close()
 
 
-def test_gymnasium_mujoco_env_renders_its_own_frames_whatever_other_envs_do():
-    """gymnasium's renderer makes its GL context current only once; another env's
-    context then drew its frames (other textures), and that env's GL objects, freed
-    after its close, blanked them (black frames)."""
+RENDERER_KINDS = {"gymnasium": "HalfCheetah-v5", "dm_control": "dmc/cheetah-run",
+                  "mjcf": "mjcf:examples/mjcf_reach/reach.xml", "manip": "manip/reach_site"}
+"""One env of each kind of MuJoCo renderer robovision drives."""
+
+
+@pytest.mark.parametrize("second", RENDERER_KINDS)
+@pytest.mark.parametrize("first", RENDERER_KINDS)
+def test_each_env_renders_its_own_frames_whatever_another_renders_or_closes(first, second):
+    """Each renderer kind assumed its GL context stayed current, and freed its GL objects
+    in whichever context was current: a second env made or closed in the same process
+    gave the first one another model's textures, or black frames."""
     import gc
 
-    first = make_env("HalfCheetah-v5", obs="pixels", image_size=32, frame_stack=1)
-    reference, _ = first.reset(seed=0)
-    other = make_env("Hopper-v5", obs="pixels", image_size=32, frame_stack=1,
-                     fast_render=False)
-    other.reset(seed=0)
-    assert np.array_equal(first.reset(seed=0)[0], reference)
-    other.close()
+    root = Path(__file__).resolve().parents[1]
+
+    def make(kind: str):
+        spec = RENDERER_KINDS[kind].replace("mjcf:", f"mjcf:{root}/")
+        return make_env(spec, obs="pixels", image_size=32, frame_stack=1)
+
+    env = make(first)
+    reference, _ = env.reset(seed=0)
+    other = make(second)
+    other.reset(seed=0)  # made and rendered last: its context is current
+    assert np.array_equal(env.reset(seed=0)[0], reference)
+    other.close()  # freed while the first env's context is current
     del other
     gc.collect()
-    frame, _ = first.reset(seed=0)
+    frame, _ = env.reset(seed=0)
     assert frame.mean() > 20 and np.array_equal(frame, reference)
-    first.close()
-    reopened, _ = first.reset(seed=0)  # a render after close builds a new viewer
-    assert np.array_equal(reopened, reference)
-    first.close()
+    env.close()
 
 
-def test_dm_control_env_renders_its_own_frames_beside_a_gymnasium_mujoco_env():
-    """dm_control skips making its context current when it believes it still is; a
-    gymnasium env made since drew dm_control's frames in its own context (no textures)."""
-    task = make_env("dmc/cheetah-run", obs="pixels", image_size=32, frame_stack=1)
-    reference, _ = task.reset(seed=0)
-    other = make_env("HalfCheetah-v5", obs="pixels", image_size=32, frame_stack=1)
-    other.reset(seed=0)
-    assert np.array_equal(task.reset(seed=0)[0], reference)
-    other.close()
-    task.close()
-
-
-def test_an_unclosed_gymnasium_mujoco_env_exits_without_gl_errors(tmp_path):
-    script = ("import robovision\n"
-              "env = robovision.make_env('InvertedPendulum-v5', obs='pixels', image_size=32)\n"
-              "env.reset(seed=0)\n")
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=120, cwd=tmp_path)
+def test_unclosed_envs_of_every_renderer_kind_exit_without_gl_errors():
+    """mujoco.egl and dm_control each terminate the EGL display at exit; a context freed
+    after that (by the garbage collector, or by dm_control's own exit handler) printed an
+    EGLError per env."""
+    specs = [spec.replace("mjcf:", f"mjcf:{Path(__file__).resolve().parents[1]}/")
+             for spec in ("dmc/cheetah-run", "HalfCheetah-v5", "manip/reach_site",
+                          "mjcf:examples/mjcf_reach/reach.xml")]
+    script = ("import sys, robovision\n"
+              "envs = [robovision.make_env(s, obs='pixels', image_size=32) for s in sys.argv[1:]]\n"
+              "for env in envs:\n"
+              "    env.reset(seed=0)\n")
+    done = subprocess.run([sys.executable, "-c", script, *specs], capture_output=True,
+                          text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "Exception ignored" not in done.stderr, done.stderr[-2000:]
+    assert "Exception ignored" not in done.stderr, done.stderr[-3000:]
 
 
 def test_per_task_action_repeat_defaults():

@@ -7,15 +7,18 @@ envs (their own renderer, made at the target size by ``make_env``) and any env w
 
 from __future__ import annotations
 
-import atexit
 import warnings
-import weakref
 from typing import Any
 
 import cv2
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+
+from robovision.wrappers.gl_context import (
+    make_dm_control_context_current,
+    own_context_gymnasium_renderer,
+)
 
 GL_HELP = ("Headless MuJoCo rendering needs an OpenGL backend: install the Debian packages "
            "libegl1 libgl1-mesa-dri (EGL) or libosmesa6 (OSMesa), e.g. `sudo apt-get install "
@@ -77,95 +80,8 @@ def use_model_camera(env: Any, camera: int | str, where: str) -> None:
     index; an unknown one is an error that lists the model's cameras."""
     index = camera_index(camera, model_camera_names(env.model), where)
     env.mujoco_renderer.close()
-    env.mujoco_renderer = _own_context_renderer()(env.model, env.data, width=env.width,
-                                                  height=env.height, camera_id=index)
-
-
-def render_in_own_gl_context(env: gym.Env) -> bool:
-    """Make a gymnasium MuJoCo env draw every frame in its own GL context.
-
-    gymnasium's ``MujocoRenderer`` makes a viewer's context current only when it builds
-    the viewer, and its ``close`` frees the context but leaves the viewer's
-    ``MjrContext`` to the garbage collector. Under EGL, creating or freeing any other
-    context in the process (a second env, an evaluation env, a video renderer) releases
-    the context, so the env's later frames are drawn in another one, with that env's
-    textures and settings; and an ``MjrContext`` collected after its env was closed
-    deletes its textures and framebuffers by number in whichever context is current,
-    which turns a live env's frames black. Returns whether the env has such a renderer
-    (which now keeps its context current and frees its own GL objects on close)."""
-    renderer = getattr(env.unwrapped, "mujoco_renderer", None)
-    if renderer is None:
-        return False
-    own = _own_context_renderer()
-    if type(renderer) not in (own, own.__base__):
-        return False  # a renderer of the env's own: left as it is
-    renderer.__class__ = own  # the same state, two methods changed: nothing to copy
-    return True
-
-
-_OWN_CONTEXT_RENDERER: type | None = None
-
-
-def _own_context_renderer() -> type:
-    """gymnasium's ``MujocoRenderer`` with its GL context current for each frame and
-    for freeing (defined on first use: gymnasium's rendering module loads glfw)."""
-    global _OWN_CONTEXT_RENDERER
-    if _OWN_CONTEXT_RENDERER is None:
-        from gymnasium.envs.mujoco.mujoco_rendering import MujocoRenderer
-
-        class OwnContextMujocoRenderer(MujocoRenderer):
-            def _get_viewer(self, render_mode: str | None) -> Any:
-                first = render_mode not in self._viewers
-                viewer = super()._get_viewer(render_mode)
-                if first:
-                    _close_at_exit(self)
-                viewer.make_context_current()
-                return viewer
-
-            def close(self) -> None:
-                for viewer in self._viewers.values():
-                    viewer.make_context_current()
-                    viewer.con.free()  # its GL objects, while their context is current
-                super().close()
-                self._viewers.clear()  # a later render() builds a new viewer
-                self.viewer = None
-
-        _OWN_CONTEXT_RENDERER = OwnContextMujocoRenderer
-    return _OWN_CONTEXT_RENDERER
-
-
-_OPEN_RENDERERS: weakref.WeakSet = weakref.WeakSet()
-"""Renderers with a viewer, closed at exit if their env was not."""
-_EXIT_HOOK_REGISTERED = False
-
-
-def _close_at_exit(renderer: Any) -> None:
-    """Close ``renderer`` at exit unless its env is closed first. ``mujoco.egl``
-    terminates the EGL display at exit (registered when the process's first context is
-    made); a context collected after that prints an ``EGLError``. Registered after it
-    (once a viewer exists), this hook runs before it."""
-    global _EXIT_HOOK_REGISTERED
-    if not _EXIT_HOOK_REGISTERED:
-        atexit.register(_close_open_renderers)
-        _EXIT_HOOK_REGISTERED = True
-    _OPEN_RENDERERS.add(renderer)
-
-
-def _close_open_renderers() -> None:
-    for renderer in list(_OPEN_RENDERERS):
-        renderer.close()
-
-
-def make_dm_control_context_current(physics: Any) -> None:
-    """Make a dm_control physics' GL context current before it renders (about 7 µs).
-
-    dm_control remembers which of its contexts it made current on its render thread and
-    skips making it current again; another renderer in the process (gymnasium's, a
-    ``mujoco.Renderer``) changes the current context behind its back, and dm_control's
-    next frames are drawn in that context, without their own textures."""
-    gl = physics.contexts.gl
-    with gl.make_current() as ctx:
-        ctx.call(gl._platform_make_current)
+    env.mujoco_renderer = own_context_gymnasium_renderer()(
+        env.model, env.data, width=env.width, height=env.height, camera_id=index)
 
 
 def apply_fast_render(env: gym.Env) -> bool:
