@@ -105,15 +105,15 @@ def time_frames(pixels, frames: int) -> float:
 def _own_context(env, current: bool) -> None:
     """Make ``env``'s own GL context current before each frame, or (``current=False``)
     leave whichever is current, as before robovision did."""
+    from robovision.wrappers import gl_context
     from robovision.wrappers import pixels as pixel_module
-    from robovision.wrappers.gl_context import own_context_gymnasium_renderer
 
     renderer = getattr(env.unwrapped, "mujoco_renderer", None)
     if renderer is not None:
-        own = own_context_gymnasium_renderer()
+        own = gl_context.own_context_gymnasium_renderer()
         renderer.__class__ = own if current else own.__base__
     pixel_module.make_dm_control_context_current = (
-        _FORCED_CURRENT if current else lambda physics: None)
+        gl_context.make_dm_control_context_current if current else lambda physics: None)
 
 
 def time_context_switch(spec: str, frames: int, repeats: int) -> dict[bool, list[float]]:
@@ -136,10 +136,6 @@ def time_context_switch(spec: str, frames: int, repeats: int) -> dict[bool, list
 
 
 def compare_context_switch(frames: int, repeats: int) -> None:
-    global _FORCED_CURRENT
-    from robovision.wrappers import pixels as pixel_module
-
-    _FORCED_CURRENT = pixel_module.make_dm_control_context_current
     print(f"ms per 84x84 frame (fast_render), own GL context made current before each "
           f"frame or not, MUJOCO_GL={os.environ['MUJOCO_GL']}, {repeats} alternating rounds "
           f"of {frames} frames")
@@ -152,9 +148,6 @@ def compare_context_switch(frames: int, repeats: int) -> None:
         print(f"| {spec} | {statistics.median(times[True]):.3f} | "
               f"{statistics.median(times[False]):.3f} | {statistics.median(ratios):.3f} "
               f"({min(ratios):.3f}-{max(ratios):.3f}) |")
-
-
-_FORCED_CURRENT = None
 
 
 def main() -> None:

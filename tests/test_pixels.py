@@ -97,8 +97,9 @@ def test_gymnasium_mujoco_pixels():
     env.close()
 
 
-RENDERER_KINDS = {"gymnasium": "HalfCheetah-v5", "dm_control": "dmc/cheetah-run",
-                  "mjcf": "mjcf:examples/mjcf_reach/reach.xml", "manip": "manip/reach_site"}
+RENDERER_KINDS = {
+    "dm_control": "dmc/cheetah-run", "gymnasium": "HalfCheetah-v5", "manip": "manip/reach_site",
+    "mjcf": f"mjcf:{Path(__file__).resolve().parents[1] / 'examples/mjcf_reach/reach.xml'}"}
 """One env of each kind of MuJoCo renderer robovision drives."""
 
 
@@ -110,11 +111,8 @@ def test_each_env_renders_its_own_frames_whatever_another_renders_or_closes(firs
     gave the first one another model's textures, or black frames."""
     import gc
 
-    root = Path(__file__).resolve().parents[1]
-
     def make(kind: str):
-        spec = RENDERER_KINDS[kind].replace("mjcf:", f"mjcf:{root}/")
-        return make_env(spec, obs="pixels", image_size=32, frame_stack=1)
+        return make_env(RENDERER_KINDS[kind], obs="pixels", image_size=32, frame_stack=1)
 
     env = make(first)
     reference, _ = env.reset(seed=0)
@@ -133,9 +131,7 @@ def test_unclosed_envs_of_every_renderer_kind_exit_without_gl_errors():
     """mujoco.egl and dm_control each terminate the EGL display at exit; a context freed
     after that (by the garbage collector, or by dm_control's own exit handler) printed an
     EGLError per env."""
-    specs = [spec.replace("mjcf:", f"mjcf:{Path(__file__).resolve().parents[1]}/")
-             for spec in ("dmc/cheetah-run", "HalfCheetah-v5", "manip/reach_site",
-                          "mjcf:examples/mjcf_reach/reach.xml")]
+    specs = list(RENDERER_KINDS.values())
     script = ("import sys, robovision\n"
               "envs = [robovision.make_env(s, obs='pixels', image_size=32) for s in sys.argv[1:]]\n"
               "for env in envs:\n"

@@ -35,18 +35,16 @@ _DM_CONTROL_CONTEXTS: weakref.WeakSet = weakref.WeakSet()
 """dm_control GL contexts that rendered a frame here, freed at exit if still open."""
 
 
-def render_in_own_gl_context(env: gym.Env) -> bool:
+def render_in_own_gl_context(env: gym.Env) -> None:
     """Give a gymnasium MuJoCo env a renderer that makes its context current for each
-    frame and frees its GL objects in it on close. Returns whether the env had
-    gymnasium's renderer (another renderer of the env's own is left as it is)."""
+    frame and frees its GL objects in it on close (a renderer of the env's own, or
+    none, is left as it is)."""
     renderer = getattr(env.unwrapped, "mujoco_renderer", None)
     if renderer is None:
-        return False
+        return
     own = own_context_gymnasium_renderer()
-    if type(renderer) not in (own, own.__base__):
-        return False
-    renderer.__class__ = own  # the same state, two methods changed: nothing to copy
-    return True
+    if type(renderer) in (own, own.__base__):
+        renderer.__class__ = own  # the same state, two methods changed: nothing to copy
 
 
 def own_context_gymnasium_renderer() -> type:
@@ -103,7 +101,7 @@ def make_dm_control_context_current(physics: Any) -> None:
         ctx.call(gl._platform_make_current)
     if gl not in _DM_CONTROL_CONTEXTS:
         _DM_CONTROL_CONTEXTS.add(gl)
-        _close_at_exit(None)  # after the exit handlers dm_control registered with it
+        _run_exit_hook_first()  # before the exit handlers dm_control registered with it
 
 
 def close_dm_control_env(env: Any) -> None:
@@ -115,8 +113,14 @@ def close_dm_control_env(env: Any) -> None:
     env.close()
 
 
-def _close_at_exit(renderer: Any | None) -> None:
-    """Close ``renderer`` at exit unless something closes it first.
+def _close_at_exit(renderer: Any) -> None:
+    """Close ``renderer`` at exit unless something closes it first."""
+    _OPEN_RENDERERS.add(renderer)
+    _run_exit_hook_first()
+
+
+def _run_exit_hook_first() -> None:
+    """Move the exit hook to the front of the exit handlers registered so far.
 
     ``mujoco.egl`` and dm_control each terminate the one EGL display at exit (registered
     when their first context is made), and dm_control frees each of its contexts at exit
@@ -125,8 +129,6 @@ def _close_at_exit(renderer: Any | None) -> None:
     dm_control context still open, each in its own context."""
     atexit.unregister(_close_open_renderers)
     atexit.register(_close_open_renderers)
-    if renderer is not None:
-        _OPEN_RENDERERS.add(renderer)
 
 
 def _close_open_renderers() -> None:
