@@ -84,6 +84,9 @@ def test_unknown_sweep_keys_and_samples_without_random_keys_are_named():
         load_spec({"preset": "pendulum_sacc"})
     with pytest.raises(ConfigError, match="scheduler: unknown scheduler 'hyperband'"):
         load_spec({"preset": "pendulum_sac", "scheduler": {"hyperband": {}}})
+    with pytest.raises(ConfigError, match="metric: 'eval/return' is not reported to Tune; "
+                                          "choose eval/return_mean or eval/success_rate"):
+        load_spec({"preset": "pendulum_sac", "metric": "eval/return"})
 
 
 def test_expansion_is_grid_times_samples_times_seeds_and_reproducible():
@@ -247,6 +250,44 @@ def test_a_killed_sweep_resumes_without_restarting_any_trial(tmp_path):
     assert status["status"] == "finished" and status["step"] == 2000
     assert status["started_at_step"] == cut_step  # went on from its checkpoint
     assert "resuming" in (cut / "train.log").read_text()
+
+
+def test_ctrl_c_checkpoints_every_running_trial_and_starts_no_other(tmp_path):
+    """Ctrl-C as a terminal sends it, to the driver's process group. No periodic
+    checkpoint or evaluation falls inside the runs, so a checkpoint can only be the
+    one written on the way out."""
+    sweep = tmp_path / "sweep"
+    spec = _spec(tmp_path, seeds=[0, 1, 2],
+                 overrides=TINY | {"train.total_steps": 100_000, "train.eval_every": 200_000,
+                                   "train.checkpoint_every": 200_000})
+    driver = subprocess.Popen([sys.executable, "-m", "robovision.cli", "sweep", str(spec),
+                               "--dir", str(sweep)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+    def training() -> list[Path]:
+        logged = [r for r in sweep.glob("seed_*") if (r / "metrics.csv").exists()
+                  and "train/" in (r / "metrics.csv").read_text()]
+        return logged if len(logged) == 2 else []
+
+    deadline = time.time() + 180
+    while not (running := training()):
+        assert driver.poll() is None, driver.stderr.read()[-3000:]
+        assert time.time() < deadline, "two trials never started training"
+        time.sleep(0.2)
+    os.killpg(driver.pid, signal.SIGINT)
+    out, err = driver.communicate(timeout=120)
+    assert driver.returncode == 130, err[-3000:]
+    assert f"robovision sweep --resume {sweep}" in err and "stopping the sweep" in err
+    for run in running:
+        status = _status(run)
+        assert status["status"] == "interrupted"
+        assert load_checkpoint(run / "checkpoints" / "latest.pt")["counters"]["step"] == \
+            status["step"] > 0
+        assert "stopped at step" in (run / "train.log").read_text()
+    not_started = {"seed_0", "seed_1", "seed_2"} - {r.name for r in running}
+    assert not any((sweep / name / "trial.json").exists() for name in not_started)
+    assert re.search(rf"{not_started.pop()}\s+pending", out)
+    assert not (sweep / "stop-requested").exists()
 
 
 @pytest.mark.parametrize("path", sorted(Path(__file__).parents[1].glob("examples/sweeps/*.yaml")),

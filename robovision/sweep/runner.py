@@ -11,6 +11,12 @@ experiment state, which a SIGKILLed driver may not have written: the sweep direc
 holds the spec (``sweep.yaml``), the fixed trial list (``trials.yaml``) and each
 trial's status and checkpoints. Finished and early-stopped trials are left alone;
 every other trial is scheduled again and continues from its own latest checkpoint.
+
+Ctrl-C (or SIGTERM) stops a sweep the way it stops ``robovision train``: the driver
+writes ``SWEEP_DIR/stop-requested``, every running trial writes a checkpoint at its
+next step and ends ``interrupted``, trials not started yet stay pending, and the driver
+ends once no trial runs. A second Ctrl-C stops at once, losing what each trial did
+since its last checkpoint.
 """
 
 from __future__ import annotations
@@ -21,7 +27,9 @@ import json
 import logging
 import math
 import os
+import signal
 import sys
+import threading
 import time
 import traceback
 from dataclasses import asdict, dataclass, fields
@@ -48,6 +56,10 @@ STATUS_FILE = "trial.json"
 LOG_FILE = "train.log"
 DONE = ("finished", "stopped")
 """Statuses a resumed sweep leaves alone."""
+STOP_FILE = "stop-requested"
+"""In the sweep directory while the sweep is stopping (written at the driver's first
+Ctrl-C); trials watch for it, so it reaches them on every node that mounts the directory."""
+STOP_POLL_S = 0.5
 
 
 # --------------------------------------------------------------------------- status
@@ -76,15 +88,32 @@ def write_status(run_dir: Path, **fields: Any) -> None:
 
 class _TuneReporter:
     """The run's observer inside a trial: its start in ``trial.json``, each evaluation
-    to Tune."""
+    to Tune, and the sweep's stop request to the run (a thread polls ``stop_file``, so
+    the run checkpoints at its next step and ends as after Ctrl-C)."""
 
-    def __init__(self, run_dir: Path) -> None:
-        self.run_dir = run_dir
+    def __init__(self, run_dir: Path, stop_file: Path) -> None:
+        self.run_dir, self.stop_file = run_dir, stop_file
         self.evaluations = 0
+        self.run = None
+        self.stop_passed_on = False
+        self._closed = threading.Event()
 
     def started(self, run) -> None:
+        self.run = run
         write_status(self.run_dir, status="running", started_at_step=run.counters.step,
                      pid=os.getpid())
+        threading.Thread(target=self._watch_for_stop, name="robovision-sweep-stop",
+                         daemon=True).start()
+
+    def _watch_for_stop(self) -> None:
+        while not self._closed.wait(STOP_POLL_S):
+            if self.stop_file.exists():
+                self.stop_passed_on = True
+                self.run.stop_requested = True
+                return
+
+    def close(self) -> None:
+        self._closed.set()
 
     def evaluated(self, run, result) -> None:
         from ray import tune
@@ -99,14 +128,19 @@ class _TuneReporter:
 
 def run_trial(config: dict[str, Any]) -> None:
     """The Tune trainable: train one trial in its run directory, resuming from its own
-    checkpoint when an earlier attempt left one. Output goes to ``train.log``."""
+    checkpoint when an earlier attempt left one. Output goes to ``train.log``. While the
+    sweep is stopping, a trial does not start, and a running one checkpoints and ends."""
     from robovision.loop import train
 
     trial = Trial(**config["trial"])
-    run_dir = Path(config["sweep_dir"]) / trial.name
+    sweep_dir = Path(config["sweep_dir"])
+    run_dir = sweep_dir / trial.name
+    if (sweep_dir / STOP_FILE).exists():
+        return
     run_dir.mkdir(parents=True, exist_ok=True)
     cfg = trial.config(run_dir)
     cfg.train.progress = False
+    reporter = _TuneReporter(run_dir, sweep_dir / STOP_FILE)
     with (run_dir / LOG_FILE).open("a") as log, contextlib.redirect_stdout(log), \
             contextlib.redirect_stderr(log):
         _wait_for_run_dir(run_dir)
@@ -114,8 +148,15 @@ def run_trial(config: dict[str, Any]) -> None:
         print(f"robovision sweep: trial {trial.name} on {os.uname().nodename} "
               f"({'resuming' if resume else 'starting'})", flush=True)
         try:
-            counters = train(cfg, run_dir, resume=resume, observer=_TuneReporter(run_dir))
-        except (KeyboardInterrupt, SystemExit):  # how Ray stops a trial on Ctrl-C
+            counters = train(cfg, run_dir, resume=resume, observer=reporter)
+        except (KeyboardInterrupt, SystemExit):
+            if reporter.stop_passed_on:  # the sweep's Ctrl-C: a checkpoint was written
+                step = reporter.run.counters.step
+                print(f"robovision sweep: stopped at step {step} with a checkpoint; "
+                      f"robovision sweep --resume {sweep_dir} goes on from there", flush=True)
+                write_status(run_dir, status="interrupted", step=step)
+                return
+            # Ray ended the trial another way (its actor stopped): no checkpoint now
             print("robovision sweep: interrupted; the trial resumes from its latest "
                   "checkpoint", flush=True)
             write_status(run_dir, status="interrupted")
@@ -125,6 +166,8 @@ def run_trial(config: dict[str, Any]) -> None:
             write_status(run_dir, status="error",
                          error=f"{type(exc).__name__}: {str(exc)[:500]}")
             raise
+        finally:
+            reporter.close()
     write_status(run_dir, status="finished", step=counters.step, last_eval=counters.last_eval)
 
 
@@ -198,7 +241,7 @@ def _largest_budget(trials: list[Trial], time_attr: str) -> int:
 
 
 def _progress_callback(trials: list[Trial], done: int, show: bool, metric: str = EVAL_KEY,
-                       mode: str = "max"):
+                       mode: str = "max", stop_file: Path | None = None):
     from ray.tune import Callback
     from tqdm import tqdm
 
@@ -237,6 +280,9 @@ def _progress_callback(trials: list[Trial], done: int, show: bool, metric: str =
             self._postfix(trials)
 
         def on_trial_complete(self, iteration, trials, trial, **info):
+            if stop_file is not None and stop_file.exists():  # stopped, not done
+                self._postfix(trials)
+                return
             self._set(trial.config["trial"]["name"], 1.0)
             self.counts["done"] += 1
             self._postfix(trials)
@@ -256,6 +302,85 @@ def _progress_callback(trials: list[Trial], done: int, show: bool, metric: str =
             self.bar.close()
 
     return Progress()
+
+
+def _quiet_tune_output():
+    """Tune's per-trial printing, silenced (it would print "Trial ... completed" for a
+    trial stopped before its first evaluation): the sweep's bar and summary say it all."""
+    from ray.tune.progress_reporter import TrialProgressCallback
+
+    class Quiet(TrialProgressCallback):
+        def on_trial_result(self, *args, **kwargs):
+            pass
+
+        def on_trial_error(self, *args, **kwargs):
+            pass
+
+        def on_trial_complete(self, *args, **kwargs):
+            pass
+
+    return Quiet()
+
+
+def _stop_when_no_trial_runs(stop_file: Path):
+    """Tune's stopper and its callback: the experiment ends once the sweep is stopping
+    and no trial runs any more, so running trials finish their checkpoints and pending
+    ones are not started."""
+    from ray.tune import Callback
+    from ray.tune.stopper import Stopper
+
+    class CountRunning(Callback):
+        running = 0
+
+        def on_step_begin(self, iteration, trials, **info):
+            self.running = sum(t.status == "RUNNING" for t in trials)
+
+    counter = CountRunning()
+
+    class StopWhenIdle(Stopper):
+        def __call__(self, trial_id, result) -> bool:
+            return False
+
+        def stop_all(self) -> bool:
+            return counter.running == 0 and stop_file.exists()
+
+    return StopWhenIdle(), counter
+
+
+@contextlib.contextmanager
+def _stop_gracefully_on_signals(stop_file: Path):
+    """Ctrl-C or SIGTERM in the driver writes ``stop_file`` instead of letting Tune end
+    the trials' actors (which loses what each trial did since its last checkpoint); a
+    second one aborts at once. Ray's own processes ignore the terminal's SIGINT, and
+    the trial workers run in process groups of their own, so only the driver sees it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def request_stop(signum, frame):
+        if stop_file.exists():
+            raise KeyboardInterrupt
+        stop_file.touch()
+        print("\nrobovision: stopping the sweep: each running trial writes a checkpoint at "
+              "its next step and stops; trials not started stay pending (Ctrl-C again to "
+              "stop at once, losing what followed each trial's last checkpoint)",
+              file=sys.stderr, flush=True)
+
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.getsignal(sig) for sig in signals}
+    tune_handler = os.environ.get("TUNE_DISABLE_SIGINT_HANDLER")
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"  # Tune's would stop every trial now
+    for sig in signals:
+        signal.signal(sig, request_stop)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if tune_handler is None:
+            os.environ.pop("TUNE_DISABLE_SIGINT_HANDLER", None)
+        else:
+            os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = tune_handler
 
 
 def _init_ray(spec: SweepSpec, address: str | None) -> bool:
@@ -315,11 +440,17 @@ def run_sweep(spec: SweepSpec, sweep_dir: Path, resume: bool = False,
         # Tune's own tables and banners off (verbose=0 alone keeps the banner): the sweep
         # shows one progress bar and prints its summary at the end
         os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+        # A trial stopped before its first evaluation ends without the metric; the spec
+        # has checked the metric's name, so Tune's check would only fail such trials
+        os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
         started = _init_ray(spec, address)
         stopped: set[str] = set()
         trainable = tune.with_resources(run_trial, {k: v for k, v in spec.resources.items()
                                                     if v > 0})
         attempt = 1 + sum(1 for _ in (sweep_dir / ".tune").glob("attempt_*"))
+        stop_file = sweep_dir / STOP_FILE
+        stop_file.unlink(missing_ok=True)  # left by a stopped attempt
+        stopper, count_running = _stop_when_no_trial_runs(stop_file)
         tuner = tune.Tuner(
             trainable,
             param_space={"sweep_dir": str(sweep_dir),
@@ -332,15 +463,19 @@ def run_sweep(spec: SweepSpec, sweep_dir: Path, resume: bool = False,
             run_config=tune.RunConfig(
                 name=f"attempt_{attempt}", storage_path=str(sweep_dir / ".tune"), verbose=0,
                 failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
-                callbacks=[_progress_callback(pending, len(trials) - len(pending), progress,
-                                              spec.metric, spec.mode)]))
+                stop=stopper,
+                callbacks=[count_running, _quiet_tune_output(),
+                           _progress_callback(pending, len(trials) - len(pending), progress,
+                                              spec.metric, spec.mode, stop_file)]))
         try:
-            results = tuner.fit()
+            with _stop_gracefully_on_signals(stop_file):
+                results = tuner.fit()
         finally:
             if started:
                 import ray
 
                 ray.shutdown()
+            stop_file.unlink(missing_ok=True)
         for name in stopped:
             write_status(sweep_dir / name, status="stopped")
         _note_crashes(sweep_dir, results)
@@ -368,9 +503,12 @@ def outcome(sweep_dir: Path, trial: Trial) -> Outcome:
     final = best = success = math.nan
     if (run_dir / "metrics.csv").exists():
         metrics = read_metrics(run_dir)
+        reached = [(int(s[-1]), int(f[-1])) for s, f, _ in metrics.values()]
+        if reached:  # how far the trial got, evaluated or not
+            steps, frames = max(reached)
         if EVAL_KEY in metrics:
-            s, f, v = metrics[EVAL_KEY]
-            steps, frames, final, best = int(s[-1]), int(f[-1]), float(v[-1]), float(v.max())
+            v = metrics[EVAL_KEY][2]
+            final, best = float(v[-1]), float(v.max())
         if SUCCESS_KEY in metrics:
             success = float(metrics[SUCCESS_KEY][2][-1])
     return Outcome(trial.name, status["status"], steps, frames, final, best, success,

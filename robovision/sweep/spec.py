@@ -39,6 +39,7 @@ import numpy as np
 import yaml
 
 from robovision.config import Config, ConfigError, load_config
+from robovision.logging import EVAL_KEY, SUCCESS_KEY
 
 SPACES = {
     "grid": "every value, one trial each: {grid: [a, b, c]}",
@@ -51,6 +52,8 @@ SPACES = {
 
 SCHEDULERS = ("fifo", "asha")
 RESERVED_KEYS = {"seed", "seeds", "run_dir", "name"}
+METRICS = (EVAL_KEY, SUCCESS_KEY)
+"""What a trial reports at each evaluation that a spec may rank and schedule by."""
 """Config keys a sweep sets itself: seeds go in ``seeds:``, run directories are the trials'."""
 
 
@@ -78,7 +81,7 @@ class SweepSpec:
     search: dict[str, dict[str, Any]] = field(default_factory=dict)
     samples: int = 1
     sampler_seed: int = 0
-    metric: str = "eval/return_mean"
+    metric: str = EVAL_KEY
     mode: str = "max"
     scheduler: Scheduler = field(default_factory=Scheduler)
     resources: dict[str, float] = field(default_factory=lambda: {"cpu": 1.0, "gpu": 0.0})
@@ -167,6 +170,9 @@ def _from_mapping(data: dict[str, Any], stem: str) -> SweepSpec:
     spec.samples = _positive_int(data.get("samples", 1), "samples")
     spec.sampler_seed = _int(data.get("sampler_seed", 0), "sampler_seed")
     spec.metric = str(data.get("metric", spec.metric))
+    if spec.metric not in METRICS:
+        raise ConfigError(f"metric: {spec.metric!r} is not reported to Tune; choose "
+                          f"{' or '.join(METRICS)}")
     spec.mode = str(data.get("mode", spec.mode))
     if spec.mode not in ("max", "min"):
         raise ConfigError(f"mode: {spec.mode!r} is not allowed; choose max or min")
