@@ -208,6 +208,16 @@ class Outcome:
     log: str
 
 
+def trial_resources(spec: SweepSpec, trial: Trial) -> dict[str, float]:
+    """What Ray reserves for a trial: the spec's ``resources``, and one CPU more when the
+    trial steps its env in a worker process (``train.env_worker``), which is busy while
+    the learner updates."""
+    resources = dict(spec.resources)
+    if trial.config().train.env_worker:
+        resources["cpu"] = resources.get("cpu", 0) + 1
+    return {k: v for k, v in resources.items() if v > 0}
+
+
 def _scheduler(spec: SweepSpec, trials: list[Trial], stopped: set[str]):
     if spec.scheduler.kind == "fifo":
         return None
@@ -445,8 +455,8 @@ def run_sweep(spec: SweepSpec, sweep_dir: Path, resume: bool = False,
         os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
         started = _init_ray(spec, address)
         stopped: set[str] = set()
-        trainable = tune.with_resources(run_trial, {k: v for k, v in spec.resources.items()
-                                                    if v > 0})
+        trainable = tune.with_resources(run_trial, lambda config: trial_resources(
+            spec, Trial(**config["trial"])))
         attempt = 1 + sum(1 for _ in (sweep_dir / ".tune").glob("attempt_*"))
         stop_file = sweep_dir / STOP_FILE
         stop_file.unlink(missing_ok=True)  # left by a stopped attempt
