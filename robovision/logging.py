@@ -176,6 +176,23 @@ def _parse_row(row: list[str]) -> tuple[int, int, float, str, float] | None:
         return None
 
 
+def last_logged(run_dir: Path, tail_bytes: int = 8192) -> tuple[int, int] | None:
+    """``(step, frames)`` of the last well-formed row of a run's ``metrics.csv``, read
+    from the file's end so that it stays cheap on a long run; None before any row."""
+    path = Path(run_dir) / "metrics.csv"
+    try:
+        with path.open("rb") as f:
+            f.seek(max(0, path.stat().st_size - tail_bytes))
+            lines = f.read().decode(errors="replace").splitlines()
+    except FileNotFoundError:
+        return None
+    for raw in csv.reader(reversed(lines[1:])):  # the first: the header or a cut row
+        row = _parse_row(raw)
+        if row is not None:
+            return row[0], row[1]
+    return None
+
+
 def repair_csv(path: Path, keep_until_step: int) -> str | None:
     """Make ``metrics.csv`` fit to append to after a resume from ``keep_until_step``.
 

@@ -4,7 +4,14 @@ import math
 
 import numpy as np
 
-from robovision.logging import EVAL_KEY, RunLogger, plot_curves, read_metrics, seed_dirs
+from robovision.logging import (
+    EVAL_KEY,
+    RunLogger,
+    last_logged,
+    plot_curves,
+    read_metrics,
+    seed_dirs,
+)
 
 
 def _log(run_dir, start, steps, total=100):
@@ -29,6 +36,18 @@ def test_resume_drops_rows_logged_after_the_checkpoint(tmp_path):
     _log(tmp_path, 20, [30, 40])
     steps = read_metrics(tmp_path)[EVAL_KEY][0].tolist()
     assert steps == [10, 20, 30, 40]  # 30 once, from the resumed run
+
+
+def test_the_last_logged_step_is_read_from_the_end_past_a_torn_row(tmp_path):
+    assert last_logged(tmp_path) is None
+    _log(tmp_path, 0, range(10, 2010, 10))
+    assert last_logged(tmp_path) == (2000, 4000)
+    assert last_logged(tmp_path, tail_bytes=100) == (2000, 4000)  # the first line read is cut
+    with (tmp_path / "metrics.csv").open("a") as f:
+        f.write("2010,4020,1.5,train/lo")  # a kill mid-write
+    assert last_logged(tmp_path) == (2000, 4000)
+    (tmp_path / "metrics.csv").write_text("step,frames,wall_time,name,value\n")
+    assert last_logged(tmp_path) is None
 
 
 def test_plot_over_seeds_writes_a_png(tmp_path):

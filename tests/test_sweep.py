@@ -11,7 +11,9 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -118,6 +120,32 @@ def test_a_trial_with_an_env_worker_reserves_a_cpu_for_it():
                       "search": {"train.env_worker": {"grid": [False, True]}}})
     by_worker = {t.overrides["train.env_worker"]: trial_resources(spec, t) for t in expand(spec)}
     assert by_worker == {False: {"cpu": 2, "gpu": 0.25}, True: {"cpu": 3, "gpu": 0.25}}
+
+
+def test_the_sweep_bar_follows_running_trials_between_evaluations(tmp_path):
+    from robovision.logging import RunLogger
+    from robovision.sweep.runner import _progress_callback
+
+    spec = load_spec({"preset": "pendulum_sac", "seeds": [0, 1],
+                      "overrides": {"train.total_steps": 1000}})
+    trials = expand(spec)
+
+    def log(trial, steps, start=0):
+        (tmp_path / trial.name).mkdir(exist_ok=True)
+        logger = RunLogger(tmp_path / trial.name, start, 1000, progress=False,
+                           tensorboard=False)
+        for step in steps:
+            logger.log(step, step, {"train/loss": 1.0})
+        logger.close()
+
+    log(trials[0], [100, 200])  # resumed: the bar starts where it left off
+    progress = _progress_callback(trials, 0, False, tmp_path)
+    assert progress.bar.n == pytest.approx(0.2)
+    log(trials[0], [300, 600], start=200)
+    log(trials[1], [300])
+    running = [SimpleNamespace(config={"trial": asdict(t)}, status="RUNNING") for t in trials]
+    progress.on_step_begin(0, running)
+    assert progress.bar.n == pytest.approx(0.9)
 
 
 def test_asha_records_the_trials_it_stops():

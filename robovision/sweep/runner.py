@@ -39,7 +39,7 @@ from typing import Any
 import yaml
 
 from robovision.config import ConfigError
-from robovision.logging import EVAL_KEY, SUCCESS_KEY, read_metrics
+from robovision.logging import EVAL_KEY, SUCCESS_KEY, last_logged, read_metrics
 from robovision.sweep.spec import (
     SweepSpec,
     Trial,
@@ -60,6 +60,7 @@ STOP_FILE = "stop-requested"
 """In the sweep directory while the sweep is stopping (written at the driver's first
 Ctrl-C); trials watch for it, so it reaches them on every node that mounts the directory."""
 STOP_POLL_S = 0.5
+PROGRESS_POLL_S = 2.0
 
 
 # --------------------------------------------------------------------------- status
@@ -250,23 +251,31 @@ def _largest_budget(trials: list[Trial], time_attr: str) -> int:
     return max(budgets)
 
 
-def _progress_callback(trials: list[Trial], done: int, show: bool, metric: str = EVAL_KEY,
-                       mode: str = "max", stop_file: Path | None = None):
+def _progress_callback(trials: list[Trial], done: int, show: bool, sweep_dir: Path,
+                       metric: str = EVAL_KEY, mode: str = "max"):
     from ray.tune import Callback
     from tqdm import tqdm
 
     budgets = {t.name: (train.total_steps, train.unit)
                for t in trials for train in [t.config().train]}
+    stop_file = sweep_dir / STOP_FILE
 
     class Progress(Callback):
-        """One bar over the sweep: trials' fractions of their budgets, with rate and ETA."""
+        """One bar over the sweep: trials' fractions of their budgets, with rate and ETA.
+        Between evaluations (which trials report), the running trials' metrics.csv say
+        how far they are."""
 
         def __init__(self) -> None:
-            self.bar = tqdm(total=len(trials) + done, initial=done, unit="trial",
-                            bar_format="{l_bar}{bar}| {n:.2f}/{total} trials "
-                                       "[{elapsed}<{remaining}{postfix}]",
-                            disable=not show, dynamic_ncols=True)
+            self.polled = 0.0
             self.fraction: dict[str, float] = {}
+            for name in budgets:  # where resumed trials go on from, so the rate is right
+                logged = last_logged(sweep_dir / name)
+                if logged is not None:
+                    self.fraction[name] = self._fraction(name, *logged)
+            self.bar = tqdm(total=len(trials) + done, initial=done + sum(self.fraction.values()),
+                            unit="trial", bar_format="{l_bar}{bar}| {n:.2f}/{total} trials "
+                                                     "[{elapsed}<{remaining}{postfix}]",
+                            disable=not show, dynamic_ncols=True)
             self.best = math.nan
             self.counts = {"done": 0, "failed": 0}
 
@@ -278,10 +287,29 @@ def _progress_callback(trials: list[Trial], done: int, show: bool, metric: str =
             self.bar.n = min(self.bar.total, done + sum(self.fraction.values()))
             self.bar.refresh()
 
-        def on_trial_result(self, iteration, trials, trial, result, **info):
-            name = trial.config["trial"]["name"]
+        @staticmethod
+        def _fraction(name: str, steps: int, frames: int) -> float:
             total, unit = budgets[name]
-            self._set(name, min(1.0, result["frames" if unit == "frames" else "steps"] / total))
+            return min(1.0, (frames if unit == "frames" else steps) / total)
+
+        def _reached(self, name: str, steps: int, frames: int) -> None:
+            fraction = self._fraction(name, steps, frames)
+            if fraction > self.fraction.get(name, 0.0):
+                self._set(name, fraction)
+
+        def on_step_begin(self, iteration, trials, **info):
+            if time.monotonic() - self.polled < PROGRESS_POLL_S:
+                return
+            self.polled = time.monotonic()
+            for trial in trials:
+                name = trial.config["trial"]["name"]
+                if trial.status == "RUNNING" and name in budgets:
+                    logged = last_logged(sweep_dir / name)
+                    if logged is not None:
+                        self._reached(name, *logged)
+
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            self._reached(trial.config["trial"]["name"], result["steps"], result["frames"])
             if metric in result:
                 value = result[metric]
                 if math.isnan(self.best) or (value > self.best if mode == "max"
@@ -290,7 +318,7 @@ def _progress_callback(trials: list[Trial], done: int, show: bool, metric: str =
             self._postfix(trials)
 
         def on_trial_complete(self, iteration, trials, trial, **info):
-            if stop_file is not None and stop_file.exists():  # stopped, not done
+            if stop_file.exists():  # stopped, not done
                 self._postfix(trials)
                 return
             self._set(trial.config["trial"]["name"], 1.0)
@@ -476,7 +504,7 @@ def run_sweep(spec: SweepSpec, sweep_dir: Path, resume: bool = False,
                 stop=stopper,
                 callbacks=[count_running, _quiet_tune_output(),
                            _progress_callback(pending, len(trials) - len(pending), progress,
-                                              spec.metric, spec.mode, stop_file)]))
+                                              sweep_dir, spec.metric, spec.mode)]))
         try:
             with _stop_gracefully_on_signals(stop_file):
                 results = tuner.fit()
