@@ -117,7 +117,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from robovision.loop import evaluate
 
     run_dir = Path(args.run_dir)
-    cfg = load_config(str(run_dir / "config.yaml"))
+    cfg = load_config(str(run_dir / "config.yaml"), args.overrides)
     ckpt = run_dir / "checkpoints" / f"{args.checkpoint}.pt"
     device = factory.resolve_device(args.device or cfg.device)
     env = factory.build_env(cfg, seed=args.seed, render_mode="rgb_array" if args.video else None,
@@ -139,7 +139,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     returns, frames = result.returns, result.frames
     success = ("" if result.success_rate is None
                else f", success {result.success_rate:.0%}")
-    print(f"{cfg.env.spec} {ckpt.name}: return {returns.mean():.2f} +- {returns.std():.2f} "
+    changed = f" ({', '.join(args.overrides)})" if args.overrides else ""
+    print(f"{cfg.env.spec} {ckpt.name}{changed}: return {returns.mean():.2f} +- "
+          f"{returns.std():.2f} "
           f"over {len(returns)} episodes (min {np.min(returns):.2f}, max {np.max(returns):.2f})"
           f"{success}")
     if frames:
@@ -207,6 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="evaluate a run's checkpoint")
     p.add_argument("run_dir")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                   help="changes to the run's config for this evaluation only, e.g. "
+                        "env.eval_options.split=test")
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--video", action="store_true", help="write an mp4 of the first episode")
     p.add_argument("--checkpoint", choices=["best", "latest"], default="best")
@@ -258,6 +263,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Arguments, with ``key=value`` items allowed after the options too (argparse takes
+    a command's positional list only in one run: ``eval RUN --episodes 5 seed=1``)."""
+    args, extra = parser.parse_known_args(argv)
+    listed = next((name for name in ("overrides", "options") if hasattr(args, name)), None)
+    stray = [item for item in extra if item.startswith("-") or "=" not in item]
+    if stray or (extra and listed is None):
+        parser.error(f"unrecognized arguments: {' '.join(stray or extra)}")
+    if extra:
+        setattr(args, listed, [*getattr(args, listed), *extra])
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     from robovision.checkpoint import CheckpointError
     from robovision.config import ConfigError
@@ -266,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     from robovision.loop import NonFiniteLossError
     from robovision.make import UnknownEnvError
 
-    args = build_parser().parse_args(argv)
+    args = _parse(build_parser(), argv)
     try:
         return args.fn(args)
     except (ConfigError, UnknownEnvError, CheckpointError, NonFiniteLossError, RunDirLocked,

@@ -67,8 +67,8 @@ class EnvConfig:
     options: dict[str, Any] = field(default_factory=dict)
     """Extra keyword arguments passed to ``make_env`` / the env constructor."""
     eval_options: dict[str, Any] = field(default_factory=dict)
-    """Options that override ``options`` for the evaluation env (e.g. ``{split: test}``
-    to evaluate on held-out images)."""
+    """Options that override ``options`` for the evaluation env (e.g. ``{split: val}``
+    to evaluate on held-out validation images)."""
 
 
 @dataclass

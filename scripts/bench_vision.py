@@ -50,8 +50,8 @@ def main() -> None:
     parser.add_argument("--run", type=Path, action="append", default=[],
                         help="a trained run to evaluate (repeat for several)")
     parser.add_argument("--checkpoint", choices=("latest", "best"), default="latest",
-                        help="latest (default) or best: best.pt was chosen by evaluations "
-                             "on the test split, so its score there is optimistic")
+                        help="latest (default) or best (chosen on the validation split "
+                             "by runs since 2026-11-25, on the test split before)")
     parser.add_argument("--no-speed", action="store_true", help="skip the env speed table")
     args = parser.parse_args()
 

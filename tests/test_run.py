@@ -46,6 +46,22 @@ def test_train_writes_run_directory_and_cli_reads_it(tmp_path, capsys):
     assert out.stat().st_size > 1000
 
 
+def test_key_value_items_may_follow_the_options(capsys):
+    from robovision.cli import _parse, build_parser
+
+    def parse(*argv):
+        return _parse(build_parser(), list(argv))
+
+    assert parse("eval", "run", "a=1", "--episodes", "2", "b=2").overrides == ["a=1", "b=2"]
+    assert parse("resume", "run", "--checkpoint", "best", "seed=3").overrides == ["seed=3"]
+    assert parse("check-env", "Pendulum-v1", "--obs", "state", "g=9").options == ["g=9"]
+    for argv in (["eval", "run", "--bogus"], ["eval", "run", "--episodes", "2", "oops"],
+                 ["envs", "cheetah", "seed=1"]):
+        with pytest.raises(SystemExit):
+            parse(*argv)
+        assert "unrecognized arguments" in capsys.readouterr().err
+
+
 def test_envs_command_lists_dmc_and_gymnasium(capsys):
     assert main(["envs", "cheetah"]) == 0
     listed = capsys.readouterr().out.split()

@@ -18,7 +18,7 @@ from robovision.envs.vision.data import (
     load_pts,
     load_voc,
     procedural_images,
-    train_test_split,
+    split_samples,
 )
 from robovision.envs.vision.geometry import box_iou, pairwise_iou, point_distance
 from robovision.envs.vision.landmarks import LandmarkEnv
@@ -375,9 +375,15 @@ def test_procedural_images_have_exact_boxes_and_split_is_disjoint():
     for s in samples:
         assert s.image.shape == (64, 64, 3) and len(s.boxes) == 3
         assert np.all(s.boxes[:, 2:] > s.boxes[:, :2]) and np.all(s.boxes <= 64)
-    train, test = train_test_split(samples, 0.25, seed=0)
-    assert len(train) == 15 and len(test) == 5
-    assert not {id(s) for s in train} & {id(s) for s in test}
+    parts = {split: split_samples(samples, split, seed=0) for split in ("train", "val", "test")}
+    assert [len(parts[k]) for k in ("train", "val", "test")] == [14, 2, 4]
+    ids = [{id(s) for s in part} for part in parts.values()]
+    assert set.union(*ids) == {id(s) for s in samples} and sum(map(len, ids)) == len(samples)
+    assert split_samples(samples, "all") == samples
+    with pytest.raises(ValueError, match="split='val' of 4 images is empty"):
+        split_samples(samples[:4], "val")
+    with pytest.raises(ValueError, match="split='validation': choose one of train, val"):
+        split_samples(samples, "validation")
     again = generate_procedural_images(20, 64, "hard", seed=1)  # not the cached copy
     assert all(np.array_equal(a.image, b.image) for a, b in zip(samples, again, strict=True))
 
@@ -486,6 +492,7 @@ def test_vision_presets_run_every_algorithm(tmp_path):
         cfg = load_config(preset, [*extra, "env.options.num_images=10", "train.eval_every=0",
                                    "train.eval_episodes=1", "train.progress=false",
                                    "agent.hidden=32,32", "train.log_every=16"])
+        assert cfg.env.eval_options == {"split": "val"}, preset  # best.pt never sees test
         counters = train(cfg, tmp_path / preset)
         assert counters.step == cfg.train.total_steps, preset
         assert np.isfinite(counters.last_eval), preset
@@ -495,3 +502,11 @@ def test_vision_presets_run_every_algorithm(tmp_path):
                   if k in ("train/critic_loss", "train/policy_loss")}
         assert losses, f"{preset}: no training loss was logged (did it update at all?)"
         assert all(np.isfinite(v[2]).all() for v in losses.values()), preset
+    # the test images are scored after training, through an override of the eval env
+    from robovision.cli import main
+
+    run = str(tmp_path / "landmark2d_td3")
+    assert main(["eval", run, "--episodes", "1", "--checkpoint", "latest",
+                 "env.eval_options.split=test"]) == 0
+    with pytest.raises(ValueError, match="split='tset'"):
+        main(["eval", run, "--episodes", "1", "env.eval_options.split=tset"])

@@ -1,6 +1,6 @@
 """Annotated images for the vision environments: a procedural generator that needs no
 download, loaders for COCO JSON, Pascal VOC XML, COCO keypoints and ``.pts`` files,
-train/test splits and a seeded sampler.
+train/val/test splits and a seeded sampler.
 
 Bad input (a missing or unreadable image, a box outside the image or of zero area, an
 image without annotations) raises :class:`AnnotationError` naming the file and the entry,
@@ -342,8 +342,27 @@ def named_dataset(name: str, task: Literal["boxes", "landmarks"], num_images: in
 # ----------------------------------------------------------------------------- splits
 
 
-def train_test_split(samples: list[AnnotatedImage], test_fraction: float = 0.2, seed: int = 0
-                     ) -> tuple[list[AnnotatedImage], list[AnnotatedImage]]:
+SPLITS = ("train", "val", "test", "all")
+TEST_FRACTION, VAL_FRACTION = 0.2, 0.1
+
+
+def split_samples(samples: list[AnnotatedImage], split: str, seed: int = 0
+                  ) -> list[AnnotatedImage]:
+    """The ``split`` part of ``samples`` (``all``: every one). A seeded permutation gives
+    ``test`` its first 20 %, ``val`` the next 10 % and ``train`` the rest, so the three
+    never share an image and ``test`` holds the same images whatever ``val`` takes.
+    Evaluate during training on ``val`` (best.pt is chosen there) and report ``test``."""
+    if split not in SPLITS:
+        raise ValueError(f"split={split!r}: choose one of {', '.join(SPLITS)}")
+    if split == "all":
+        return list(samples)
     order = np.random.default_rng(seed).permutation(len(samples))
-    n_test = round(len(samples) * test_fraction)
-    return [samples[i] for i in order[n_test:]], [samples[i] for i in order[:n_test]]
+    n_test, n_val = round(len(samples) * TEST_FRACTION), round(len(samples) * VAL_FRACTION)
+    parts = {"test": order[:n_test], "val": order[n_test:n_test + n_val],
+             "train": order[n_test + n_val:]}
+    chosen = [samples[i] for i in parts[split]]
+    if not chosen:
+        raise ValueError(f"split={split!r} of {len(samples)} images is empty (test takes "
+                         f"{TEST_FRACTION:.0%}, val {VAL_FRACTION:.0%}): use more images "
+                         "(num_images) or split='all'")
+    return chosen

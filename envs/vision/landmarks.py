@@ -23,7 +23,7 @@ from robovision.envs.vision.data import (
     AnnotatedImage,
     named_dataset,
     procedural_volumes,
-    train_test_split,
+    split_samples,
 )
 from robovision.envs.vision.geometry import point_distance
 
@@ -170,31 +170,26 @@ class Landmark2D(LandmarkEnv):
     """``robovision/Landmark2D-v0`` on procedural images (marker centres) by default."""
 
     def __init__(self, dataset: str | list[AnnotatedImage] = "procedural",
-                 split: Literal["train", "test", "all"] = "train", num_images: int = 500,
+                 split: Literal["train", "val", "test", "all"] = "train",
+                 num_images: int = 500,
                  image_size: int = 84, difficulty: str = "easy", data_seed: int = 0,
                  **kwargs) -> None:
         if isinstance(dataset, str):
             dataset = named_dataset(dataset, "landmarks", num_images, image_size, difficulty,
                                     data_seed)
-        super().__init__(2, _split(dataset, split, data_seed), **kwargs)
+        super().__init__(2, split_samples(dataset, split, data_seed), **kwargs)
 
 
 class Landmark3D(LandmarkEnv):
     """``robovision/Landmark3D-v0`` on procedural volumes (blob centres) by default."""
 
     def __init__(self, dataset: str | list[AnnotatedImage] = "procedural",
-                 split: Literal["train", "test", "all"] = "train", num_images: int = 100,
+                 split: Literal["train", "val", "test", "all"] = "train",
+                 num_images: int = 100,
                  image_size: int = 32, data_seed: int = 0, roi: int = 16, **kwargs) -> None:
         if isinstance(dataset, str):
             if dataset != "procedural":
                 raise ValueError(f"dataset='{dataset}': Landmark3D has 'procedural' volumes "
                                  "or a list of AnnotatedImage volumes")
             dataset = procedural_volumes(num_images, image_size, data_seed)
-        super().__init__(3, _split(dataset, split, data_seed), roi=roi, **kwargs)
-
-
-def _split(dataset: list[AnnotatedImage], split: str, seed: int) -> list[AnnotatedImage]:
-    if split == "all":
-        return dataset
-    train, test = train_test_split(dataset, 0.2, seed=seed)
-    return train if split == "train" else test
+        super().__init__(3, split_samples(dataset, split, data_seed), roi=roi, **kwargs)

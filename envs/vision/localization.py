@@ -19,7 +19,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from robovision.envs.vision.data import AnnotatedImage, named_dataset, train_test_split
+from robovision.envs.vision.data import AnnotatedImage, named_dataset, split_samples
 from robovision.envs.vision.geometry import box_iou
 
 ACTIONS = ("right", "left", "up", "down", "bigger", "smaller", "fatter", "taller", "trigger")
@@ -77,7 +77,7 @@ class BoxLocalization(gym.Env):
     metadata: ClassVar[dict] = {"render_modes": ["rgb_array"], "render_fps": 4}
 
     def __init__(self, dataset: str | list[AnnotatedImage] = "procedural",
-                 split: Literal["train", "test", "all"] = "train",
+                 split: Literal["train", "val", "test", "all"] = "train",
                  action_type: Literal["discrete", "continuous"] = "discrete",
                  obs_size: int = 84, alpha: float = 0.2, eta: float = 3.0, tau: float = 0.6,
                  miss_penalty: float | None = None,
@@ -92,9 +92,7 @@ class BoxLocalization(gym.Env):
         if isinstance(dataset, str):
             dataset = named_dataset(dataset, "boxes", num_images, image_size, difficulty,
                                     data_seed)
-        if split != "all":
-            train, test = train_test_split(dataset, 0.2, seed=data_seed)
-            dataset = train if split == "train" else test
+        dataset = split_samples(dataset, split, data_seed)
         if not dataset:
             raise ValueError("BoxLocalization needs at least one annotated image")
         self.images = dataset
