@@ -141,9 +141,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
                else f", success {result.success_rate:.0%}")
     changed = f" ({', '.join(args.overrides)})" if args.overrides else ""
     print(f"{cfg.env.spec} {ckpt.name}{changed}: return {returns.mean():.2f} +- "
-          f"{returns.std():.2f} "
-          f"over {len(returns)} episodes (min {np.min(returns):.2f}, max {np.max(returns):.2f})"
-          f"{success}")
+          f"{returns.std():.2f} over {len(returns)} episodes (min {np.min(returns):.2f}, "
+          f"max {np.max(returns):.2f}){success}")
     if frames:
         path = write_video(frames, run_dir / "videos" / f"eval_{args.checkpoint}.mp4")
         print(f"video: {path}")

@@ -96,7 +96,6 @@ class _TuneReporter:
         self.run_dir, self.stop_file = run_dir, stop_file
         self.evaluations = 0
         self.run = None
-        self.stop_passed_on = False
         self._closed = threading.Event()
 
     def started(self, run) -> None:
@@ -109,12 +108,16 @@ class _TuneReporter:
     def _watch_for_stop(self) -> None:
         while not self._closed.wait(STOP_POLL_S):
             if self.stop_file.exists():
-                self.stop_passed_on = True
                 self.run.stop_requested = True
                 return
 
     def close(self) -> None:
         self._closed.set()
+
+    @property
+    def stopped_by_sweep(self) -> bool:
+        """Off the main thread no signal reaches the run: only the watcher asks it to stop."""
+        return self.run is not None and self.run.stop_requested
 
     def evaluated(self, run, result) -> None:
         from ray import tune
@@ -151,7 +154,7 @@ def run_trial(config: dict[str, Any]) -> None:
         try:
             counters = train(cfg, run_dir, resume=resume, observer=reporter)
         except (KeyboardInterrupt, SystemExit):
-            if reporter.stop_passed_on:  # the sweep's Ctrl-C: a checkpoint was written
+            if reporter.stopped_by_sweep:  # the sweep's Ctrl-C: a checkpoint was written
                 step = reporter.run.counters.step
                 print(f"robovision sweep: stopped at step {step} with a checkpoint; "
                       f"robovision sweep --resume {sweep_dir} goes on from there", flush=True)
