@@ -144,7 +144,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
           f"{returns.std():.2f} over {len(returns)} episodes (min {np.min(returns):.2f}, "
           f"max {np.max(returns):.2f}){success}")
     if frames:
-        path = write_video(frames, run_dir / "videos" / f"eval_{args.checkpoint}.mp4")
+        try:
+            path = write_video(frames, run_dir / "videos" / f"eval_{args.checkpoint}.mp4")
+        except Exception as exc:
+            print(f"robovision: video not written: {exc}", file=sys.stderr)
+            return 1
         print(f"video: {path}")
     return 0
 

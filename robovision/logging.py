@@ -288,10 +288,21 @@ def plot_curves(run_dirs: list[Path], out: Path, metric: str = EVAL_KEY,
     return out
 
 
+def ffmpeg_available() -> bool:
+    """Whether imageio can write .mp4 files (its ffmpeg plugin, imageio-ffmpeg)."""
+    import importlib.util
+
+    return importlib.util.find_spec("imageio_ffmpeg") is not None
+
+
 def write_video(frames: list[np.ndarray], path: Path, fps: int = 30) -> Path:
+    """Write ``frames`` as an .mp4. Without imageio-ffmpeg, imageio would hand the file to
+    another plugin (tifffile) and fail with an unrelated TypeError: say what is missing."""
+    if not ffmpeg_available():
+        raise RuntimeError("writing an .mp4 needs ffmpeg: pip install imageio-ffmpeg")
     import imageio.v2 as imageio
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    imageio.mimsave(path, frames, fps=fps, macro_block_size=1)
+    imageio.mimsave(path, frames, format="FFMPEG", fps=fps, macro_block_size=1)
     return path

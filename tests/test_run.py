@@ -73,7 +73,7 @@ def test_config_error_exits_with_message(capsys):
     assert "unknown config key 'agent.lr'" in capsys.readouterr().err
 
 
-def test_eval_video_on_dmc(tmp_path):
+def test_eval_video_on_dmc(tmp_path, monkeypatch, capsys):
     run = tmp_path / "run"
     assert main(["train", "pendulum_sac", f"run_dir={run}", "env.spec=dmc/cartpole-balance",
                  "env.options.task_kwargs={time_limit: 1}", "train.total_steps=150",
@@ -81,6 +81,17 @@ def test_eval_video_on_dmc(tmp_path):
     assert main(["eval", str(run), "--checkpoint", "latest", "--episodes", "1", "--video"]) == 0
     video = run / "videos" / "eval_latest.mp4"
     assert video.stat().st_size > 1000
+    # Without imageio-ffmpeg (the GPU machine's image), imageio handed the .mp4 to tifffile
+    # and eval died on a TypeError: now it scores, then says what the video needs.
+    from robovision import logging as rv_logging
+
+    video.unlink()
+    monkeypatch.setattr(rv_logging, "ffmpeg_available", lambda: False)
+    capsys.readouterr()
+    assert main(["eval", str(run), "--checkpoint", "latest", "--episodes", "1", "--video"]) == 1
+    out, err = capsys.readouterr()
+    assert "return" in out and "video not written" in err and "imageio-ffmpeg" in err
+    assert not video.exists()
 
 
 def test_multi_seed_runs_side_by_side(tmp_path):
@@ -223,7 +234,7 @@ def test_resume_reads_the_checkpoint_onto_the_cpu_and_places_each_part(tmp_path,
     try:
         assert asked == ["cpu"]
         assert torch.equal(torch.get_rng_state(), saved["rng"]["torch"])
-        assert torch.equal(run.storage.action[:300], saved["replay"]["action"][:300])
+        assert torch.equal(run.storage.action[:300].cpu(), saved["replay"]["action"][:300])
         assert run.storage.action.device == run.storage.storage_device
         weight = next(run.agent.actor.parameters())
         assert weight.device == run.device
