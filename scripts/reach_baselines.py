@@ -38,24 +38,27 @@ def scripted_action(env) -> np.ndarray:
     return action
 
 
-def success_rate(policy: str, episodes: int, seed: int) -> float:
+def success_rate(policy: str, episodes: int, seed: int) -> tuple[float, float, float]:
+    """(success rate, mean return, return std) of ``policy`` over ``episodes``."""
     from robovision import make_env
 
     env = make_env("manip/reach_site", obs="state", action_repeat=4, reward="dense",
                    time_limit=3.0)
     env.reset(seed=seed)
     env.action_space.seed(seed)
-    successes = []
+    successes, returns = [], []
     for _ in range(episodes):
         env.reset()
-        done, info = False, {}
+        done, info, total = False, {}, 0.0
         while not done:
             action = env.action_space.sample() if policy == "random" else scripted_action(env)
-            _, _, terminated, truncated, info = env.step(action)
+            _, reward, terminated, truncated, info = env.step(action)
+            total += float(reward)
             done = terminated or truncated
         successes.append(info["success"])
+        returns.append(total)
     env.close()
-    return float(np.mean(successes))
+    return float(np.mean(successes)), float(np.mean(returns)), float(np.std(returns))
 
 
 def main() -> None:
@@ -65,8 +68,9 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=200)
     parser.add_argument("--seed", type=int, default=123)
     args = parser.parse_args()
-    rate = success_rate(args.policy, args.episodes, args.seed)
-    print(f"{args.policy}: success rate {rate:.3f} over {args.episodes} episodes")
+    rate, mean, std = success_rate(args.policy, args.episodes, args.seed)
+    print(f"{args.policy}: success rate {rate:.3f}, return {mean:.1f} +- {std:.1f} over "
+          f"{args.episodes} episodes")
 
 
 if __name__ == "__main__":
