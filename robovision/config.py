@@ -315,8 +315,17 @@ def _set_algo(cfg: Config, algo: Any) -> None:
 # --------------------------------------------------------------------------- API
 
 
+def _preset_folder() -> resources.abc.Traversable:
+    """The installed presets, or ``configs/`` beside the package in a checkout that is on
+    ``PYTHONPATH`` without being installed (setup.py installs it as robovision.configs)."""
+    try:
+        return resources.files(PRESETS)
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / "configs"
+
+
 def _preset_files() -> dict[str, resources.abc.Traversable]:
-    folder = resources.files(PRESETS)
+    folder = _preset_folder()
     return {f.name[:-5]: f for f in folder.iterdir() if f.name.endswith(".yaml")}
 
 

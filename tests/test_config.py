@@ -88,3 +88,21 @@ def test_nested_encoder_config_from_yaml_and_overrides():
     assert cfg.agent.encoder.kind == "nature"
     with pytest.raises(ConfigError, match=r"agent.encoder.augment: 'flip' is not allowed"):
         load_config("cheetah_run_pixels", ["agent.encoder.augment=flip"])
+
+
+def test_presets_load_from_a_checkout_that_is_not_installed(monkeypatch):
+    """On the GPU machine the checkout runs from PYTHONPATH: robovision.configs does not
+    exist there, and every preset lookup failed before configs/ was read directly."""
+    from importlib import resources
+
+    from robovision import config
+
+    installed = list_presets()
+
+    def not_installed(package):
+        raise ModuleNotFoundError(f"No module named '{package}'")
+
+    monkeypatch.setattr(resources, "files", not_installed)
+    assert list_presets() == installed
+    assert load_config("cheetah_run_pixels").env.spec == "dmc/cheetah-run"
+    assert config._preset_folder().name == "configs"
