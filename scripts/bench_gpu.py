@@ -9,12 +9,15 @@ repeat 2, 84x84, batch 256) unless said:
 - the main job end to end: environment frames/s overall, a final 1-episode evaluation
   included (``robovision train`` in-process for ``--frames`` frames), for each arm of
   ``--arms``, alternating ``--pairs`` times; and the CPU ms per agent step spent outside
-  the agent's updates. Arms: ``process`` (the preset as it is), ``worker``
-  (``train.env_worker=true``), ``graph`` (``train.cuda_graph=true``), ``graph+worker``;
+  the agent's updates. Arms: ``process`` (eager updates, env in the training process),
+  ``worker`` (``train.env_worker=true``), ``graph`` (``train.cuda_graph=true``, the
+  preset's setting), ``graph+worker``;
 - ms per agent step of the pixel env (2 physics frames and one rendered frame);
 - ms per sampled batch of 256 from the replay, delivered on the training device;
 - ms per ``act`` (one observation) and per ``update`` (one batch), synchronised on CUDA;
-  on CUDA also per update replayed as a CUDA graph;
+  on CUDA also per update replayed as a CUDA graph, and per eager update with
+  ``torch.backends.cudnn.benchmark`` (DrQ-v2's code sets it; robovision does not yet);
+  ``--profile`` adds the CUDA kernels that take most of an eager update's GPU time;
 - state SAC on HalfCheetah-v5, agent steps/s, robovision (eager, and on CUDA with CUDA
   graphs) and Stable-Baselines3 on the same device (``scripts/bench_speed.py`` workers;
   ``--no-state`` skips them).
@@ -57,7 +60,22 @@ def _timed(fn, repeats: int, device) -> float:
     return statistics.median(times)
 
 
-def components(device_name: str, fill_steps: int) -> dict[str, float]:
+def _kernel_table(update, device, updates: int = 10, rows: int = 15) -> str:
+    """The CUDA kernels that take most GPU time over ``updates`` eager updates."""
+    from torch.profiler import ProfilerActivity, profile
+
+    update()
+    _sync(device)
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        for _ in range(updates):
+            update()
+        _sync(device)
+    return prof.key_averages().table(sort_by="self_cuda_time_total", row_limit=rows)
+
+
+def components(device_name: str, fill_steps: int, profile: bool = False) -> dict[str, float]:
+    import torch
+
     from robovision import factory
     from robovision.config import load_config
     from robovision.loop import in_steps
@@ -86,6 +104,12 @@ def components(device_name: str, fill_steps: int) -> dict[str, float]:
         "update, ms": _timed(lambda: agent.update(replay.sample(256)), 10, device),
     }
     if device.type == "cuda":
+        if profile:
+            print(_kernel_table(lambda: agent.update(replay.sample(256)), device))
+        torch.backends.cudnn.benchmark = True
+        result["update with cudnn.benchmark, ms"] = _timed(
+            lambda: agent.update(replay.sample(256)), 10, device)
+        torch.backends.cudnn.benchmark = False
         factory.use_cuda_graphs(agent, device)
         for _ in range(8):  # warm-up and capture of both phases
             agent.update(replay.sample(256))
@@ -108,9 +132,13 @@ def _accumulating(fn, total: list[float]):
     return timed
 
 
-ARMS = {"process": [], "worker": ["train.env_worker=true"], "graph": ["train.cuda_graph=true"],
+ARMS = {"process": ["train.cuda_graph=false", "train.env_worker=false"],
+        "worker": ["train.cuda_graph=false", "train.env_worker=true"],
+        "graph": ["train.cuda_graph=true", "train.env_worker=false"],
         "graph+worker": ["train.cuda_graph=true", "train.env_worker=true"]}
-"""Main-job arms: overrides on top of the preset."""
+"""Main-job arms: overrides on top of the preset, each naming both settings (the preset
+replays its updates as CUDA graphs since the H200 run; ``process`` is the eager update with
+the env in the training process)."""
 
 
 def main_job(device_name: str, frames: int, arm: list[str],
@@ -164,6 +192,8 @@ def main() -> None:
                         help="only the main job (no components, no state SAC)")
     parser.add_argument("--fill", type=int, default=1000, help="replay steps before timing")
     parser.add_argument("--no-state", action="store_true", help="skip state SAC vs SB3")
+    parser.add_argument("--profile", action="store_true",
+                        help="on CUDA, print the kernels that take an eager update's time")
     args = parser.parse_args()
     import torch
 
@@ -183,13 +213,13 @@ def main() -> None:
             rows[f"main job ({arm}) #{pair + 1}, CPU ms per agent step outside updates"] = (
                 outside)
     if not args.main_only:
-        rows.update(components(args.device, args.fill))
+        rows.update(components(args.device, args.fill, args.profile))
     if not (args.no_state or args.main_only):
         import bench_speed
 
         bench_speed.DEVICE = args.device
         rows["state SAC HalfCheetah-v5, robovision steps/s"] = bench_speed.run_worker(
-            "robovision", "sac", 1000, 1500)
+            "robovision", "sac", 1000, 1500, rv_extra=("train.cuda_graph=false",))
         rows["state SAC HalfCheetah-v5, SB3 steps/s"] = bench_speed.run_worker(
             "sb3", "sac", 1000, 1500)
         if args.device == "cuda":

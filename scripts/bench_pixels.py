@@ -9,6 +9,7 @@ Reports environment frames per second (agent steps x action repeat) over the tim
 after ``warmup`` random steps.
 
     python scripts/bench_pixels.py --repeats 2 --warmup 250 --steps 150
+    python scripts/bench_pixels.py --device cuda --names robovision sb3 --warmup 500 --steps 1000
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import subprocess
 import sys
 
 os.environ.setdefault("MUJOCO_GL", "egl")
+DEVICE = os.environ.get("BENCH_DEVICE", "cpu")
+"""Training device of both sides (``--device``; workers read it from BENCH_DEVICE)."""
 ACTION_REPEAT = 4
 BATCH = 256
 NAMES = ["robovision", "robovision-fp32", "robovision-nature", "sb3", "sb3-drq"]
@@ -48,7 +51,7 @@ def worker_robovision(warmup: int, steps: int, amp: bool, kind: str = "drq",
                      f"agent.encoder.kind={kind}", f"agent.encoder.feature_dim={feature_dim}",
                      # SB3 updates actor and targets every step: so does this run
                      "agent.actor_update_every=1", "agent.target_update_every=1",
-                     f"run_dir={run_dir}", "device=cpu"]
+                     f"run_dir={run_dir}", f"device={DEVICE}"]
         cfg = load_config("cheetah_run_pixels_sac", overrides)
         train(cfg, run_dir)
         times = {}
@@ -83,7 +86,7 @@ def worker_sb3(warmup: int, steps: int, drq_encoder: bool) -> float:
     if drq_encoder:  # raw 0..255 floats in, the encoder scales them itself
         policy_kwargs.update(features_extractor_class=DrQExtractor, normalize_images=False)
     model = SAC("CnnPolicy", env, batch_size=BATCH, buffer_size=20000, learning_starts=warmup,
-                policy_kwargs=policy_kwargs, device="cpu", seed=0)
+                policy_kwargs=policy_kwargs, device=DEVICE, seed=0)
     clock = StepClock()
     model.learn(total_timesteps=warmup + steps, callback=clock)
     return clock.steps_per_second(warmup + 10) * ACTION_REPEAT
@@ -92,7 +95,8 @@ def worker_sb3(warmup: int, steps: int, drq_encoder: bool) -> float:
 def run_worker(name: str, warmup: int, steps: int) -> float:
     cmd = [sys.executable, __file__, "--worker", name, "--warmup", str(warmup),
            "--steps", str(steps)]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True,
+                         env={**os.environ, "BENCH_DEVICE": DEVICE})
     return json.loads(out.stdout.strip().splitlines()[-1])["frames_per_s"]
 
 
@@ -105,7 +109,11 @@ def main() -> None:
     parser.add_argument("--names", nargs="+", choices=NAMES, default=NAMES,
                         help="runs to include (sb3 is always included: ratios are to it)")
     parser.add_argument("--worker", choices=NAMES)
+    parser.add_argument("--device", default=None, help="cpu (default) or cuda, for both sides")
     args = parser.parse_args()
+    if args.device:
+        global DEVICE
+        DEVICE = args.device
     if args.worker:
         if args.worker.startswith("sb3"):
             fps = worker_sb3(args.warmup, args.steps, drq_encoder=args.worker == "sb3-drq")
