@@ -17,7 +17,8 @@ repeat 2, 84x84, batch 256) unless said:
 - ms per ``act`` (one observation) and per ``update`` (one batch), synchronised on CUDA;
   on CUDA also per update replayed as a CUDA graph, and per eager update with
   ``torch.backends.cudnn.benchmark`` (DrQ-v2's code sets it; robovision does not yet);
-  ``--profile`` adds the CUDA kernels that take most of an eager update's GPU time;
+  ``--profile`` adds the ops that take most of an eager update's time (on CUDA, its
+  kernels' GPU time);
 - state SAC on HalfCheetah-v5, agent steps/s, robovision (eager, and on CUDA with CUDA
   graphs) and Stable-Baselines3 on the same device (``scripts/bench_speed.py`` workers;
   ``--no-state`` skips them).
@@ -61,16 +62,19 @@ def _timed(fn, repeats: int, device) -> float:
 
 
 def _kernel_table(update, device, updates: int = 10, rows: int = 15) -> str:
-    """The CUDA kernels that take most GPU time over ``updates`` eager updates."""
+    """The ops (on CUDA: the kernels) that take most of ``updates`` eager updates' time."""
     from torch.profiler import ProfilerActivity, profile
 
+    cuda = device.type == "cuda"
+    activities = [ProfilerActivity.CPU, *([ProfilerActivity.CUDA] if cuda else [])]
     update()
     _sync(device)
-    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+    with profile(activities=activities) as prof:
         for _ in range(updates):
             update()
         _sync(device)
-    return prof.key_averages().table(sort_by="self_cuda_time_total", row_limit=rows)
+    key = "self_cuda_time_total" if cuda else "self_cpu_time_total"
+    return prof.key_averages().table(sort_by=key, row_limit=rows)
 
 
 def components(device_name: str, fill_steps: int, profile: bool = False) -> dict[str, float]:
@@ -103,9 +107,10 @@ def components(device_name: str, fill_steps: int, profile: bool = False) -> dict
         "act, ms": _timed(lambda: agent.act(obs), 100, device),
         "update, ms": _timed(lambda: agent.update(replay.sample(256)), 10, device),
     }
+    if profile:
+        print(_kernel_table(lambda: agent.update(replay.sample(256)), device,
+                            updates=10 if device.type == "cuda" else 2))
     if device.type == "cuda":
-        if profile:
-            print(_kernel_table(lambda: agent.update(replay.sample(256)), device))
         torch.backends.cudnn.benchmark = True
         result["update with cudnn.benchmark, ms"] = _timed(
             lambda: agent.update(replay.sample(256)), 10, device)
@@ -193,7 +198,7 @@ def main() -> None:
     parser.add_argument("--fill", type=int, default=1000, help="replay steps before timing")
     parser.add_argument("--no-state", action="store_true", help="skip state SAC vs SB3")
     parser.add_argument("--profile", action="store_true",
-                        help="on CUDA, print the kernels that take an eager update's time")
+                        help="print the ops (CUDA kernels on a GPU) that take an update's time")
     args = parser.parse_args()
     import torch
 
