@@ -114,6 +114,10 @@ class TrainConfig:
     """Evaluate every this many agent steps (0: only the final evaluation)."""
     eval_episodes: int = 10
     """Episodes per evaluation, deterministic actions."""
+    eval_envs: int = 1
+    """Evaluation envs in this process: the episodes run this many at a time, their actions
+    computed in one batched ``act`` per step instead of one call per env step. Episode
+    ``i`` is seeded as with one env, so only the batched numerics differ."""
     checkpoint_every: int = 10_000
     """Write ``checkpoints/latest.pt`` every this many agent steps."""
     save_replay: bool = True
@@ -393,6 +397,7 @@ def validate(cfg: Config) -> None:
     positive = {"train.total_steps": t.total_steps, "train.batch_size": t.batch_size,
                 "train.buffer_size": t.buffer_size, "train.n_step": t.n_step,
                 "train.rollout_steps": t.rollout_steps, "train.eval_episodes": t.eval_episodes,
+                "train.eval_envs": t.eval_envs,
                 "train.updates_per_step": t.updates_per_step, "env.num_envs": cfg.env.num_envs,
                 "train.update_every": t.update_every, "env.image_size": cfg.env.image_size,
                 "env.frame_stack": cfg.env.frame_stack}

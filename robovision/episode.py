@@ -62,6 +62,51 @@ def play_episode(env: gym.Env, policy: Policy, seed: int | None = None,
     return episode
 
 
+BatchPolicy = Callable[[list[Any]], Any]
+"""Maps a list of observations to one action per observation (one call per step)."""
+
+
+def play_episodes(envs: list[gym.Env], policy: BatchPolicy, seeds: list[int],
+                  render: Render | None = None) -> list[Episode]:
+    """Episodes seeded ``seeds[i]``, ``len(envs)`` at a time, with one ``policy`` call per
+    step for all running envs: each env takes the next pending episode when its own ends.
+    Episode ``i`` is reset with ``seeds[i]`` as :func:`play_episode` would reset it, so the
+    episodes match a sequential run up to the policy's batched numerics. ``render``
+    (``envs[0]``'s) records episode 0, which always plays in ``envs[0]``."""
+    episodes = [Episode() for _ in seeds]
+    pending = iter(range(len(seeds)))
+    running: dict[int, list[Any]] = {}  # env index -> [episode index, observation]
+
+    def start(k: int) -> None:
+        i = next(pending, None)
+        if i is not None:
+            obs, episodes[i].info = envs[k].reset(seed=seeds[i])
+            running[k] = [i, obs]
+
+    for k in range(len(envs)):
+        start(k)
+    while running:
+        order = sorted(running)
+        if render is not None and running.get(0, [None])[0] == 0:
+            frame = render()
+            if frame is not None:
+                episodes[0].frames.append(frame)
+        actions = policy([running[k][1] for k in order])
+        for k, action in zip(order, actions, strict=True):
+            i = running[k][0]
+            obs, reward, terminated, truncated, info = envs[k].step(action)
+            episode = episodes[i]
+            episode.total_return += float(reward)
+            episode.length += 1
+            episode.info = info
+            if terminated or truncated:
+                del running[k]
+                start(k)
+            else:
+                running[k][1] = obs
+    return episodes
+
+
 def render_problem(env: gym.Env, seed: int | None = None) -> str | None:
     """Why ``env`` cannot produce a video frame, or None when it can (checked with one
     reset and one ``render()`` before anything long starts)."""

@@ -17,6 +17,7 @@ import random
 import signal
 import sys
 import threading
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
@@ -31,7 +32,7 @@ from robovision.agents.registry import algorithm
 from robovision.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from robovision.config import Config, TrainConfig, save_config
 from robovision.envworker import step_starter
-from robovision.episode import Render, play_episode, render_problem
+from robovision.episode import Render, play_episode, play_episodes, render_problem
 from robovision.lock import RunLock
 from robovision.logging import (
     EVAL_KEY,
@@ -122,19 +123,27 @@ class Evaluation(NamedTuple):
 
 
 def evaluate(agent: Agent, env, episodes: int, seed: int = 0, record: bool = False,
-             render: Render | None = None) -> Evaluation:
-    """Deterministic-action episodes: their returns, success (for envs that report one in
-    ``info["success"]``) and, with ``record``, the frames of the first episode (from
-    ``render``, default ``env.render``)."""
-    returns, frames, successes = [], [], []
+             render: Render | None = None, extra_envs: Sequence[Any] = ()) -> Evaluation:
+    """Deterministic-action episodes (episode ``i`` seeded ``seed + i``): their returns,
+    success (for envs that report one in ``info["success"]``) and, with ``record``, the
+    frames of the first episode (from ``render``, default ``env.render``). With
+    ``extra_envs`` (more envs like ``env``, ``train.eval_envs``), the episodes run
+    ``1 + len(extra_envs)`` at a time with one batched ``act`` per step."""
     render = render or env.render
-    for i in range(episodes):
-        episode = play_episode(env, lambda obs: agent.act(obs, eval=True), seed=seed + i,
-                               render=render if record and i == 0 else None)
-        returns.append(episode.total_return)
-        frames += episode.frames
-        if "success" in episode.info:
-            successes.append(float(episode.info["success"]))
+    recorder = render if record else None
+    if extra_envs:
+        envs = [env, *extra_envs]
+        played = play_episodes(
+            envs, lambda obs: agent.act(obs_tree.stack(obs), eval=True),
+            [seed + i for i in range(episodes)], render=recorder)
+    else:
+        played = [play_episode(env, lambda obs: agent.act(obs, eval=True), seed=seed + i,
+                               render=recorder if i == 0 else None)
+                  for i in range(episodes)]
+    returns = [episode.total_return for episode in played]
+    frames = [frame for episode in played for frame in episode.frames]
+    successes = [float(episode.info["success"]) for episode in played
+                 if "success" in episode.info]
     return Evaluation(np.asarray(returns), frames,
                       np.asarray(successes) if len(successes) == episodes else None)
 
@@ -200,6 +209,9 @@ class Run:
         self.eval_env = factory.build_env(cfg, seed=cfg.seed + EVAL_SEED_OFFSET,
                                           render_mode="rgb_array" if cfg.train.video else None,
                                           evaluation=True)
+        self.extra_eval_envs = [
+            factory.build_env(cfg, seed=cfg.seed + EVAL_SEED_OFFSET + k, evaluation=True)
+            for k in range(1, min(cfg.train.eval_envs, cfg.train.eval_episodes))]
         obs_space, act_space = self.eval_env.observation_space, self.eval_env.action_space
         self.action_repeat = action_repeat_of(self.eval_env)
         self.train_cfg = in_steps(cfg.train, self.action_repeat)
@@ -323,7 +335,8 @@ class Run:
         record = train.video and self.side.enabled("video")
         result = evaluate(self.agent, self.eval_env, train.eval_episodes,
                           seed=self.cfg.seed + EVAL_SEED_OFFSET, record=record,
-                          render=lambda: self.side.run("video", self.eval_env.render))
+                          render=lambda: self.side.run("video", self.eval_env.render),
+                          extra_envs=self.extra_eval_envs)
         returns, frames = result.returns, result.frames
         mean = float(returns.mean())
         self.counters.last_eval = mean
@@ -349,7 +362,8 @@ class Run:
         if self.logger is not None:
             self.logger.close()
         self.env.close()
-        self.eval_env.close()
+        for env in (self.eval_env, *self.extra_eval_envs):
+            env.close()
         self.lock.release()
 
 

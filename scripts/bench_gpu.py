@@ -2,6 +2,7 @@
 
     python scripts/bench_gpu.py --device cuda --frames 20000 --pairs 2 --arms process,graph
     python scripts/bench_gpu.py --device cpu --frames 600 --no-state
+    python scripts/bench_gpu.py --device cpu --pairs 2 --arms "" --main-only --eval-envs 1,10
 
 Rows, all from the main job's preset (``cheetah_run_pixels``: DrQ-v2's settings, action
 repeat 2, 84x84, batch 256) unless said:
@@ -19,6 +20,8 @@ repeat 2, 84x84, batch 256) unless said:
   ``torch.backends.cudnn.benchmark`` (DrQ-v2's code sets it; robovision does not yet);
   ``--profile`` adds the ops that take most of an eager update's time (on CUDA, its
   kernels' GPU time);
+- with ``--eval-envs 1,10``: seconds of one 10-episode evaluation of the main job with
+  each number of eval envs (``train.eval_envs``), alternating;
 - state SAC on HalfCheetah-v5, agent steps/s, robovision (eager, and on CUDA with CUDA
   graphs) and Stable-Baselines3 on the same device (``scripts/bench_speed.py`` workers;
   ``--no-state`` skips them).
@@ -75,6 +78,32 @@ def _kernel_table(update, device, updates: int = 10, rows: int = 15) -> str:
         _sync(device)
     key = "self_cuda_time_total" if cuda else "self_cpu_time_total"
     return prof.key_averages().table(sort_by=key, row_limit=rows)
+
+
+def evaluation_seconds(device_name: str, eval_envs: list[int], pairs: int,
+                       episodes: int = 10) -> dict[str, list[float]]:
+    """Seconds of one evaluation of the main job (``episodes`` episodes, an untrained
+    agent) with each number of eval envs, alternating ``pairs`` times."""
+    import torch
+
+    from robovision import factory
+    from robovision.config import load_config
+    from robovision.loop import evaluate
+
+    cfg = load_config("cheetah_run_pixels", [f"device={device_name}", "train.video=false"])
+    envs = [factory.build_env(cfg, seed=k, evaluation=True) for k in range(max(eval_envs))]
+    agent = factory.build_agent(cfg, envs[0].observation_space, envs[0].action_space,
+                                factory.resolve_device(cfg.device))
+    seconds: dict[str, list[float]] = {str(n): [] for n in eval_envs}
+    with torch.no_grad():
+        for _ in range(pairs):
+            for n in eval_envs:
+                start = time.perf_counter()
+                evaluate(agent, envs[0], episodes, seed=0, extra_envs=envs[1:n])
+                seconds[str(n)].append(time.perf_counter() - start)
+    for env in envs:
+        env.close()
+    return seconds
 
 
 def components(device_name: str, fill_steps: int, profile: bool = False) -> dict[str, float]:
@@ -197,6 +226,9 @@ def main() -> None:
                         help="only the main job (no components, no state SAC)")
     parser.add_argument("--fill", type=int, default=1000, help="replay steps before timing")
     parser.add_argument("--no-state", action="store_true", help="skip state SAC vs SB3")
+    parser.add_argument("--eval-envs", default="",
+                        help="comma-separated eval env counts to time one 10-episode "
+                             "evaluation with (alternating --pairs times, at least once)")
     parser.add_argument("--profile", action="store_true",
                         help="print the ops (CUDA kernels on a GPU) that take an update's time")
     args = parser.parse_args()
@@ -207,7 +239,7 @@ def main() -> None:
     print(f"# {where}, torch {torch.__version__}, MUJOCO_GL={os.environ['MUJOCO_GL']}, "
           f"{time.strftime('%Y-%m-%d')}")
     rows = {}
-    arms = args.arms.split(",")
+    arms = [arm for arm in args.arms.split(",") if arm]  # --arms "": no main-job runs
     unknown = [arm for arm in arms if arm not in ARMS]
     if unknown:
         parser.error(f"unknown arms {unknown}; choose from {', '.join(ARMS)}")
@@ -217,6 +249,11 @@ def main() -> None:
             rows[f"main job ({args.frames} frames, {arm}) #{pair + 1}, frames/s overall"] = fps
             rows[f"main job ({arm}) #{pair + 1}, CPU ms per agent step outside updates"] = (
                 outside)
+    if args.eval_envs:
+        counts = [int(n) for n in args.eval_envs.split(",")]
+        for n, times in evaluation_seconds(args.device, counts, max(args.pairs, 1)).items():
+            rows[f"evaluation, 10 episodes in {n} env(s), s (median of {len(times)}; "
+                 f"min {min(times):.2f}, max {max(times):.2f})"] = statistics.median(times)
     if not args.main_only:
         rows.update(components(args.device, args.fill, args.profile))
     if not (args.no_state or args.main_only):

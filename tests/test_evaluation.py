@@ -1,0 +1,89 @@
+"""Evaluation with several envs in the process (``train.eval_envs``): the same episodes as
+one env plays them, their actions computed in one batch per step."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from robovision import factory
+from robovision.config import ConfigError, load_config
+from robovision.episode import play_episode, play_episodes
+from robovision.loop import evaluate
+
+
+def _cartpole_policy(observations):
+    """Deterministic, per row, and poor enough that episodes end at different lengths."""
+    return [int(obs[2] > 0) for obs in observations]
+
+
+def test_batched_episodes_are_the_sequential_episodes():
+    seeds = [11, 12, 13, 14, 15, 16, 17]
+    sequential_env = gym.make("CartPole-v1")
+    frames_seen = []
+
+    def render():  # the frame of the step about to be taken in episode 0
+        frames_seen.append(len(frames_seen))
+        return np.zeros((2, 2, 3), np.uint8)
+
+    expected = [play_episode(sequential_env, lambda obs: _cartpole_policy([obs])[0], seed=s)
+                for s in seeds]
+    envs = [gym.make("CartPole-v1") for _ in range(3)]
+    played = play_episodes(envs, _cartpole_policy, seeds, render=render)
+    assert [e.length for e in played] == [e.length for e in expected]
+    assert len({e.length for e in played}) > 1  # the envs really went out of step
+    assert [e.total_return for e in played] == [e.total_return for e in expected]
+    assert len(played[0].frames) == played[0].length == len(frames_seen)
+    assert all(not e.frames for e in played[1:])
+
+
+def _agent_and_envs(preset, overrides, n_envs):
+    cfg = load_config(preset, ["agent.hidden=16,16", *overrides])
+    envs = [factory.build_env(cfg, seed=k, evaluation=True) for k in range(n_envs)]
+    torch.manual_seed(0)
+    agent = factory.build_agent(cfg, envs[0].observation_space, envs[0].action_space,
+                                torch.device("cpu"))
+    return agent, envs
+
+
+@pytest.mark.parametrize(("preset", "overrides"), [
+    ("pendulum_sac", []),
+    ("cheetah_run_pixels", ["env.spec=dmc/cartpole-balance", "env.image_size=32",
+                            "env.options.task_kwargs={time_limit: 1}"])])
+def test_eval_envs_score_the_episodes_one_env_scores(preset, overrides):
+    agent, envs = _agent_and_envs(preset, overrides, 3)
+    try:
+        alone = evaluate(agent, envs[0], 5, seed=100)
+        together = evaluate(agent, envs[0], 5, seed=100, extra_envs=envs[1:])
+    finally:
+        for env in envs:
+            env.close()
+    assert len(together.returns) == 5
+    assert len(set(alone.returns.round(6))) > 1  # the seeds give different episodes
+    np.testing.assert_allclose(together.returns, alone.returns, rtol=1e-4, atol=1e-4)
+
+
+def test_a_run_evaluates_with_its_eval_envs_and_closes_them(tmp_path, monkeypatch):
+    from robovision import loop
+
+    closed = []
+    cfg = load_config("pendulum_sac", [
+        "agent.hidden=16,16", "train.total_steps=200", "train.learning_starts=100",
+        "train.batch_size=16", "train.eval_every=0", "train.eval_episodes=3",
+        "train.eval_envs=8", "train.progress=false"])
+    run = loop.Run(cfg, tmp_path)
+    assert len(run.extra_eval_envs) == 2  # never more envs than episodes
+    for env in (run.eval_env, *run.extra_eval_envs):
+        monkeypatch.setattr(env, "close", lambda env=env: closed.append(env))
+    seen = []
+    real_evaluate = loop.evaluate
+    monkeypatch.setattr(loop, "evaluate", lambda *a, **k: seen.append(k) or real_evaluate(*a, **k))
+    assert np.isfinite(run.evaluate())
+    run.close()
+    assert seen[0]["extra_envs"] == run.extra_eval_envs
+    assert len(closed) == 3
+
+
+def test_eval_envs_must_be_positive():
+    with pytest.raises(ConfigError, match=r"train\.eval_envs must be >= 1"):
+        load_config("pendulum_sac", ["train.eval_envs=0"])
