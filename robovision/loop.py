@@ -32,7 +32,7 @@ from robovision.agents.registry import algorithm
 from robovision.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from robovision.config import Config, TrainConfig, save_config
 from robovision.envworker import step_starter
-from robovision.episode import Render, play_episode, play_episodes, render_problem
+from robovision.episode import Render, play_episodes, render_problem
 from robovision.lock import RunLock
 from robovision.logging import (
     EVAL_KEY,
@@ -129,17 +129,10 @@ def evaluate(agent: Agent, env, episodes: int, seed: int = 0, record: bool = Fal
     frames of the first episode (from ``render``, default ``env.render``). With
     ``extra_envs`` (more envs like ``env``, ``train.eval_envs``), the episodes run
     ``1 + len(extra_envs)`` at a time with one batched ``act`` per step."""
-    render = render or env.render
-    recorder = render if record else None
-    if extra_envs:
-        envs = [env, *extra_envs]
-        played = play_episodes(
-            envs, lambda obs: agent.act(obs_tree.stack(obs), eval=True),
-            [seed + i for i in range(episodes)], render=recorder)
-    else:
-        played = [play_episode(env, lambda obs: agent.act(obs, eval=True), seed=seed + i,
-                               render=recorder if i == 0 else None)
-                  for i in range(episodes)]
+    played = play_episodes([env, *extra_envs],
+                           lambda obs: agent.act(obs_tree.stack(obs), eval=True),
+                           [seed + i for i in range(episodes)],
+                           render=(render or env.render) if record else None)
     returns = [episode.total_return for episode in played]
     frames = [frame for episode in played for frame in episode.frames]
     successes = [float(episode.info["success"]) for episode in played

@@ -36,11 +36,12 @@ def last_row(run_dir: Path) -> tuple[int, float, float | None]:
 
 
 def start_run(preset: str, seed: int, run_dir: Path, overrides: list[str]) -> subprocess.Popen:
+    """``robovision train`` in a process of its own, its output in ``RUN_DIR.log``."""
     code = "import sys; from robovision.cli import main; sys.exit(main())"
     args = [sys.executable, "-c", code, "train", preset, f"seed={seed}", f"run_dir={run_dir}",
             "train.progress=false", "train.video=false", *overrides]
-    log = open(run_dir.with_suffix(".log"), "w")  # noqa: SIM115 (closed with the process)
-    return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+    with open(run_dir.with_suffix(".log"), "w") as log:  # the child keeps its own copy
+        return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
 
 
 def main() -> None:

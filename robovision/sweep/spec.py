@@ -52,9 +52,9 @@ SPACES = {
 
 SCHEDULERS = ("fifo", "asha")
 RESERVED_KEYS = {"seed", "seeds", "run_dir", "name"}
+"""Config keys a sweep sets itself: seeds go in ``seeds:``, run directories are the trials'."""
 METRICS = (EVAL_KEY, SUCCESS_KEY)
 """What a trial reports at each evaluation that a spec may rank and schedule by."""
-"""Config keys a sweep sets itself: seeds go in ``seeds:``, run directories are the trials'."""
 
 
 @dataclass
