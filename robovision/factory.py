@@ -134,8 +134,9 @@ def build_agent(cfg: Config, obs_space: spaces.Space, action_space: spaces.Space
 
 
 def use_cuda_graphs(agent: Agent, device: torch.device) -> str:
-    """Replay ``agent``'s updates as CUDA graphs (``train.cuda_graph``); says what it did."""
-    from robovision.agents.graph import GraphableAgent, GraphedUpdates
+    """Replay ``agent``'s updates and acts as CUDA graphs (``train.cuda_graph``); says what
+    it did."""
+    from robovision.agents.graph import GraphableAgent, Graphed
 
     if device.type != "cuda":
         return f"train.cuda_graph applies on CUDA only; updates on {device} run eagerly"
@@ -144,10 +145,11 @@ def use_cuda_graphs(agent: Agent, device: torch.device) -> str:
                         "an agent graphs its updates by splitting them into next_phase() and "
                         "learn() as robovision.agents.common.ActorCritic does. Set "
                         "train.cuda_graph=false to update eagerly.")
-    runner = GraphedUpdates()
-    agent.use_runner(runner, capturable=True)
-    return (f"updates replayed as CUDA graphs, one per update phase, after {runner.warmup} "
-            "eager warm-up updates each (train.cuda_graph=true)")
+    runner = Graphed()
+    agent.use_runner(runner, capturable=True, acts=Graphed())
+    return (f"updates and acts replayed as CUDA graphs, one per update phase and one per "
+            f"act batch size, after {runner.warmup} eager warm-up calls each "
+            "(train.cuda_graph=true)")
 
 
 def restore_agent(cfg: Config, checkpoint: Path, obs_space: spaces.Space,

@@ -15,8 +15,8 @@ from robovision import factory
 from robovision.agents.configs import EncoderConfig
 from robovision.agents.graph import (
     CheckedCapture,
-    EagerUpdates,
-    GraphedUpdates,
+    Eager,
+    Graphed,
     NotCapturable,
     check_capturable,
 )
@@ -66,10 +66,51 @@ def advancing_batches(agent, obs_space):
 
 @pytest.mark.parametrize("obs_space", [STATE, IMAGE], ids=["state", "pixels"])
 @pytest.mark.parametrize("algo", names("off_policy"))
-def test_every_off_policy_update_is_capturable(algo, obs_space):
+def test_every_off_policy_update_and_act_is_capturable(algo, obs_space):
     agent = make_agent(algo, obs_space)
     check_capturable(agent, advancing_batches(agent, obs_space), updates=7)
-    assert isinstance(agent.runner, EagerUpdates) and not agent.capturable  # restored
+    assert isinstance(agent.runner, Eager) and not agent.capturable  # restored
+    assert isinstance(agent.act_runner, Eager)
+
+
+def test_the_check_catches_an_exploration_std_inside_the_policy(monkeypatch):
+    """DDPG's scheduled exploration std read inside the graphed policy would stay at its
+    value of the capture: exploration noise must be added outside the graph."""
+    agent = make_agent("ddpg", STATE)
+    policy = agent.policy
+    monkeypatch.setattr(agent, "policy", lambda obs, phase: policy(obs, phase)
+                        * (1.0 + agent.exploration_std))
+    with pytest.raises(NotCapturable, match="differs from the captured one"):
+        check_capturable(agent, advancing_batches(agent, STATE))
+
+
+@pytest.mark.parametrize("algo", ["sac", "td3"])
+def test_graphed_acts_choose_exactly_what_eager_acts_choose(algo):
+    """One graph per (phase, batch size), observations copied into it, actions copied
+    out: the same actions as eager acts, exploring (SAC samples inside the graph, TD3 adds
+    its noise after it) and evaluating, for one observation and for a batch."""
+    torch.manual_seed(0)
+    eager = make_agent(algo, IMAGE)
+    torch.manual_seed(0)
+    graphed = make_agent(algo, IMAGE)
+    runner = Graphed(CheckedCapture(), warmup=1)
+    graphed.use_runner(Eager(), capturable=False, acts=runner)
+    rng = np.random.default_rng(0)
+    kept = []
+    for i in range(12):
+        obs = rng.integers(0, 256, (3, *IMAGE.shape), dtype=np.uint8)
+        for observations, eval in ((obs[0], False), (obs, True), (obs[:2], False)):
+            torch.manual_seed(100 + i)
+            expected = eager.act(observations, eval=eval)
+            torch.manual_seed(100 + i)
+            got = graphed.act(observations, eval=eval)
+            assert got.shape == expected.shape == (*np.shape(observations)[:-3], 2)
+            np.testing.assert_array_equal(got, expected)
+            kept.append((expected, got))
+    assert len(runner.graphs) == 3  # batch sizes 1, 3 and 2
+    assert all(np.array_equal(e, g) for e, g in kept)
+    if algo == "td3":
+        assert graphed.explore_steps == eager.explore_steps == 12 * 3
 
 
 def test_the_check_catches_a_python_value_a_graph_would_freeze(monkeypatch):
@@ -117,9 +158,9 @@ def test_graphed_updates_learn_exactly_what_eager_updates_learn(algo):
     eager = make_agent(algo, IMAGE)
     torch.manual_seed(0)
     graphed = make_agent(algo, IMAGE)
-    runner = GraphedUpdates(CheckedCapture(), warmup=1)
+    runner = Graphed(CheckedCapture(), warmup=1)
     graphed.use_runner(runner, capturable=True)
-    eager.use_runner(EagerUpdates(), capturable=True)
+    eager.use_runner(Eager(), capturable=True)
     kept = []
     for i in range(13):
         batch = random_batch(IMAGE)
@@ -149,7 +190,7 @@ def test_loading_a_checkpoint_drops_the_graphs_and_keeps_the_optimisers_capturab
     for _ in range(3):
         saved.update(random_batch(STATE))
     agent = make_agent("td3", STATE)
-    runner = GraphedUpdates(CheckedCapture(), warmup=1)
+    runner = Graphed(CheckedCapture(), warmup=1)
     agent.use_runner(runner, capturable=True)
     for _ in range(4):
         agent.update(random_batch(STATE))
@@ -166,7 +207,7 @@ def test_cuda_graph_setting_is_checked_and_says_what_it_does_on_the_cpu():
         load_config("inverted_pendulum_ppo", ["train.cuda_graph=true"])
     agent = make_agent("sac", STATE)
     message = factory.use_cuda_graphs(agent, torch.device("cpu"))
-    assert "CUDA only" in message and isinstance(agent.runner, EagerUpdates)
+    assert "CUDA only" in message and isinstance(agent.runner, Eager)
 
 
 @pytest.mark.cuda
@@ -178,7 +219,7 @@ def test_cuda_graph_replays_match_eager_updates_on_the_gpu():
     cfg = entry.config(hidden=[32, 32], encoder=EncoderConfig(projection="per_head",
                                                               feature_dim=16, amp=True))
     agents = []
-    for runner in (EagerUpdates(), GraphedUpdates()):
+    for runner in (Eager(), Graphed()):
         torch.manual_seed(0)
         agent = entry.agent_class()(cfg, IMAGE, ACT, torch.device("cuda"))
         agent.use_runner(runner, capturable=True)
@@ -194,12 +235,32 @@ def test_cuda_graph_replays_match_eager_updates_on_the_gpu():
 
 
 @pytest.mark.cuda
+@pytest.mark.parametrize("algo", ["sac", "ddpg"])
+def test_cuda_graph_acts_match_eager_acts_on_the_gpu(algo):
+    """The real capture of the act: the graphed policy follows the eager one as the
+    weights change under it (the graph reads the parameters in place)."""
+    torch.manual_seed(0)
+    agent = make_agent(algo, IMAGE, device="cuda")
+    graphed = Graphed()
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        obs = rng.integers(0, 256, (4, *IMAGE.shape), dtype=np.uint8)
+        agent.use_runner(Eager(), capturable=True)
+        expected = agent.act(obs, eval=True)
+        agent.use_runner(Eager(), capturable=True, acts=graphed)
+        got = agent.act(obs, eval=True)
+        np.testing.assert_allclose(got, expected, rtol=1e-2, atol=1e-3)
+        agent.update(random_batch(IMAGE, n=32, device="cuda"))
+    assert graphed.graphs
+
+
+@pytest.mark.cuda
 @pytest.mark.parametrize("algo", names("off_policy"))
 def test_cuda_graph_updates_learn_on_the_gpu(algo):
     """Graphed pixel updates with every random part on (sampling, smoothing, random shift)
     fit the rewards of a fixed batch (discount 0), as eager updates do."""
     agent = make_agent(algo, IMAGE, device="cuda", critic_lr=1e-3)
-    agent.use_runner(GraphedUpdates(), capturable=True)
+    agent.use_runner(Graphed(), capturable=True)
     batch = random_batch(IMAGE, n=32, device="cuda")
     batch.discount = torch.zeros_like(batch.discount)
     first = agent.update(batch)["critic_loss"].item()

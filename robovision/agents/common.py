@@ -16,7 +16,7 @@ from torch import nn
 
 from robovision import obs as obs_tree
 from robovision.agents.configs import EncoderConfig
-from robovision.agents.graph import EagerUpdates, Phase, Runner
+from robovision.agents.graph import Eager, Phase, Runner
 from robovision.nets.encoders import Encoder, FlattenEncoder, make_encoder
 from robovision.nets.heads import Projection, QEnsemble
 from robovision.replay.batch import Batch
@@ -132,7 +132,10 @@ class ActorCritic(ABC):
         self.critic_opt = adam([*self.encoder.parameters(), *self.critic.parameters()],
                                cfg.critic_lr)
         self.num_updates = 0
-        self.runner: Runner = EagerUpdates()
+        self.runner: Runner = Eager()
+        """How updates run (:meth:`use_runner`)."""
+        self.act_runner: Runner = Eager()
+        """How acts run: the encoder and the policy, on a batch of observations."""
         self.capturable = False
 
     def _trunk(self, feature_dim: int) -> Projection | None:
@@ -148,6 +151,28 @@ class ActorCritic(ABC):
     def episode_end(self, env_index: int = 0) -> None:  # noqa: B027 (a default, not abstract)
         """Nothing spans an episode by default."""
 
+    @torch.no_grad()
+    def act(self, obs: Any, eval: bool = False) -> np.ndarray:
+        """Action(s) for one observation or a batch, in [-1, 1]: the policy through the
+        act runner (a CUDA graph per batch size with ``train.cuda_graph``), then the
+        agent's exploration outside it."""
+        obs_t, single = self.observe(obs)
+        action = self.act_runner(self.policy, obs_t, self.policy_phase(eval))
+        action = self.explore(action, eval).cpu().numpy()
+        return action[0] if single else action
+
+    @abstractmethod
+    def policy_phase(self, eval: bool) -> Phase:
+        """What :meth:`policy` computes for an act, decided in Python."""
+
+    @abstractmethod
+    def policy(self, obs: Any, phase: Phase) -> torch.Tensor:
+        """The act's tensor work: batched observation tensors -> actions."""
+
+    def explore(self, action: torch.Tensor, eval: bool) -> torch.Tensor:
+        """Exploration added outside the policy's graph (none by default)."""
+        return action
+
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
         self.num_updates += 1
         return self.runner(self.learn, batch, self.next_phase())
@@ -160,10 +185,13 @@ class ActorCritic(ABC):
     def learn(self, batch: Batch, phase: Phase) -> dict[str, torch.Tensor]:
         """The update's tensor work for ``phase``."""
 
-    def use_runner(self, runner: Runner, capturable: bool) -> None:
-        """Run updates through ``runner``; ``capturable`` makes every optimiser safe to
-        capture in a CUDA graph (its step count stays on the device)."""
+    def use_runner(self, runner: Runner, capturable: bool, acts: Runner | None = None
+                   ) -> None:
+        """Run updates through ``runner`` and acts through ``acts`` (eagerly when None);
+        ``capturable`` makes every optimiser safe to capture in a CUDA graph (its step
+        count stays on the device)."""
         self.runner, self.capturable = runner, capturable
+        self.act_runner = acts if acts is not None else Eager()
         self._apply_capturable()
 
     def _apply_capturable(self) -> None:
@@ -186,3 +214,4 @@ class ActorCritic(ABC):
         # param groups carry the saving run's capturable flag.
         self._apply_capturable()
         self.runner.reset()
+        self.act_runner.reset()

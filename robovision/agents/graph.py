@@ -1,16 +1,18 @@
-"""Off-policy updates replayed as CUDA graphs (``train.cuda_graph``), and a CPU check
-that an update can be captured.
+"""Off-policy updates and acts replayed as CUDA graphs (``train.cuda_graph``), and a CPU
+check that they can be captured.
 
-An update of the main job launches several hundred small kernels. On a GPU, issuing them
-from Python costs more host time than the GPU spends running them (issue 11 measured an
-11.7 ms update on an H200 with the GPU 10-16 % busy). A CUDA graph records the kernels of
-one update once and replays them with a single call.
+An update of the main job launches several hundred small kernels, and an act (encoder,
+actor) several dozen. On a GPU, issuing them from Python costs more host time than the
+GPU spends running them (issue 11 measured an 11.7 ms update on an H200 with the GPU
+10-16 % busy, and a 1 ms act for one observation). A CUDA graph records the kernels of
+one call once and replays them with a single call.
 
 A graph replays exactly what it recorded. An update can be captured when:
 
-- its inputs sit at fixed addresses: the runner copies each batch into static tensors
-  before a replay, and a scalar that changes between updates (TD3's scheduled smoothing
-  std) lives in a device tensor that the agent fills outside the captured step;
+- its inputs sit at fixed addresses: the runner copies each batch (or observation) into
+  static tensors before a replay, and a scalar that changes between updates (TD3's
+  scheduled smoothing std) lives in a device tensor that the agent fills outside the
+  captured step (or, like exploration noise, is applied outside the graph);
 - its Python control flow is fixed for a given *phase*: agents decide, outside the
   captured step, which parts run (the actor update, the target update), and the runner
   keeps one graph per phase;
@@ -32,38 +34,40 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten, tree_unflatten
+from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten
 
 from robovision.replay.batch import Batch
 
 Phase = Hashable
-"""What fixes the Python control flow of one update (for example: does the actor update)."""
+"""What fixes the Python control flow of one call (for example: does the actor update)."""
 Learn = Callable[[Batch, Phase], dict[str, torch.Tensor]]
 """An agent's tensor work for one update: ``(batch, phase) -> metrics``."""
+Step = Callable[[Any, Phase], Any]
+"""What a runner runs: ``(inputs, phase) -> outputs``, tensors in and float tensors out
+(an update: batch -> metrics; acting: observations -> actions)."""
 
 
-class EagerUpdates:
-    """The default runner: call the update."""
+class Eager:
+    """The default runner: call the function."""
 
-    def __call__(self, learn: Learn, batch: Batch, phase: Phase) -> dict[str, torch.Tensor]:
-        return learn(batch, phase)
+    def __call__(self, step: Step, inputs: Any, phase: Phase) -> Any:
+        return step(inputs, phase)
 
     def reset(self) -> None:
         """Nothing is cached."""
 
 
 class Runner(Protocol):
-    """How an agent's update runs: ``EagerUpdates`` or ``GraphedUpdates``."""
+    """How an agent's updates or acts run: :class:`Eager` or :class:`Graphed`."""
 
-    def __call__(self, learn: Learn, batch: Batch, phase: Phase
-                 ) -> dict[str, torch.Tensor]: ...
+    def __call__(self, step: Step, inputs: Any, phase: Phase) -> Any: ...
 
     def reset(self) -> None: ...
 
 
 class Capture(Protocol):
     """Records ``body`` and returns a function that replays it and returns its output.
-    ``stream``: the CUDA stream of the warm-up updates (None off CUDA)."""
+    ``stream``: the CUDA stream of the warm-up calls (None off CUDA)."""
 
     def __call__(self, body: Callable[[], torch.Tensor], stream: Any
                  ) -> Callable[[], torch.Tensor]: ...
@@ -71,7 +75,7 @@ class Capture(Protocol):
 
 def cuda_graph_capture(body: Callable[[], torch.Tensor], stream: Any
                        ) -> Callable[[], torch.Tensor]:
-    """Capture ``body`` into a CUDA graph on ``stream``, the stream the warm-up updates ran
+    """Capture ``body`` into a CUDA graph on ``stream``, the stream the warm-up calls ran
     on, so the cuBLAS and cuDNN handles and workspaces they created are reused rather than
     created mid-capture. The graph runs nothing until its first replay, and the tensor
     ``body`` returned is rewritten by every replay."""
@@ -89,61 +93,65 @@ def cuda_graph_capture(body: Callable[[], torch.Tensor], stream: Any
 
 
 class _Captured:
-    """One phase's graph: the static batch it reads, and the stacked metrics it writes."""
+    """One graph: the static inputs it reads, and its outputs packed in one float vector
+    that every replay rewrites."""
 
-    def __init__(self, learn: Learn, batch: Batch, phase: Phase, capture: Capture,
+    def __init__(self, step: Step, inputs: Any, phase: Phase, capture: Capture,
                  stream: Any) -> None:
-        leaves, self.spec = tree_flatten(vars(batch))
+        leaves, self.spec = tree_flatten(inputs)
         self.inputs = [leaf.clone() for leaf in leaves]
-        static = Batch(**tree_unflatten(self.inputs, self.spec))
-        self.keys: list[str] = []
+        static = tree_unflatten(self.inputs, self.spec)
+        self.out_spec: Any = None
+        self.shapes: list[torch.Size] = []
 
         def body() -> torch.Tensor:
-            metrics = learn(static, phase)
-            self.keys = list(metrics)
-            return torch.stack([metrics[k].float() for k in self.keys])
+            outputs, self.out_spec = tree_flatten(step(static, phase))
+            self.shapes = [out.shape for out in outputs]
+            return torch.cat([out.float().reshape(-1) for out in outputs])
 
         self.replay = capture(body, stream)
 
-    def __call__(self, batch: Batch) -> dict[str, torch.Tensor]:
-        leaves, spec = tree_flatten(vars(batch))
-        if spec != self.spec:
-            raise ValueError(f"a CUDA graph was captured for batches shaped {self.spec}; "
-                             f"this batch is {spec}")
+    def __call__(self, leaves: list[torch.Tensor]) -> Any:
         torch._foreach_copy_(self.inputs, leaves)
-        # One copy out of the graph's output, so the metrics survive the next replay.
-        return dict(zip(self.keys, self.replay().clone().unbind(), strict=True))
+        # One copy out of the graph's output, so what it returns survives the next replay.
+        packed = self.replay().clone()
+        parts = packed.split([shape.numel() for shape in self.shapes])
+        return tree_unflatten([p.view(s) for p, s in zip(parts, self.shapes, strict=True)],
+                              self.out_spec)
 
 
-class GraphedUpdates:
-    """A runner that replays one captured graph per update phase.
+class Graphed:
+    """A runner that replays one captured graph per phase and input shapes.
 
-    The first ``warmup`` updates of each phase run eagerly, on CUDA on the side stream the
+    The first ``warmup`` calls of each run eagerly, on CUDA on the side stream the
     captures use (as capture requires): they create the optimiser state, the library
     handles and workspaces of that stream, and let cuDNN pick its kernels.
-    The next one is captured and replayed; from then on every update of that phase is a
-    copy of the batch and one replay. :meth:`reset` drops the graphs: call it whenever
+    The next one is captured and replayed; from then on every call is a copy of the
+    inputs into the graph's and one replay. Acting captures one graph per batch size
+    (one env, the evaluation envs). :meth:`reset` drops the graphs: call it whenever
     the tensors a graph reads are replaced (loading a checkpoint replaces the optimiser
     state).
     """
 
     def __init__(self, capture: Capture = cuda_graph_capture, warmup: int = 3) -> None:
         self.capture, self.warmup = capture, warmup
-        self.graphs: dict[Phase, _Captured] = {}
-        self.eager_calls: dict[Phase, int] = {}
+        self.graphs: dict[Hashable, _Captured] = {}
+        self.eager_calls: dict[Hashable, int] = {}
         self.stream: Any = None
 
-    def __call__(self, learn: Learn, batch: Batch, phase: Phase) -> dict[str, torch.Tensor]:
-        graph = self.graphs.get(phase)
+    def __call__(self, step: Step, inputs: Any, phase: Phase) -> Any:
+        leaves, spec = tree_flatten(inputs)
+        key = (phase, str(spec), *((leaf.shape, leaf.dtype) for leaf in leaves))
+        graph = self.graphs.get(key)
         if graph is None:
-            if self.stream is None and _on_cuda(batch):
-                self.stream = torch.cuda.Stream(batch.action.device)
-            calls = self.eager_calls[phase] = self.eager_calls.get(phase, 0) + 1
+            if self.stream is None and leaves[0].device.type == "cuda":
+                self.stream = torch.cuda.Stream(leaves[0].device)
+            calls = self.eager_calls[key] = self.eager_calls.get(key, 0) + 1
             if calls <= self.warmup:
-                return _on_stream(self.stream, learn, batch, phase)
-            graph = self.graphs[phase] = _Captured(learn, batch, phase, self.capture,
-                                                   self.stream)
-        return graph(batch)
+                return _on_stream(self.stream, step, inputs, phase)
+            graph = self.graphs[key] = _Captured(step, inputs, phase, self.capture,
+                                                 self.stream)
+        return graph(leaves)
 
     def reset(self) -> None:
         self.graphs.clear()
@@ -152,33 +160,33 @@ class GraphedUpdates:
 
 @runtime_checkable
 class GraphableAgent(Protocol):
-    """An off-policy agent whose update can run through a runner (SAC, TD3, DDPG)."""
+    """An off-policy agent whose updates and acts can run through runners (SAC, TD3,
+    DDPG)."""
 
     runner: Runner
+    act_runner: Runner
     capturable: bool
 
-    def use_runner(self, runner: Runner, capturable: bool) -> None:
-        """Run every update through ``runner``; ``capturable``: make the optimisers safe
-        to capture in a CUDA graph."""
+    def use_runner(self, runner: Runner, capturable: bool, acts: Runner | None = None
+                   ) -> None:
+        """Run every update through ``runner`` and every act through ``acts`` (eagerly
+        when None); ``capturable``: make the optimisers safe to capture in a CUDA graph."""
         ...
 
     def update(self, batch: Batch) -> dict[str, torch.Tensor]: ...
 
+    def act(self, obs: Any, eval: bool = False) -> Any: ...
 
-def _on_stream(side: Any, learn: Learn, batch: Batch, phase: Phase
-               ) -> dict[str, torch.Tensor]:
+
+def _on_stream(side: Any, step: Step, inputs: Any, phase: Phase) -> Any:
     if side is None:
-        return learn(batch, phase)
+        return step(inputs, phase)
     main = torch.cuda.current_stream()
     side.wait_stream(main)
     with torch.cuda.stream(side):
-        metrics = learn(batch, phase)
+        outputs = step(inputs, phase)
     main.wait_stream(side)
-    return metrics
-
-
-def _on_cuda(batch: Batch) -> bool:
-    return batch.action.device.type == "cuda"
+    return outputs
 
 
 # --------------------------------------------------------------------------- the check
@@ -269,12 +277,20 @@ class CheckedCapture:
 def check_capturable(agent: GraphableAgent, batches: Callable[[], Batch], updates: int = 8
                      ) -> None:
     """Run ``updates`` updates of ``agent`` on fresh batches through :class:`CheckedCapture`
-    (one warm-up per phase); raises :class:`NotCapturable` where a CUDA graph would
-    replay a stale value or meet a host synchronisation."""
-    runner, capturable = agent.runner, agent.capturable
-    agent.use_runner(GraphedUpdates(CheckedCapture(), warmup=1), capturable=True)
+    (one warm-up per phase), each followed by acts on one of the batch's observations and
+    on all of them, exploring and evaluating; raises :class:`NotCapturable` where a CUDA
+    graph would replay a stale value or meet a host synchronisation."""
+    runner, acts, capturable = agent.runner, agent.act_runner, agent.capturable
+    agent.use_runner(Graphed(CheckedCapture(), warmup=1), capturable=True,
+                     acts=Graphed(CheckedCapture(), warmup=1))
     try:
         for _ in range(updates):
-            agent.update(batches())
+            batch = batches()
+            agent.update(batch)
+            observations = tree_map(lambda t: t.cpu().numpy(), batch.obs)
+            one = tree_map(lambda x: x[0], observations)
+            for eval in (False, True):
+                agent.act(one, eval=eval)
+                agent.act(observations, eval=eval)
     finally:
-        agent.use_runner(runner, capturable)
+        agent.use_runner(runner, capturable, acts)

@@ -43,13 +43,13 @@ class SAC(ActorCritic):
         self._critic_params = list(self.critic.parameters())
         self._target_params = list(self.critic_target.parameters())
 
-    @torch.no_grad()
-    def act(self, obs: Any, eval: bool = False) -> np.ndarray:
-        obs_t, single = self.observe(obs)
-        features = self.encoder(obs_t)
-        action = self.actor.mode(features) if eval else self.actor.sample(features)[0]
-        action = action.cpu().numpy()
-        return action[0] if single else action
+    def policy_phase(self, eval: bool) -> bool:
+        """Evaluation takes the mean action, exploration a sample (inside the graph)."""
+        return eval
+
+    def policy(self, obs: Any, phase: bool) -> torch.Tensor:
+        features = self.encoder(obs)
+        return self.actor.mode(features) if phase else self.actor.sample(features)[0]
 
     def next_phase(self) -> tuple[bool, bool]:
         """(does the actor update, does the target update) in this update."""

@@ -69,17 +69,22 @@ class TD3(ActorCritic):
         self._target_std = torch.zeros((), device=device)
         """The target smoothing std of the current update, as the update reads it."""
 
-    @torch.no_grad()
-    def act(self, obs: Any, eval: bool = False) -> np.ndarray:
-        obs_t, single = self.observe(obs)
-        action = self.actor(self.encoder(obs_t))
-        if not eval:
-            noise = (self.ou(action) if self.ou is not None
-                     else torch.randn_like(action) * self.exploration_std)
-            action = (action + noise).clamp(-1.0, 1.0)
-            self.explore_steps += action.shape[0]
-        action = action.cpu().numpy()
-        return action[0] if single else action
+    def policy_phase(self, eval: bool) -> None:
+        """One deterministic policy for evaluation and exploration."""
+        return None
+
+    def policy(self, obs: Any, phase: None) -> torch.Tensor:
+        return self.actor(self.encoder(obs))
+
+    def explore(self, action: torch.Tensor, eval: bool) -> torch.Tensor:
+        """Gaussian (on the noise schedule) or OU noise, clipped to the action bounds;
+        outside the policy's graph, since the std and the OU state change every step."""
+        if eval:
+            return action
+        noise = (self.ou(action) if self.ou is not None
+                 else torch.randn_like(action) * self.exploration_std)
+        self.explore_steps += action.shape[0]
+        return (action + noise).clamp(-1.0, 1.0)
 
     def episode_end(self, env_index: int = 0) -> None:
         """OU noise is correlated within an episode only: restart it."""

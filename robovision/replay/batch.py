@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from torch.utils._pytree import register_pytree_node
 
 Obs = torch.Tensor | dict[str, torch.Tensor]
 
@@ -26,3 +27,13 @@ class Batch:
 
     def __len__(self) -> int:
         return self.action.shape[0]
+
+
+# A batch flattens to its tensors (the observations' dict leaves included), so a CUDA
+# graph runner can copy it into the static batch it captured.
+register_pytree_node(
+    Batch,
+    lambda batch: (list(vars(batch).values()), list(vars(batch))),
+    lambda values, names: Batch(**dict(zip(names, values, strict=True))),
+    serialized_type_name="robovision.replay.batch.Batch",
+)
