@@ -67,12 +67,13 @@ class EnvWorker(gym.Env):
 
     ``step_async(action)`` starts a step and returns at once; the next
     ``step(action)`` with the same action collects it (a ``step`` with no step started
-    does both). ``name`` says which env this is in error messages.
+    does both). ``name`` says which env this is in error messages, ``off`` the setting
+    that steps it in this process instead.
     """
 
-    def __init__(self, make: EnvFactory, name: str = "env", start_timeout: float = 300.0
-                 ) -> None:
-        self.name = name
+    def __init__(self, make: EnvFactory, name: str = "env", start_timeout: float = 300.0,
+                 wait: bool = True, off: str = "train.env_worker=false") -> None:
+        self.name, self.off = name, off
         context = mp.get_context("spawn")
         self._connection, child = context.Pipe()
         self._process = context.Process(target=_serve, args=(child, make), daemon=True,
@@ -80,11 +81,31 @@ class EnvWorker(gym.Env):
         self._process.start()
         child.close()
         self._pending: np.ndarray | None = None
-        if not self._connection.poll(start_timeout):
+        if wait:
+            self.wait_ready(start_timeout)
+
+    def wait_ready(self, timeout: float = 300.0) -> EnvWorker:
+        """Wait until the child has built its env and sent its spaces (``wait=False``
+        starts several workers that build their envs at the same time)."""
+        if not self._connection.poll(timeout):
             self._process.kill()
-            raise EnvWorkerError(f"{name}: the env worker did not start in {start_timeout:.0f} s")
+            raise EnvWorkerError(f"{self.name}: the env worker did not start in {timeout:.0f} s")
         self.observation_space, self.action_space, self.metadata = self._receive(
             "building the env")
+        return self
+
+    @classmethod
+    def start_all(cls, makers: list[tuple[EnvFactory, str]], start_timeout: float = 300.0,
+                  off: str = "train.env_worker=false") -> list[EnvWorker]:
+        """Workers for ``(make, name)`` pairs, started together (each child imports and
+        builds on its own core) rather than one after another."""
+        workers = [cls(make, name, wait=False, off=off) for make, name in makers]
+        try:
+            return [worker.wait_ready(start_timeout) for worker in workers]
+        except BaseException:
+            for worker in workers:
+                worker.close()
+            raise
 
     # -- the pipe ------------------------------------------------------------------
 
@@ -96,7 +117,7 @@ class EnvWorker(gym.Env):
             code = self._process.exitcode
             raise EnvWorkerError(
                 f"{self.name}: the env worker process died while {doing} (exit code {code}). "
-                "Run with train.env_worker=false to see the error in this process.") from None
+                f"Run with {self.off} to see the error in this process.") from None
         if status == "error":
             raise EnvWorkerError(f"{self.name} failed in its worker process while {doing}:\n"
                                  f"{value}")

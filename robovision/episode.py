@@ -10,6 +10,8 @@ from typing import Any, NamedTuple
 import gymnasium as gym
 import numpy as np
 
+from robovision.envworker import step_starter
+
 Policy = Callable[[Any], Any]
 
 
@@ -72,8 +74,12 @@ def play_episodes(envs: list[gym.Env], policy: BatchPolicy, seeds: list[int],
     step for all running envs: each env takes the next pending episode when its own ends.
     Episode ``i`` is reset with ``seeds[i]`` as :func:`play_episode` would reset it, so the
     episodes match a sequential run up to the policy's batched numerics. ``render``
-    (``envs[0]``'s) records episode 0, which always plays in ``envs[0]``."""
+    (``envs[0]``'s) records episode 0, which always plays in ``envs[0]``. Envs in worker
+    processes (:class:`robovision.envworker.EnvWorker`) all start their step before any
+    is collected, so they step in parallel with each other and with the envs of this
+    process."""
     episodes = [Episode() for _ in seeds]
+    starters = [step_starter(env) for env in envs]
     pending = iter(range(len(seeds)))
     running: dict[int, list[Any]] = {}  # env index -> [episode index, observation]
 
@@ -91,7 +97,9 @@ def play_episodes(envs: list[gym.Env], policy: BatchPolicy, seeds: list[int],
             frame = render()
             if frame is not None:
                 episodes[0].frames.append(frame)
-        actions = policy([running[k][1] for k in order])
+        actions = list(policy([running[k][1] for k in order]))
+        for k, action in zip(order, actions, strict=True):
+            starters[k](action)
         for k, action in zip(order, actions, strict=True):
             i = running[k][0]
             obs, reward, terminated, truncated, info = envs[k].step(action)

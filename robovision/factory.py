@@ -20,7 +20,7 @@ from robovision.agents.protocol import Agent
 from robovision.agents.registry import Algorithm, algorithm
 from robovision.config import Config, TrainConfig
 from robovision.envworker import EnvWorker
-from robovision.make import make_env
+from robovision.make import build_env
 from robovision.replay import ReplayBuffer, RolloutBuffer
 
 REWARD_CLIP = 10.0
@@ -39,23 +39,18 @@ def resolve_device(name: str) -> torch.device:
 # --------------------------------------------------------------------------- environments
 
 
-def build_env(cfg: Config, seed: int | None, render_mode: str | None = None,
-              evaluation: bool = False) -> gym.Env:
-    """The env as ``make_env`` builds it, or with ``evaluation`` the env with
-    ``env.eval_options`` applied (evaluation rewards are never normalised)."""
-    e = cfg.env
-    options = {**e.options, **e.eval_options} if evaluation else e.options
-    pixel_options = {}
-    if e.obs != "state":
-        pixel_options = {"image_size": e.image_size, "frame_stack": e.frame_stack,
-                         "camera": (None if not e.camera else e.camera[0]
-                                    if len(e.camera) == 1 else list(e.camera)),
-                         "grayscale": e.grayscale, "render_backend": e.render_backend,
-                         "frames": e.frames or None, "camera_views": e.camera_views,
-                         "fast_render": e.fast_render}
-    return make_env(e.spec, obs=e.obs, seed=seed, render_mode=render_mode,
-                    action_repeat=e.action_repeat if e.action_repeat > 0 else None,
-                    **pixel_options, **options)
+def build_extra_eval_envs(cfg: Config, first_seed: int) -> list[gym.Env]:
+    """The evaluation envs beside the first (``train.eval_envs``, never more than the
+    episodes of an evaluation), seeded ``first_seed + k``; in worker processes started
+    together with ``train.eval_workers``."""
+    count = min(cfg.train.eval_envs, cfg.train.eval_episodes)
+    seeds = [first_seed + k for k in range(1, count)]
+    if not cfg.train.eval_workers:
+        return [build_env(cfg, seed=seed, evaluation=True) for seed in seeds]
+    return EnvWorker.start_all([(partial(build_env, cfg, seed=seed, evaluation=True),
+                                 f"{cfg.env.spec} (evaluation env {k})")
+                                for k, seed in enumerate(seeds, start=1)],
+                               off="train.eval_workers=false")
 
 
 def build_train_env(cfg: Config, seed: int) -> gym.Env | gym.vector.VectorEnv:

@@ -202,9 +202,7 @@ class Run:
         self.eval_env = factory.build_env(cfg, seed=cfg.seed + EVAL_SEED_OFFSET,
                                           render_mode="rgb_array" if cfg.train.video else None,
                                           evaluation=True)
-        self.extra_eval_envs = [
-            factory.build_env(cfg, seed=cfg.seed + EVAL_SEED_OFFSET + k, evaluation=True)
-            for k in range(1, min(cfg.train.eval_envs, cfg.train.eval_episodes))]
+        self.extra_eval_envs = factory.build_extra_eval_envs(cfg, cfg.seed + EVAL_SEED_OFFSET)
         obs_space, act_space = self.eval_env.observation_space, self.eval_env.action_space
         self.action_repeat = action_repeat_of(self.eval_env)
         self.train_cfg = in_steps(cfg.train, self.action_repeat)

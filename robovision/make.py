@@ -14,13 +14,16 @@ from __future__ import annotations
 import difflib
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
 from robovision.runtime import order_triton_and_gl
+
+if TYPE_CHECKING:
+    from robovision.config import Config
 
 OBS_KINDS = ("state", "pixels", "state+pixels")
 RENDER_BACKENDS = ("auto", "egl", "osmesa")
@@ -241,3 +244,24 @@ def _bounded_box(space: spaces.Space) -> bool:
     return (isinstance(space, spaces.Box) and bool(np.all(np.isfinite(space.low)))
             and bool(np.all(np.isfinite(space.high)))
             and not (np.all(space.low == -1) and np.all(space.high == 1)))
+
+
+def build_env(cfg: Config, seed: int | None, render_mode: str | None = None,
+              evaluation: bool = False) -> gym.Env:
+    """The env of a run's config as ``make_env`` builds it, or with ``evaluation`` the env
+    with ``env.eval_options`` applied (evaluation rewards are never normalised). Here,
+    not in the factory, so that an env worker process builds it without importing torch
+    (about 300 MB less in each)."""
+    e = cfg.env
+    options = {**e.options, **e.eval_options} if evaluation else e.options
+    pixel_options = {}
+    if e.obs != "state":
+        pixel_options = {"image_size": e.image_size, "frame_stack": e.frame_stack,
+                         "camera": (None if not e.camera else e.camera[0]
+                                    if len(e.camera) == 1 else list(e.camera)),
+                         "grayscale": e.grayscale, "render_backend": e.render_backend,
+                         "frames": e.frames or None, "camera_views": e.camera_views,
+                         "fast_render": e.fast_render}
+    return make_env(e.spec, obs=e.obs, seed=seed, render_mode=render_mode,
+                    action_repeat=e.action_repeat if e.action_repeat > 0 else None,
+                    **pixel_options, **options)

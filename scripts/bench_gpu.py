@@ -2,7 +2,7 @@
 
     python scripts/bench_gpu.py --device cuda --frames 20000 --pairs 2 --arms process,graph
     python scripts/bench_gpu.py --device cpu --frames 600 --no-state
-    python scripts/bench_gpu.py --device cpu --pairs 2 --arms "" --main-only --eval-envs 1,10
+    python scripts/bench_gpu.py --device cpu --pairs 2 --arms "" --main-only --eval-envs 10,10w
 
 Rows, all from the main job's preset (``cheetah_run_pixels``: DrQ-v2's settings, action
 repeat 2, 84x84, batch 256) unless said:
@@ -20,8 +20,11 @@ repeat 2, 84x84, batch 256) unless said:
   ``torch.backends.cudnn.benchmark`` (DrQ-v2's code sets it; robovision does not yet);
   ``--profile`` adds the ops that take most of an eager update's time (on CUDA, its
   kernels' GPU time);
-- with ``--eval-envs 1,10``: seconds of one 10-episode evaluation of the main job with
-  each number of eval envs (``train.eval_envs``), alternating;
+- ms per ``act`` on 10 observations (an evaluation step with ``train.eval_envs=10``); on
+  CUDA also both acts replayed as CUDA graphs;
+- with ``--eval-envs 1,10,10w``: seconds of one 10-episode evaluation of the main job with
+  each number of eval envs (``train.eval_envs``; ``w``: all but the first in worker
+  processes, ``train.eval_workers``), alternating;
 - state SAC on HalfCheetah-v5, agent steps/s, robovision (eager, and on CUDA with CUDA
   graphs) and Stable-Baselines3 on the same device (``scripts/bench_speed.py`` workers;
   ``--no-state`` skips them).
@@ -80,10 +83,12 @@ def _kernel_table(update, device, updates: int = 10, rows: int = 15) -> str:
     return prof.key_averages().table(sort_by=key, row_limit=rows)
 
 
-def evaluation_seconds(device_name: str, eval_envs: list[int], pairs: int,
+def evaluation_seconds(device_name: str, eval_envs: list[str], pairs: int,
                        episodes: int = 10) -> dict[str, list[float]]:
     """Seconds of one evaluation of the main job (``episodes`` episodes, an untrained
-    agent) with each number of eval envs, alternating ``pairs`` times."""
+    agent) for each eval-env arm, alternating ``pairs`` times. An arm is a number of eval
+    envs, stepped in this process (``10``) or, after the first, in worker processes
+    (``10w``: ``train.eval_workers``)."""
     import torch
 
     from robovision import factory
@@ -91,22 +96,30 @@ def evaluation_seconds(device_name: str, eval_envs: list[int], pairs: int,
     from robovision.loop import evaluate
 
     cfg = load_config("cheetah_run_pixels", [f"device={device_name}", "train.video=false"])
-    envs = [factory.build_env(cfg, seed=k, evaluation=True) for k in range(max(eval_envs))]
-    agent = factory.build_agent(cfg, envs[0].observation_space, envs[0].action_space,
+    first = factory.build_env(cfg, seed=0, evaluation=True)
+    arms = {}
+    for arm in eval_envs:
+        workers = arm.endswith("w")
+        arm_cfg = load_config("cheetah_run_pixels", [
+            f"device={device_name}", "train.video=false", f"train.eval_episodes={episodes}",
+            f"train.eval_envs={arm.removesuffix('w')}", f"train.eval_workers={workers}"])
+        arms[arm] = factory.build_extra_eval_envs(arm_cfg, first_seed=0)
+    agent = factory.build_agent(cfg, first.observation_space, first.action_space,
                                 factory.resolve_device(cfg.device))
-    seconds: dict[str, list[float]] = {str(n): [] for n in eval_envs}
+    seconds: dict[str, list[float]] = {arm: [] for arm in eval_envs}
     with torch.no_grad():
         for _ in range(pairs):
-            for n in eval_envs:
+            for arm, extra in arms.items():
                 start = time.perf_counter()
-                evaluate(agent, envs[0], episodes, seed=0, extra_envs=envs[1:n])
-                seconds[str(n)].append(time.perf_counter() - start)
-    for env in envs:
+                evaluate(agent, first, episodes, seed=0, extra_envs=extra)
+                seconds[arm].append(time.perf_counter() - start)
+    for env in (first, *(env for extra in arms.values() for env in extra)):
         env.close()
     return seconds
 
 
 def components(device_name: str, fill_steps: int, profile: bool = False) -> dict[str, float]:
+    import numpy as np
     import torch
 
     from robovision import factory
@@ -134,6 +147,8 @@ def components(device_name: str, fill_steps: int, profile: bool = False) -> dict
         "env step, ms (2 physics frames + 1 render)": step_ms,
         "sample a batch of 256 on the device, ms": _timed(lambda: replay.sample(256), 30, device),
         "act, ms": _timed(lambda: agent.act(obs), 100, device),
+        "act on 10 observations (evaluation), ms": _timed(
+            lambda: agent.act(np.stack([obs] * 10), eval=True), 100, device),
         "update, ms": _timed(lambda: agent.update(replay.sample(256)), 10, device),
     }
     if profile:
@@ -149,6 +164,12 @@ def components(device_name: str, fill_steps: int, profile: bool = False) -> dict
             agent.update(replay.sample(256))
         result["update replayed as a CUDA graph, ms"] = _timed(
             lambda: agent.update(replay.sample(256)), 30, device)
+        batch = np.stack([obs] * 10)
+        for _ in range(5):  # warm-up and capture of the acts of one and of ten observations
+            agent.act(obs), agent.act(batch, eval=True)
+        result["act replayed as a CUDA graph, ms"] = _timed(lambda: agent.act(obs), 100, device)
+        result["act on 10 observations (evaluation), CUDA graph, ms"] = _timed(
+            lambda: agent.act(batch, eval=True), 100, device)
     env.close()
     return result
 
@@ -228,7 +249,9 @@ def main() -> None:
     parser.add_argument("--no-state", action="store_true", help="skip state SAC vs SB3")
     parser.add_argument("--eval-envs", default="",
                         help="comma-separated eval env counts to time one 10-episode "
-                             "evaluation with (alternating --pairs times, at least once)")
+                             "evaluation with (alternating --pairs times, at least once); "
+                             "a count ending in w (10w) steps all envs but the first in "
+                             "worker processes (train.eval_workers)")
     parser.add_argument("--profile", action="store_true",
                         help="print the ops (CUDA kernels on a GPU) that take an update's time")
     args = parser.parse_args()
@@ -250,9 +273,11 @@ def main() -> None:
             rows[f"main job ({arm}) #{pair + 1}, CPU ms per agent step outside updates"] = (
                 outside)
     if args.eval_envs:
-        counts = [int(n) for n in args.eval_envs.split(",")]
-        for n, times in evaluation_seconds(args.device, counts, max(args.pairs, 1)).items():
-            rows[f"evaluation, 10 episodes in {n} env(s), s (median of {len(times)}; "
+        arms = args.eval_envs.split(",")
+        for arm, times in evaluation_seconds(args.device, arms, max(args.pairs, 1)).items():
+            where = f"{arm[:-1]} env(s), all but one in workers" if arm.endswith("w") else (
+                f"{arm} env(s) in this process")
+            rows[f"evaluation, 10 episodes in {where}, s (median of {len(times)}; "
                  f"min {min(times):.2f}, max {max(times):.2f})"] = statistics.median(times)
     if not args.main_only:
         rows.update(components(args.device, args.fill, args.profile))

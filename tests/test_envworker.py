@@ -100,6 +100,33 @@ def test_a_worker_that_dies_is_an_error_not_a_hang():
         worker.close()
 
 
+class FailsToBuild(gym.Env):
+    def __init__(self):
+        raise RuntimeError("no such robot")
+
+
+def test_workers_started_together_all_close_when_one_fails_to_build():
+    started = []
+
+    class Recorded(EnvWorker):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            started.append(self)
+
+    with pytest.raises(EnvWorkerError, match=r"(?s)broken failed.*no such robot"):
+        Recorded.start_all([(Fails, "fine"), (FailsToBuild, "broken"), (Fails, "after")])
+    assert len(started) == 3  # all started before any was awaited
+    for worker in started:
+        worker._process.join(timeout=10)
+        assert not worker._process.is_alive()
+    workers = EnvWorker.start_all([(Fails, "a"), (Fails, "b")])
+    try:
+        assert [w.reset()[0].shape for w in workers] == [(2,), (2,)]
+    finally:
+        for worker in workers:
+            worker.close()
+
+
 def _record(monkeypatch, name):
     """Record what ``robovision.factory.<name>`` (a class or a builder) makes during the
     test."""

@@ -63,18 +63,23 @@ def test_eval_envs_score_the_episodes_one_env_scores(preset, overrides):
     np.testing.assert_allclose(together.returns, alone.returns, rtol=1e-4, atol=1e-4)
 
 
-def test_a_run_evaluates_with_its_eval_envs_and_closes_them(tmp_path, monkeypatch):
+@pytest.mark.parametrize("workers", [False, True], ids=["in_process", "workers"])
+def test_a_run_evaluates_with_its_eval_envs_and_closes_them(tmp_path, monkeypatch, workers):
+    import multiprocessing
+
     from robovision import loop
 
     closed = []
     cfg = load_config("pendulum_sac", [
         "agent.hidden=16,16", "train.total_steps=200", "train.learning_starts=100",
         "train.batch_size=16", "train.eval_every=0", "train.eval_episodes=3",
-        "train.eval_envs=8", "train.progress=false"])
+        "train.eval_envs=8", "train.progress=false", f"train.eval_workers={workers}"])
     run = loop.Run(cfg, tmp_path)
     assert len(run.extra_eval_envs) == 2  # never more envs than episodes
+    assert len(multiprocessing.active_children()) == (2 if workers else 0)
     for env in (run.eval_env, *run.extra_eval_envs):
-        monkeypatch.setattr(env, "close", lambda env=env: closed.append(env))
+        monkeypatch.setattr(env, "close", lambda env=env, close=env.close: (
+            closed.append(env), close()))
     seen = []
     real_evaluate = loop.evaluate
     monkeypatch.setattr(loop, "evaluate", lambda *a, **k: seen.append(k) or real_evaluate(*a, **k))
@@ -82,8 +87,53 @@ def test_a_run_evaluates_with_its_eval_envs_and_closes_them(tmp_path, monkeypatc
     run.close()
     assert seen[0]["extra_envs"] == run.extra_eval_envs
     assert len(closed) == 3
+    assert not multiprocessing.active_children()
 
 
 def test_eval_envs_must_be_positive():
     with pytest.raises(ConfigError, match=r"train\.eval_envs must be >= 1"):
         load_config("pendulum_sac", ["train.eval_envs=0"])
+
+
+class _WorkersAlreadyStepping(gym.Wrapper):
+    """The env of this process; each of its steps checks that every worker has its own
+    step under way (started before any env is collected)."""
+
+    def __init__(self, env, workers):
+        super().__init__(env)
+        self.workers, self.checked = workers, 0
+
+    def step(self, action):
+        assert all(w._pending is not None for w in self.workers)
+        self.checked += 1
+        return super().step(action)
+
+
+def test_eval_workers_step_in_parallel_and_score_the_episodes_of_this_process():
+    from robovision.envworker import EnvWorker
+
+    cfg = load_config("pendulum_sac", ["agent.hidden=16,16", "train.eval_episodes=6",
+                                       "train.eval_envs=3", "train.eval_workers=true"])
+    agent, (first,) = _agent_and_envs("pendulum_sac", ["agent.hidden=16,16"], 1)
+    local = factory.build_extra_eval_envs(replace_train(cfg, eval_workers=False), 0)
+    workers = factory.build_extra_eval_envs(cfg, 0)
+    assert len(workers) == 2 and all(isinstance(w.unwrapped, EnvWorker) for w in workers)
+    checking = _WorkersAlreadyStepping(first, workers)
+    try:
+        # Six 200-step episodes in three envs: every env is busy at every step.
+        alone = evaluate(agent, first, 6, seed=100)
+        in_process = evaluate(agent, first, 6, seed=100, extra_envs=local)
+        in_workers = evaluate(agent, checking, 6, seed=100, extra_envs=workers)
+    finally:
+        for env in (first, *local, *workers):
+            env.close()
+    assert checking.checked == 400
+    assert len(set(alone.returns.round(6))) > 1
+    np.testing.assert_allclose(in_workers.returns, in_process.returns, rtol=1e-6)
+    np.testing.assert_allclose(in_workers.returns, alone.returns, rtol=1e-4, atol=1e-4)
+
+
+def replace_train(cfg, **changes):
+    import dataclasses
+
+    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, **changes))

@@ -243,7 +243,7 @@ def test_cuda_graph_acts_match_eager_acts_on_the_gpu(algo):
     agent = make_agent(algo, IMAGE, device="cuda")
     graphed = Graphed()
     rng = np.random.default_rng(0)
-    for i in range(8):
+    for _ in range(8):
         obs = rng.integers(0, 256, (4, *IMAGE.shape), dtype=np.uint8)
         agent.use_runner(Eager(), capturable=True)
         expected = agent.act(obs, eval=True)

@@ -215,7 +215,8 @@ class Outcome:
 def trial_resources(spec: SweepSpec, trial: Trial) -> dict[str, float]:
     """What Ray reserves for a trial: the spec's ``resources``, and one CPU more when the
     trial steps its env in a worker process (``train.env_worker``), which is busy while
-    the learner updates."""
+    the learner updates. Evaluation workers (``train.eval_workers``) reserve nothing:
+    they idle between evaluations."""
     resources = dict(spec.resources)
     if trial.config().train.env_worker:
         resources["cpu"] = resources.get("cpu", 0) + 1
