@@ -17,8 +17,9 @@ import random
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
@@ -27,6 +28,7 @@ import torch
 
 from robovision import factory
 from robovision import obs as obs_tree
+from robovision.agents.graph import GraphableAgent
 from robovision.agents.protocol import Agent, OffPolicyAgent, OnPolicyAgent
 from robovision.agents.registry import algorithm
 from robovision.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -43,6 +45,7 @@ from robovision.logging import (
     write_video,
 )
 from robovision.make import action_repeat_of
+from robovision.replay import ReplayBuffer
 from robovision.runtime import tune_allocator
 
 EVAL_SEED_OFFSET = 10_000
@@ -361,9 +364,20 @@ class Run:
 # --------------------------------------------------------------------------- loops
 
 
+def updater(agent: OffPolicyAgent, replay: ReplayBuffer, batch_size: int
+            ) -> Callable[[], dict[str, torch.Tensor]]:
+    """One update on a fresh batch: sampled inside the agent's update (with CUDA graphs,
+    one graph for both) when the agent can and the replay lives on the training device;
+    else sampled here and handed over."""
+    if isinstance(agent, GraphableAgent) and replay.storage_device == replay.device:
+        return partial(agent.update_from, replay, batch_size)
+    return lambda: agent.update(replay.sample(batch_size))
+
+
 def run_off_policy(run: Run) -> None:
     cfg, agent, buffer, train, env = run.cfg, run.agent, run.storage, run.train_cfg, run.env
-    assert isinstance(agent, OffPolicyAgent)
+    assert isinstance(agent, OffPolicyAgent) and isinstance(buffer, ReplayBuffer)
+    update = updater(agent, buffer, train.batch_size)
     obs, _ = env.reset(seed=cfg.seed + run.counters.episodes)
     env.action_space.seed(cfg.seed + run.counters.step)
     buffer.end_episode()
@@ -382,7 +396,7 @@ def run_off_policy(run: Run) -> None:
         step = before + 1
         if step >= run.warmup_until and step % train.update_every == 0 and buffer.can_sample:
             for _ in range(train.updates_per_step):
-                metrics = agent.update(buffer.sample(train.batch_size))
+                metrics = update()
         next_obs, reward, terminated, truncated, info = env.step(action)
         buffer.add(obs, action, float(reward), next_obs, terminated, truncated)
         run.counters.step = step

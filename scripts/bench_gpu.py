@@ -16,7 +16,8 @@ repeat 2, 84x84, batch 256) unless said:
 - ms per agent step of the pixel env (2 physics frames and one rendered frame);
 - ms per sampled batch of 256 from the replay, delivered on the training device;
 - ms per ``act`` (one observation) and per ``update`` (one batch), synchronised on CUDA;
-  on CUDA also per update replayed as a CUDA graph, and per eager update with
+  on CUDA also per update replayed as a CUDA graph, per sampling and update replayed as
+  one graph (the training loop's path when the replay is on the GPU), and per eager update with
   ``torch.backends.cudnn.benchmark`` (DrQ-v2's code sets it; robovision does not yet);
   ``--profile`` adds the ops that take most of an eager update's time (on CUDA, its
   kernels' GPU time);
@@ -146,6 +147,8 @@ def components(device_name: str, fill_steps: int, profile: bool = False) -> dict
     result = {
         "env step, ms (2 physics frames + 1 render)": step_ms,
         "sample a batch of 256 on the device, ms": _timed(lambda: replay.sample(256), 30, device),
+        "sample a batch of 256 from the device counter (graph-safe), ms": _timed(
+            lambda: replay.sample(256, replay.t_device), 30, device),
         "act, ms": _timed(lambda: agent.act(obs), 100, device),
         "act on 10 observations (evaluation), ms": _timed(
             lambda: agent.act(np.stack([obs] * 10), eval=True), 100, device),
@@ -164,6 +167,10 @@ def components(device_name: str, fill_steps: int, profile: bool = False) -> dict
             agent.update(replay.sample(256))
         result["update replayed as a CUDA graph, ms"] = _timed(
             lambda: agent.update(replay.sample(256)), 30, device)
+        for _ in range(8):
+            agent.update_from(replay, 256)
+        result["sample + update replayed as one CUDA graph, ms"] = _timed(
+            lambda: agent.update_from(replay, 256), 30, device)
         batch = np.stack([obs] * 10)
         for _ in range(5):  # warm-up and capture of the acts of one and of ten observations
             agent.act(obs), agent.act(batch, eval=True)

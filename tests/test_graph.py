@@ -183,6 +183,52 @@ def test_graphed_updates_learn_exactly_what_eager_updates_learn(algo):
             assert torch.equal(a, b), name
 
 
+def _growing_replay(obs_space=STATE, capacity=40):
+    from robovision.replay import ReplayBuffer
+
+    replay = ReplayBuffer(obs_space, ACT, capacity, gamma=0.99, n_step=3)
+    rng = np.random.default_rng(0)
+
+    def add(steps):
+        for _ in range(steps):
+            obs = rng.standard_normal(obs_space.shape).astype(np.float32)
+            replay.add(obs, rng.uniform(-1, 1, 2), float(rng.standard_normal()), obs + 1,
+                       False, bool(rng.random() < 0.1))
+
+    return replay, add
+
+
+@pytest.mark.parametrize("algo", names("off_policy"))
+def test_sampling_and_update_capture_as_one_graph_while_the_replay_grows(algo):
+    """``update_from``: the replay samples inside the captured step from its device
+    counter, so one graph serves every update while steps are added and the ring wraps."""
+    agent = make_agent(algo, STATE)
+    runner = Graphed(CheckedCapture(), warmup=1)
+    agent.use_runner(runner, capturable=True)
+    replay, add = _growing_replay()
+    add(10)
+    for _ in range(12):
+        add(5)  # 70 steps into 40 slots: the ring wraps
+        agent.explore_steps = getattr(agent, "explore_steps", 0) + 5
+        metrics = agent.update_from(replay, 16)
+    assert runner.graphs and all(torch.isfinite(v) for v in metrics.values())
+
+
+def test_the_check_catches_sampling_bounds_read_on_the_host(monkeypatch):
+    """The same update sampling with the host's step count, which a graph would freeze
+    at its capture (the replay would never grow for it)."""
+    agent = make_agent("sac", STATE)
+    agent.use_runner(Graphed(CheckedCapture(), warmup=1), capturable=True)
+    replay, add = _growing_replay()
+    sample = replay.sample
+    monkeypatch.setattr(replay, "sample", lambda batch_size, t: sample(batch_size))
+    add(10)
+    with pytest.raises(NotCapturable, match="differs from the captured one"):
+        for _ in range(18):  # three cycles of SAC's four phases
+            add(5)
+            agent.update_from(replay, 16)
+
+
 def test_loading_a_checkpoint_drops_the_graphs_and_keeps_the_optimisers_capturable():
     """The optimiser state a graph read is replaced by a load, and the saved param groups
     carry the saving run's capturable flag (false for an eager run)."""
@@ -252,6 +298,30 @@ def test_cuda_graph_acts_match_eager_acts_on_the_gpu(algo):
         np.testing.assert_allclose(got, expected, rtol=1e-2, atol=1e-3)
         agent.update(random_batch(IMAGE, n=32, device="cuda"))
     assert graphed.graphs
+
+
+@pytest.mark.cuda
+def test_a_cuda_graph_samples_the_steps_added_after_its_capture():
+    """Sampling captured with the update on the GPU: steps added after the capture, with
+    rewards of 100 instead of 0, reach the graph's batches (a graph that had frozen the
+    replay's size would keep drawing the first steps, whose rewards are 0)."""
+    from robovision.replay import ReplayBuffer
+
+    agent = make_agent("ddpg", STATE, device="cuda")
+    agent.use_runner(Graphed(), capturable=True)
+    replay = ReplayBuffer(STATE, ACT, 1000, gamma=0.99, device="cuda", storage_device="cuda")
+    obs = np.zeros(STATE.shape, np.float32)
+
+    def add(steps, reward):
+        for _ in range(steps):
+            replay.add(obs, np.zeros(2, np.float32), reward, obs, False, False)
+
+    add(50, 0.0)
+    before = [agent.update_from(replay, 64)["critic_loss"].item() for _ in range(8)]
+    add(900, 100.0)
+    after = [agent.update_from(replay, 64)["critic_loss"].item() for _ in range(3)]
+    assert agent.runner.graphs
+    assert max(before) < 1.0 < 100.0 < min(after)
 
 
 @pytest.mark.cuda

@@ -163,3 +163,21 @@ def test_staged_writes_store_exactly_what_direct_writes_store():
     a, b = staged.transitions(g), direct.transitions(g)
     assert torch.equal(a.obs["pixels"], b.obs["pixels"])
     assert torch.equal(a.action, b.action) and torch.equal(a.next_obs["state"], b.next_obs["state"])
+
+
+@pytest.mark.parametrize("steps", [23, 75], ids=["filling", "wrapped"])
+def test_sampling_from_the_device_counter_draws_the_valid_starts(steps):
+    """The graph-safe path (bounds computed on the device from ``t_device``): every start
+    it draws is one the host path can draw, it reaches all of them, and the transitions
+    are the same."""
+    buffer = ReplayBuffer(OBS, ACT, 30, gamma=0.9, n_step=3)
+    for t in range(steps):
+        buffer.add(_obs(t), [0.0], float(t), _obs(t + 1), False, t % 7 == 6)
+    assert int(buffer.t_device) == buffer.t
+    valid = set(buffer.valid_starts().tolist())
+    torch.manual_seed(0)
+    drawn = buffer.sample_starts(4000, buffer.t_device)
+    assert set(drawn.tolist()) == valid
+    host, device = buffer.transitions(drawn), buffer.transitions(drawn, buffer.t_device)
+    for name in ("obs", "action", "reward", "next_obs", "discount"):
+        assert torch.equal(getattr(host, name), getattr(device, name)), name

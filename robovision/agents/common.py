@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any, ClassVar
 
 import numpy as np
@@ -20,6 +21,7 @@ from robovision.agents.graph import Eager, Phase, Runner
 from robovision.nets.encoders import Encoder, FlattenEncoder, make_encoder
 from robovision.nets.heads import Projection, QEnsemble
 from robovision.replay.batch import Batch
+from robovision.replay.buffer import ReplayBuffer
 
 
 def adam(params: Iterable[torch.Tensor], lr: float, eps: float = 1e-8) -> torch.optim.Adam:
@@ -176,6 +178,18 @@ class ActorCritic(ABC):
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
         self.num_updates += 1
         return self.runner(self.learn, batch, self.next_phase())
+
+    def update_from(self, replay: ReplayBuffer, batch_size: int) -> dict[str, torch.Tensor]:
+        """An update on a batch that ``replay`` samples inside the runner's step, from its
+        device counter: with the replay on the training device and CUDA graphs, sampling
+        and update are captured and replayed as one graph."""
+        self.num_updates += 1
+        return self.runner(partial(self._sample_and_learn, replay, batch_size),
+                           replay.t_device, self.next_phase())
+
+    def _sample_and_learn(self, replay: ReplayBuffer, batch_size: int, t: torch.Tensor,
+                          phase: Phase) -> dict[str, torch.Tensor]:
+        return self.learn(replay.sample(batch_size, t), phase)
 
     @abstractmethod
     def next_phase(self) -> Phase:

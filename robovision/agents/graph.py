@@ -175,6 +175,10 @@ class GraphableAgent(Protocol):
 
     def update(self, batch: Batch) -> dict[str, torch.Tensor]: ...
 
+    def update_from(self, replay: Any, batch_size: int) -> dict[str, torch.Tensor]:
+        """An update whose batch ``replay`` samples inside the runner's step."""
+        ...
+
     def act(self, obs: Any, eval: bool = False) -> Any: ...
 
 

@@ -106,6 +106,9 @@ class ReplayBuffer:
         self.has_action = torch.zeros(capacity, dtype=torch.bool, **on)
         self.episode_start = torch.zeros(capacity, dtype=torch.int64, **on)
         self.t = 0  # global index of the next slot to write
+        self.t_device = torch.zeros((), dtype=torch.int64, **on)
+        """``t`` on the storage device, for sampling inside a CUDA graph
+        (:meth:`sample` with ``t``); set after each ``add`` without a host sync."""
         if staged is None:
             staged = self.storage_device.type == "cuda"
         self._host_stores = {"action": self.action,
@@ -201,6 +204,7 @@ class ReplayBuffer:
         self.has_action[slot] = True
         self._write_obs(next_obs, self.current_start,
                         action=np.asarray(action, dtype=np.float32).reshape(-1))
+        self.t_device.fill_(self.t)
         if terminated or truncated:
             self.current_start = None
 
@@ -231,12 +235,21 @@ class ReplayBuffer:
         # once the ring has wrapped, a stack may reach k-1 slots back: keep those alive
         return oldest + self.k - 1 if oldest > 0 else 0
 
-    def sample_starts(self, batch_size: int) -> torch.Tensor:
-        """Global slots of ``batch_size`` random transitions (slots that hold an action)."""
-        low, high = self._oldest_start(), self.t - 2
-        if high < low:
-            raise RuntimeError("the replay holds no complete transition yet")
-        g = torch.randint(low, high + 1, (batch_size,), device=self.storage_device)
+    def sample_starts(self, batch_size: int, t: torch.Tensor | None = None) -> torch.Tensor:
+        """Global slots of ``batch_size`` random transitions (slots that hold an action).
+        With ``t`` (:attr:`t_device`), the bounds are computed on the device from it, so
+        a CUDA graph can capture the sampling while the replay grows."""
+        if t is None:
+            low, high = self._oldest_start(), self.t - 2
+            if high < low:
+                raise RuntimeError("the replay holds no complete transition yet")
+            g = torch.randint(low, high + 1, (batch_size,), device=self.storage_device)
+        else:
+            oldest = (t - self.capacity).clamp(min=0)
+            low = torch.where(oldest > 0, oldest + self.k - 1, oldest)
+            span = t - 1 - low  # the starts low..t-2
+            u = torch.rand(batch_size, device=self.storage_device)
+            g = low + torch.minimum((u * span).long(), span - 1)
         # A slot without an action is an episode's final observation: take the step before
         # it, or after it at the ring's oldest edge (no host sync).
         before = torch.where(g - 1 >= low, g - 1, g + 1)
@@ -248,12 +261,16 @@ class ReplayBuffer:
         g = torch.arange(low, max(low, self.t - 1), device=self.storage_device)
         return g[self.has_action[g % self.capacity]]
 
-    def sample(self, batch_size: int) -> Batch:
-        return self.transitions(self.sample_starts(batch_size))
+    def sample(self, batch_size: int, t: torch.Tensor | None = None) -> Batch:
+        """``batch_size`` random n-step transitions on the training device; with ``t``
+        (:attr:`t_device`, storage on the training device) every op reads device tensors
+        only, which is what a CUDA graph of sampling and update together needs."""
+        return self.transitions(self.sample_starts(batch_size, t), t)
 
-    def transitions(self, g: torch.Tensor) -> Batch:
-        """The n-step transitions starting at global slots ``g``, on the training device."""
-        ret, m, discount = self._n_step(g)
+    def transitions(self, g: torch.Tensor, t: torch.Tensor | None = None) -> Batch:
+        """The n-step transitions starting at global slots ``g``, on the training device
+        (``t``: the end of the stored steps as a device tensor, else ``self.t``)."""
+        ret, m, discount = self._n_step(g, self.t if t is None else t)
         move = self._mover()
         return Batch(obs=obs_tree.map_obs(move, self.observation(g)),
                      action=move(self.action[g % self.capacity]), reward=move(ret),
@@ -267,7 +284,8 @@ class ReplayBuffer:
             return lambda x: x.pin_memory().to(to, non_blocking=True)
         return lambda x: x.to(to, non_blocking=True)
 
-    def _n_step(self, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _n_step(self, g: torch.Tensor, t: int | torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(return, steps m, discount)``: up to n rewards of g's episode, ``gamma**m``
         unless the m-th step terminated."""
         first = g % self.capacity
@@ -278,7 +296,7 @@ class ReplayBuffer:
         idx = g[:, None] + j[None, :]
         slots = idx % self.capacity
         same_episode = self.episode_start[slots] == self.episode_start[first][:, None]
-        usable = (idx < self.t) & self.has_action[slots] & same_episode
+        usable = (idx < t) & self.has_action[slots] & same_episode
         ended_before = torch.cat([torch.zeros_like(usable[:, :1]), self.last[slots][:, :-1]], 1)
         included = (usable & ~ended_before).cumprod(1).bool()
         m = included.sum(1)
@@ -319,5 +337,6 @@ class ReplayBuffer:
         for name in self._FIELDS:
             getattr(self, name)[:n] = state[name].to(self.storage_device)
         self.t = t
+        self.t_device.fill_(t)
         start = int(state["current_start"])
         self.current_start = None if start < 0 else start
