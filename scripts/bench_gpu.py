@@ -206,8 +206,9 @@ the env in the training process)."""
 def main_job(device_name: str, frames: int, arm: list[str],
              preset: str = "cheetah_run_pixels") -> tuple[float, float]:
     """The main job for ``frames`` frames: (frames/s overall, CPU ms per agent step spent
-    outside ``agent.update``). The second is the training loop's wall time (start-up and
-    the final evaluation excluded) minus the time this process spends inside update calls
+    outside ``agent.update`` / ``agent.update_from``). The second is the training loop's
+    wall time (start-up and the final evaluation excluded) minus the time this process
+    spends inside update calls
     (on CUDA: launching them, no extra synchronisation), per agent step, the random
     warm-up steps included."""
     from robovision import factory, loop
@@ -220,6 +221,7 @@ def main_job(device_name: str, frames: int, arm: list[str],
     def timed_agent(*args, **kwargs):
         agent = build_agent(*args, **kwargs)
         agent.update = _accumulating(agent.update, inside)
+        agent.update_from = _accumulating(agent.update_from, inside)  # replay on the device
         return agent
 
     timed_loop = _accumulating(run_loop, looping)

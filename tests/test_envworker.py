@@ -184,13 +184,13 @@ def test_each_steps_updates_run_before_its_env_step(tmp_path, monkeypatch):
 
     def recording_agent(*args, **kwargs):
         agent = build_agent(*args, **kwargs)
-        update = agent.update
+        update_from = agent.update_from  # the loop's path: the replay is on the CPU too
 
-        def update_and_record(batch):
+        def update_and_record(replay, batch_size):
             seen.append(int(storages[0].has_action.sum()))
-            return update(batch)
+            return update_from(replay, batch_size)
 
-        agent.update = update_and_record
+        agent.update_from = update_and_record
         return agent
 
     storages = _record(monkeypatch, "build_storage")

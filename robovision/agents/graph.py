@@ -12,7 +12,9 @@ A graph replays exactly what it recorded. An update can be captured when:
 - its inputs sit at fixed addresses: the runner copies each batch (or observation) into
   static tensors before a replay, and a scalar that changes between updates (TD3's
   scheduled smoothing std) lives in a device tensor that the agent fills outside the
-  captured step (or, like exploration noise, is applied outside the graph);
+  captured step (or, like exploration noise, is applied outside the graph); an update
+  that samples its own batch (``update_from``) reads the replay's preallocated storage
+  and its step count on the device (``ReplayBuffer.t_device``);
 - its Python control flow is fixed for a given *phase*: agents decide, outside the
   captured step, which parts run (the actor update, the target update), and the runner
   keeps one graph per phase;
@@ -40,8 +42,6 @@ from robovision.replay.batch import Batch
 
 Phase = Hashable
 """What fixes the Python control flow of one call (for example: does the actor update)."""
-Learn = Callable[[Batch, Phase], dict[str, torch.Tensor]]
-"""An agent's tensor work for one update: ``(batch, phase) -> metrics``."""
 Step = Callable[[Any, Phase], Any]
 """What a runner runs: ``(inputs, phase) -> outputs``, tensors in and float tensors out
 (an update: batch -> metrics; acting: observations -> actions)."""
