@@ -112,11 +112,11 @@ class _WorkersAlreadyStepping(gym.Wrapper):
 def test_eval_workers_step_in_parallel_and_score_the_episodes_of_this_process():
     from robovision.envworker import EnvWorker
 
-    cfg = load_config("pendulum_sac", ["agent.hidden=16,16", "train.eval_episodes=6",
-                                       "train.eval_envs=3", "train.eval_workers=true"])
+    common = ["agent.hidden=16,16", "train.eval_episodes=6", "train.eval_envs=3"]
     agent, (first,) = _agent_and_envs("pendulum_sac", ["agent.hidden=16,16"], 1)
-    local = factory.build_extra_eval_envs(replace_train(cfg, eval_workers=False), 0)
-    workers = factory.build_extra_eval_envs(cfg, 0)
+    local = factory.build_extra_eval_envs(load_config("pendulum_sac", common), 0)
+    workers = factory.build_extra_eval_envs(
+        load_config("pendulum_sac", [*common, "train.eval_workers=true"]), 0)
     assert len(workers) == 2 and all(isinstance(w.unwrapped, EnvWorker) for w in workers)
     checking = _WorkersAlreadyStepping(first, workers)
     try:
@@ -131,9 +131,3 @@ def test_eval_workers_step_in_parallel_and_score_the_episodes_of_this_process():
     assert len(set(alone.returns.round(6))) > 1
     np.testing.assert_allclose(in_workers.returns, in_process.returns, rtol=1e-6)
     np.testing.assert_allclose(in_workers.returns, alone.returns, rtol=1e-4, atol=1e-4)
-
-
-def replace_train(cfg, **changes):
-    import dataclasses
-
-    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, **changes))

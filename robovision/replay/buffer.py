@@ -230,10 +230,15 @@ class ReplayBuffer:
                 leaves[key] = store.index_select(0, slots)
         return obs_tree.from_leaves(leaves)
 
-    def _oldest_start(self) -> int:
-        oldest = max(0, self.t - self.capacity)
+    def _oldest_start(self, t: torch.Tensor | None = None) -> int | torch.Tensor:
+        """The oldest global slot a transition may start from, for ``self.t`` or for the
+        device count ``t`` (then computed on the device)."""
         # once the ring has wrapped, a stack may reach k-1 slots back: keep those alive
-        return oldest + self.k - 1 if oldest > 0 else 0
+        if t is None:
+            oldest = max(0, self.t - self.capacity)
+            return oldest + self.k - 1 if oldest > 0 else 0
+        oldest = (t - self.capacity).clamp(min=0)
+        return torch.where(oldest > 0, oldest + self.k - 1, oldest)
 
     def sample_starts(self, batch_size: int, t: torch.Tensor | None = None) -> torch.Tensor:
         """Global slots of ``batch_size`` random transitions (slots that hold an action).
@@ -245,8 +250,7 @@ class ReplayBuffer:
                 raise RuntimeError("the replay holds no complete transition yet")
             g = torch.randint(low, high + 1, (batch_size,), device=self.storage_device)
         else:
-            oldest = (t - self.capacity).clamp(min=0)
-            low = torch.where(oldest > 0, oldest + self.k - 1, oldest)
+            low = self._oldest_start(t)
             span = t - 1 - low  # the starts low..t-2
             u = torch.rand(batch_size, device=self.storage_device)
             g = low + torch.minimum((u * span).long(), span - 1)
