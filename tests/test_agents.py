@@ -195,6 +195,46 @@ def test_drqv2_layout_gives_actor_and_critic_their_own_trunks():
     assert not torch.equal(conv, agent.encoder.trunk[0].weight)
 
 
+@pytest.mark.parametrize("algo", ["ddpg", "sac"])
+def test_bf16_conv_features_reach_the_projections_as_they_are(algo, monkeypatch):
+    """amp with per-head projections: the conv features stay bf16 (no float32 copy that
+    each Projection casts back), and updates match bit for bit those through float32
+    features."""
+    from robovision.agents.configs import EncoderConfig
+    from robovision.nets.encoders import PixelEncoder
+
+    image = spaces.Box(0, 255, (9, 32, 32), np.uint8)
+    entry = algorithm(algo)
+    cfg = entry.config(hidden=[32, 32], encoder=EncoderConfig(
+        projection="per_head", feature_dim=16, amp=True, augment="shift"))
+    g = torch.Generator().manual_seed(0)
+    batches = [Batch(obs=torch.randint(0, 255, (8, 9, 32, 32), dtype=torch.uint8, generator=g),
+                     action=torch.rand(8, 2, generator=g) * 2 - 1,
+                     reward=torch.randn(8, generator=g),
+                     next_obs=torch.randint(0, 255, (8, 9, 32, 32), dtype=torch.uint8,
+                                            generator=g),
+                     discount=torch.full((8,), 0.99)) for _ in range(3)]
+
+    def trained(float_features: bool, updates: int = 3):
+        torch.manual_seed(0)
+        agent = entry.agent_class()(cfg, image, ACT, CPU)
+        if float_features:
+            bf16_forward = PixelEncoder.forward
+            monkeypatch.setattr(PixelEncoder, "forward",
+                                lambda self, obs: bf16_forward(self, obs).float())
+        assert agent.encoder(batches[0].obs).dtype == (
+            torch.float32 if float_features else torch.bfloat16)
+        for batch in batches[:updates]:
+            agent.update(batch)
+        monkeypatch.undo()
+        return {f"{part}.{key}": tensor for part, module in agent.state_dict().items()
+                if part in ("encoder", "actor", "critic") for key, tensor in module.items()}
+
+    bf16, float32, initial = trained(False), trained(True), trained(False, updates=0)
+    assert all(torch.equal(bf16[k], float32[k]) for k in bf16)
+    assert not torch.equal(bf16["encoder.trunk.0.weight"], initial["encoder.trunk.0.weight"])
+
+
 @pytest.mark.parametrize("algo", list(ALGORITHMS))
 def test_checkpoint_round_trip_gives_identical_actions(algo, tmp_path):
     agent = make_agent(algo)

@@ -59,7 +59,9 @@ class PixelEncoder(Encoder):
     the actor and the critic, :class:`robovision.nets.heads.Projection`).
     ``kind="nature"``: the NatureCNN (32x8s4, 64x4s2, 64x3s1) then Linear -> ReLU.
     With ``amp``, the trunk runs under bf16 autocast (AMX on the CPU), in channels_last
-    layout where that is faster (``CHANNELS_LAST``); the output is float32.
+    layout where that is faster (``CHANNELS_LAST``); projected features are float32,
+    unprojected conv features (``project=False``) bf16, as the heads' bf16
+    :class:`robovision.nets.heads.Projection` reads them.
     """
 
     LAYOUTS: ClassVar[dict[str, list[tuple[int, int, int]]]] = {
@@ -103,6 +105,7 @@ class PixelEncoder(Encoder):
             self.head = nn.Sequential(nn.Linear(flat, 512), nn.ReLU())
             self.out_dim = 512
         self.amp, self.channels_last = amp, self.CHANNELS_LAST[kind]
+        self.unprojected = not project
         self.conv_out_dim = flat
 
     def _normalized_first_conv(self, x: torch.Tensor) -> torch.Tensor:
@@ -125,8 +128,10 @@ class PixelEncoder(Encoder):
             # No weight cache: each weight is cast once per call anyway, and CUDA graph
             # capture requires it off (robovision.agents.graph).
             with torch.autocast(x.device.type, dtype=torch.bfloat16, cache_enabled=False):
-                h = self.trunk[1:](self._normalized_first_conv(x.to(torch.bfloat16)))
-                return self.head(h).float()
+                h = self.head(self.trunk[1:](self._normalized_first_conv(x.to(torch.bfloat16))))
+            # Unprojected conv features stay bf16: each head's Projection would cast a
+            # float32 copy straight back to bf16 (two full-size copies per consumer).
+            return h if self.unprojected else h.float()
         return self.head(self.trunk[1:](self._normalized_first_conv(obs.float())))
 
 
