@@ -9,7 +9,8 @@ Reports environment frames per second (agent steps x action repeat) over the tim
 after ``warmup`` random steps.
 
     python scripts/bench_pixels.py --repeats 2 --warmup 250 --steps 150
-    python scripts/bench_pixels.py --device cuda --names robovision sb3 --warmup 500 --steps 1000
+    python scripts/bench_pixels.py --device cuda --names robovision robovision-graph sb3 \
+        --warmup 500 --steps 1000
 """
 
 from __future__ import annotations
@@ -26,15 +27,17 @@ DEVICE = os.environ.get("BENCH_DEVICE", "cpu")
 """Training device of both sides (``--device``; workers read it from BENCH_DEVICE)."""
 ACTION_REPEAT = 4
 BATCH = 256
-NAMES = ["robovision", "robovision-fp32", "robovision-nature", "sb3", "sb3-drq"]
-"""robovision (DrQ encoder, bf16), robovision in fp32, robovision with the NatureCNN
-(512 features, bf16: the network of SB3's CnnPolicy), SB3 CnnPolicy (NatureCNN), SB3 with
-robovision's DrQ encoder as its features extractor. The last three pairs compare the
-frameworks at equal networks."""
+NAMES = ["robovision", "robovision-graph", "robovision-fp32", "robovision-nature", "sb3",
+         "sb3-drq"]
+"""robovision (DrQ encoder, bf16), the same with its updates and acts replayed as CUDA
+graphs (``train.cuda_graph``; CUDA only, skipped on the CPU), robovision in fp32,
+robovision with the NatureCNN (512 features, bf16: the network of SB3's CnnPolicy), SB3
+CnnPolicy (NatureCNN), SB3 with robovision's DrQ encoder as its features extractor. The
+last three pairs compare the frameworks at equal networks."""
 
 
 def worker_robovision(warmup: int, steps: int, amp: bool, kind: str = "drq",
-                      feature_dim: int = 50) -> float:
+                      feature_dim: int = 50, cuda_graph: bool = False) -> float:
     import csv
     import tempfile
 
@@ -51,6 +54,7 @@ def worker_robovision(warmup: int, steps: int, amp: bool, kind: str = "drq",
                      f"agent.encoder.kind={kind}", f"agent.encoder.feature_dim={feature_dim}",
                      # SB3 updates actor and targets every step: so does this run
                      "agent.actor_update_every=1", "agent.target_update_every=1",
+                     f"train.cuda_graph={str(cuda_graph).lower()}",
                      f"run_dir={run_dir}", f"device={DEVICE}"]
         cfg = load_config("cheetah_run_pixels_sac", overrides)
         train(cfg, run_dir)
@@ -121,10 +125,14 @@ def main() -> None:
             nature = args.worker == "robovision-nature"
             fps = worker_robovision(args.warmup, args.steps, amp=args.worker != "robovision-fp32",
                                     kind="nature" if nature else "drq",
-                                    feature_dim=512 if nature else 50)
+                                    feature_dim=512 if nature else 50,
+                                    cuda_graph=args.worker == "robovision-graph")
         print(json.dumps({"frames_per_s": fps}))
         return
     names = [n for n in NAMES if n in args.names or n == "sb3"]
+    if DEVICE != "cuda" and "robovision-graph" in names:
+        names.remove("robovision-graph")
+        print("  robovision-graph: skipped (CUDA graphs need --device cuda)", file=sys.stderr)
     results: dict[str, list[float]] = {n: [] for n in names}
     for _ in range(args.repeats):
         for name in names:

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The GPU figures issues 11 and 12 still need, as device calls of under 10 minutes each.
+# For a session lent a GPU: build .gpu/ once (../shared/gpu/prepare), then call the
+# device tool with carry [".gpu"] and one job per call; every result lands under $OUT.
+# The device's copy of the tree may have no .git: pass COMMIT=<hash> to name the code.
+#
+#   bash scripts/gpu_session.sh speed    # components, the update's kernels, eval arms, the
+#                                        # main job end to end, state and pixel SAC vs SB3
+#   bash scripts/gpu_session.sh learn    # starts 3 seeds of the main job and reach_duplo
+#                                        # to 100k frames (they outlive the call), runs the
+#                                        # suite beside them, then waits out the call
+#   bash scripts/gpu_session.sh collect  # waits for those runs (up to 9.5 min), stops
+#                                        # them, archives metrics.csv and logs (runs.tgz)
+#
+# Frames are environment frames (agent steps x action repeat 2). Speed figures from
+# `learn` and `collect` are not comparable to `speed`'s: four runs and the suite share the
+# machine there, so they evaluate in their own process (eval workers give the same returns).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+: "${OUT:?run this through the device tool, which sets OUT}"
+source .gpu/env.sh || exit 1
+RUNS=/tmp/rv-runs
+rv() { python3 -c 'import sys; from robovision.cli import main; sys.exit(main())' "$@"; }
+
+machine() {
+  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+  echo "cores $(nproc); python $(python3 -c 'import sys; print(sys.version.split()[0])');" \
+       "torch $(python3 -c 'import torch; print(torch.__version__)');" \
+       "commit $(git rev-parse --short HEAD 2>/dev/null || echo "${COMMIT:-unknown}")"
+}
+
+speed() {
+  machine | tee "$OUT/machine.txt"
+  timeout 200 python3 scripts/bench_gpu.py --device cuda --pairs 0 --profile \
+    --eval-envs 10,10w 2>&1 | tee "$OUT/components.txt"
+  timeout 150 python3 scripts/bench_gpu.py --device cuda --frames 20000 --pairs 1 \
+    --arms process,graph --main-only 2>&1 | tee "$OUT/main_job.txt"
+  timeout 220 python3 scripts/bench_pixels.py --device cuda --names robovision \
+    robovision-graph sb3 --repeats 1 --warmup 500 --steps 1000 2>&1 | tee "$OUT/pixels.txt"
+}
+
+learn() {
+  machine | tee "$OUT/machine.txt"
+  mkdir -p "$RUNS"
+  for seed in 0 1 2; do
+    setsid bash -c "$(declare -f rv); rv train cheetah_run_pixels seed=$seed device=cuda \
+      threads=2 train.video=false train.progress=false train.total_steps=100000 \
+      train.eval_workers=false run_dir=$RUNS/cheetah_s$seed" > "$RUNS/cheetah_s$seed.log" 2>&1 < /dev/null &
+  done
+  setsid bash -c "$(declare -f rv); rv train reach_duplo_pixels seed=0 device=cuda threads=2 \
+    train.video=false train.progress=false train.total_steps=100000 \
+    train.eval_workers=false run_dir=$RUNS/duplo_s0" > "$RUNS/duplo_s0.log" 2>&1 < /dev/null &
+  local start=$SECONDS
+  OMP_NUM_THREADS=1 timeout 400 python3 -m pytest -q -n 4 --ignore=tests/test_sweep.py \
+    -p no:cacheprovider -rfE 2>&1 | tail -40 > "$OUT/suite.txt"
+  tail -5 "$OUT/suite.txt"
+  while (( SECONDS - start < 560 )); do sleep 10; done
+  snapshot
+}
+
+collect() {
+  local start=$SECONDS
+  while (( SECONDS - start < 560 )) && pgrep -f "robovision.cli" > /dev/null; do sleep 5; done
+  pkill -INT -f "robovision.cli" && sleep 15  # a run stopped early checkpoints first
+  snapshot
+}
+
+snapshot() {  # one archive: the device tool brings back at most 8 files
+  (cd "$RUNS" && tar czf "$OUT/runs.tgz" ./*.log ./*/metrics.csv)
+  for log in "$RUNS"/*.log; do echo "== $(basename "$log")"; tail -2 "$log"; done
+  for csv in "$RUNS"/*/metrics.csv; do
+    echo "== $csv"; grep -E "eval/(return_mean|success_rate)" "$csv" | tail -6
+  done
+}
+
+case "${1:-}" in
+  speed|learn|collect) "$1" ;;
+  *) echo "usage: $0 speed|learn|collect" >&2; exit 2 ;;
+esac
