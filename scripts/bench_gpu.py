@@ -19,8 +19,8 @@ repeat 2, 84x84, batch 256) unless said:
   on CUDA also per update replayed as a CUDA graph, per sampling and update replayed as
   one graph (the training loop's path when the replay is on the GPU), and per eager update with
   ``torch.backends.cudnn.benchmark`` (DrQ-v2's code sets it; robovision does not yet);
-  ``--profile`` adds the ops that take most of an eager update's time (on CUDA, its
-  kernels' GPU time);
+  ``--profile`` adds the kernels that take most of an eager update's GPU time, and the
+  ops by input shape (on the CPU, by CPU time);
 - ms per ``act`` on 10 observations (an evaluation step with ``train.eval_envs=10``); on
   CUDA also both acts replayed as CUDA graphs;
 - with ``--eval-envs 1,10,10w``: seconds of one 10-episode evaluation of the main job with
@@ -69,19 +69,25 @@ def _timed(fn, repeats: int, device) -> float:
 
 
 def _kernel_table(update, device, updates: int = 10, rows: int = 15) -> str:
-    """The ops (on CUDA: the kernels) that take most of ``updates`` eager updates' time."""
+    """What takes most of ``updates`` eager updates' time: on CUDA the kernels, then (on
+    both devices) the ops by input shape, so a kernel's time can be traced to a layer."""
     from torch.profiler import ProfilerActivity, profile
 
     cuda = device.type == "cuda"
     activities = [ProfilerActivity.CPU, *([ProfilerActivity.CUDA] if cuda else [])]
     update()
     _sync(device)
-    with profile(activities=activities) as prof:
+    with profile(activities=activities, record_shapes=True) as prof:
         for _ in range(updates):
             update()
         _sync(device)
-    key = "self_cuda_time_total" if cuda else "self_cpu_time_total"
-    return prof.key_averages().table(sort_by=key, row_limit=rows)
+    tables = []
+    if cuda:
+        tables.append(prof.key_averages().table(sort_by="self_cuda_time_total", row_limit=rows))
+    tables.append(prof.key_averages(group_by_input_shape=True).table(
+        sort_by="cuda_time_total" if cuda else "self_cpu_time_total", row_limit=rows,
+        max_name_column_width=32, max_shapes_column_width=70))
+    return "\n".join(tables)
 
 
 def evaluation_seconds(device_name: str, eval_envs: list[str], pairs: int,
