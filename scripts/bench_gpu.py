@@ -17,8 +17,9 @@ repeat 2, 84x84, batch 256) unless said:
 - ms per sampled batch of 256 from the replay, delivered on the training device;
 - ms per ``act`` (one observation) and per ``update`` (one batch), synchronised on CUDA;
   on CUDA also per update replayed as a CUDA graph, per sampling and update replayed as
-  one graph (the training loop's path when the replay is on the GPU), and per eager update with
-  ``torch.backends.cudnn.benchmark`` (DrQ-v2's code sets it; robovision does not yet);
+  one graph (the training loop's path when the replay is on the GPU), and that graph for
+  each untried lever of ``VARIANTS`` (cuDNN benchmark mode, TF32 matrix products, the
+  first conv padded to 16 input channels; ``--variants`` times the last eagerly on the CPU);
   ``--profile`` adds the kernels that take most of an eager update's GPU time, and the
   ops by input shape (on the CPU, by CPU time);
 - ms per ``act`` on 10 observations (an evaluation step with ``train.eval_envs=10``); on
@@ -36,12 +37,14 @@ Counting: frames are environment frames (agent steps x action repeat 2).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import statistics
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 os.environ.setdefault("MUJOCO_GL", "egl")
@@ -125,9 +128,70 @@ def evaluation_seconds(device_name: str, eval_envs: list[str], pairs: int,
     return seconds
 
 
-def components(device_name: str, fill_steps: int, profile: bool = False) -> dict[str, float]:
-    import numpy as np
+VARIANTS = ("baseline", "cudnn.benchmark", "tf32", "pad16")
+"""Untried levers on the update, each on a freshly built agent: ``cudnn.benchmark`` (cuDNN
+times its algorithms per shape; DrQ-v2's code sets it), ``tf32`` (float32 matrix products,
+the actor's and critics' MLPs, on TF32 tensor cores), ``pad16`` (the first conv's 9 input
+channels zero-padded to 16, the multiple of 8 that tensor-core convolutions want; the same
+function). CUDA only but ``pad16``."""
+
+
+@contextlib.contextmanager
+def _variant(name: str):
     import torch
+    import torch.nn.functional as F
+
+    from robovision.nets.encoders import PixelEncoder
+
+    saved = (torch.backends.cudnn.benchmark, torch.backends.cuda.matmul.allow_tf32,
+             PixelEncoder._normalized_first_conv)
+
+    def padded_first_conv(self, x):
+        conv = self.trunk[0]
+        extra = -x.shape[1] % 16
+        weight = F.pad(conv.weight / 255.0, (0, 0, 0, 0, 0, extra))
+        bias = conv.bias - 0.5 * conv.weight.sum(dim=(1, 2, 3))
+        x = F.pad(x, (0, 0, 0, 0, 0, extra)).contiguous(memory_format=torch.channels_last)
+        return F.conv2d(x, weight, bias, conv.stride)
+
+    torch.backends.cudnn.benchmark = name == "cudnn.benchmark"
+    torch.backends.cuda.matmul.allow_tf32 = name == "tf32"
+    if name == "pad16":
+        PixelEncoder._normalized_first_conv = padded_first_conv
+    try:
+        yield
+    finally:
+        (torch.backends.cudnn.benchmark, torch.backends.cuda.matmul.allow_tf32,
+         PixelEncoder._normalized_first_conv) = saved
+
+
+def update_variants(cfg, env, replay, device, rounds: int = 2) -> dict[str, float]:
+    """ms per update for each of :data:`VARIANTS`, alternating ``rounds`` times: on CUDA
+    sampling and update replayed as one graph (the training loop's path), eager on the CPU."""
+    from robovision import factory
+
+    cuda = device.type == "cuda"
+    names = VARIANTS if cuda else ("baseline", "pad16")
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for _ in range(rounds):
+        for name in names:
+            with _variant(name):
+                agent = factory.build_agent(cfg, env.observation_space, env.action_space,
+                                            device)
+                if cuda:
+                    factory.use_cuda_graphs(agent, device)
+                    for _ in range(8):  # warm-up and capture of both phases
+                        agent.update_from(replay, 256)
+                times[name].append(_timed(partial(agent.update_from, replay, 256),
+                                          30 if cuda else 5, device))
+    how = "sample + update as one CUDA graph" if cuda else "eager update"
+    return {f"{how} [{name}], ms (median of {rounds}; {min(t):.2f}-{max(t):.2f})":
+            statistics.median(t) for name, t in times.items()}
+
+
+def components(device_name: str, fill_steps: int, profile: bool = False,
+               variants: bool = False) -> dict[str, float]:
+    import numpy as np
 
     from robovision import factory
     from robovision.config import load_config
@@ -163,11 +227,9 @@ def components(device_name: str, fill_steps: int, profile: bool = False) -> dict
     if profile:
         print(_kernel_table(lambda: agent.update(replay.sample(256)), device,
                             updates=10 if device.type == "cuda" else 2))
+    if variants:
+        result.update(update_variants(cfg, env, replay, device))
     if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-        result["update with cudnn.benchmark, ms"] = _timed(
-            lambda: agent.update(replay.sample(256)), 10, device)
-        torch.backends.cudnn.benchmark = False
         factory.use_cuda_graphs(agent, device)
         for _ in range(8):  # warm-up and capture of both phases
             agent.update(replay.sample(256))
@@ -267,6 +329,8 @@ def main() -> None:
                              "evaluation with (alternating --pairs times, at least once); "
                              "a count ending in w (10w) steps all envs but the first in "
                              "worker processes (train.eval_workers)")
+    parser.add_argument("--variants", action="store_true",
+                        help="time the update's untried levers (VARIANTS); always on CUDA")
     parser.add_argument("--profile", action="store_true",
                         help="print the ops (CUDA kernels on a GPU) that take an update's time")
     args = parser.parse_args()
@@ -295,7 +359,8 @@ def main() -> None:
             rows[f"evaluation, 10 episodes in {where}, s (median of {len(times)}; "
                  f"min {min(times):.2f}, max {max(times):.2f})"] = statistics.median(times)
     if not args.main_only:
-        rows.update(components(args.device, args.fill, args.profile))
+        rows.update(components(args.device, args.fill, args.profile,
+                               variants=args.variants or args.device == "cuda"))
     if not (args.no_state or args.main_only):
         import bench_speed
 
