@@ -33,8 +33,11 @@ speed() {
   machine | tee "$OUT/machine.txt"
   timeout 200 python3 scripts/bench_gpu.py --device cuda --pairs 0 --profile \
     --eval-envs 10,10w 2>&1 | tee "$OUT/components.txt"
+  nvidia-smi dmon -s u -d 5 > "$OUT/gpu_busy.txt" 2>&1 &
+  local dmon=$!
   timeout 150 python3 scripts/bench_gpu.py --device cuda --frames 20000 --pairs 1 \
     --arms process,graph --main-only 2>&1 | tee "$OUT/main_job.txt"
+  kill "$dmon" 2>/dev/null
   timeout 220 python3 scripts/bench_pixels.py --device cuda --names robovision \
     robovision-graph sb3 --repeats 1 --warmup 500 --steps 1000 2>&1 | tee "$OUT/pixels.txt"
 }
@@ -50,6 +53,7 @@ learn() {
   setsid bash -c "$(declare -f rv); rv train reach_duplo_pixels seed=0 device=cuda threads=2 \
     train.video=false train.progress=false train.total_steps=100000 \
     train.eval_workers=false run_dir=$RUNS/duplo_s0" > "$RUNS/duplo_s0.log" 2>&1 < /dev/null &
+  setsid nvidia-smi dmon -s u -d 10 > "$RUNS/gpu_busy.log" 2>&1 < /dev/null &
   local start=$SECONDS
   OMP_NUM_THREADS=1 timeout 400 python3 -m pytest -q -n 4 --ignore=tests/test_sweep.py \
     -p no:cacheprovider -rfE 2>&1 | tail -40 > "$OUT/suite.txt"
@@ -62,6 +66,7 @@ collect() {
   local start=$SECONDS
   while (( SECONDS - start < 560 )) && pgrep -f "robovision.cli" > /dev/null; do sleep 5; done
   pkill -INT -f "robovision.cli" && sleep 15  # a run stopped early checkpoints first
+  pkill -f "nvidia-smi dmon"
   snapshot
 }
 
