@@ -309,6 +309,19 @@ def main_job(device_name: str, frames: int, arm: list[str],
     return frames / wall, (looping[0] - inside[0]) / counters.step * 1e3
 
 
+class Rows(dict):
+    """The table's rows, each also written to stderr as it is measured, so a run cut off by
+    a time limit still leaves what it measured."""
+
+    def __setitem__(self, name: str, value: float) -> None:
+        print(f"  {name}: {value:.2f}", file=sys.stderr, flush=True)
+        super().__setitem__(name, value)
+
+    def update(self, rows: dict[str, float]) -> None:
+        for name, value in rows.items():
+            self[name] = value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -340,7 +353,7 @@ def main() -> None:
              else f"{platform.machine()}, {os.cpu_count()} cores")
     print(f"# {where}, torch {torch.__version__}, MUJOCO_GL={os.environ['MUJOCO_GL']}, "
           f"{time.strftime('%Y-%m-%d')}")
-    rows = {}
+    rows = Rows()
     arms = [arm for arm in args.arms.split(",") if arm]  # --arms "": no main-job runs
     unknown = [arm for arm in arms if arm not in ARMS]
     if unknown:
