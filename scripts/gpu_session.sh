@@ -47,6 +47,8 @@ speed() {
     robovision-graph sb3 --repeats 1 --warmup 500 --steps 800 2>&1 | tee "$OUT/pixels.txt"
 }
 
+# Four runs share the GPU: three made 411 frames/s together on the H200 (BENCHMARKS 19),
+# so 100k frames each take about 16 minutes, which learn and collect give them together.
 learn() {
   machine | tee "$OUT/machine.txt"
   mkdir -p "$RUNS"
@@ -60,7 +62,7 @@ learn() {
     train.eval_workers=false run_dir=$RUNS/duplo_s0" > "$RUNS/duplo_s0.log" 2>&1 < /dev/null &
   setsid nvidia-smi dmon -s u -d 10 > "$RUNS/gpu_busy.log" 2>&1 < /dev/null &
   local start=$SECONDS
-  OMP_NUM_THREADS=1 timeout 400 python3 -m pytest -q -n 4 --ignore=tests/test_sweep.py \
+  OMP_NUM_THREADS=1 timeout 480 python3 -m pytest -q -n 6 --ignore=tests/test_sweep.py \
     -p no:cacheprovider -rfE 2>&1 | tail -40 > "$OUT/suite.txt"
   tail -5 "$OUT/suite.txt"
   while (( SECONDS - start < 560 )); do sleep 10; done
