@@ -2,7 +2,8 @@
 and nothing resolves paths inside the source tree.
 
 The wheel is built from this checkout and installed into a fresh venv outside it.
-Its dependencies (torch alone is 5.5 GB) come from the project's venv through a
+Its dependencies (torch alone is 5.5 GB) come from the project's venv (and from
+``PYTHONPATH`` entries outside the checkout, where a machine carries them so) through a
 ``.pth`` path entry; robovision itself comes only from the wheel (the project venv's
 editable-install hook is a ``.pth`` file there, and ``.pth`` files in a directory
 reached that way are not executed).
@@ -52,12 +53,18 @@ def test_installed_wheel_trains_outside_the_checkout(wheel, tmp_path):
     site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig."
                                 "get_paths()['purelib'])"], capture_output=True, text=True,
                                check=True).stdout.strip())
-    (site / "project_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    # the dependencies wherever this interpreter finds them: its site-packages, and the
+    # PYTHONPATH entries other than the checkout (a machine that carries them there)
+    dependencies = [sysconfig.get_paths()["purelib"], *(
+        entry for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep)
+        if entry and Path(entry).resolve() != ROOT)]
+    (site / "project_dependencies.pth").write_text("\n".join(dependencies) + "\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "ROBOVISION_DATA")}
+    # without PYTHONPATH, or pip would find the checkout there and call it installed
     subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q",
-                    "--no-deps", str(wheel)], check=True, capture_output=True)
+                    "--no-deps", str(wheel)], check=True, capture_output=True, env=env)
     work = tmp_path / "elsewhere"
     work.mkdir()
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "ROBOVISION_DATA")}
     env["HOME"] = str(tmp_path / "home")
     env.pop("XDG_CACHE_HOME", None)
     where = subprocess.run(
