@@ -95,6 +95,7 @@ def test_eval_video_on_dmc(tmp_path, monkeypatch, capsys):
 
 
 def test_multi_seed_runs_side_by_side(tmp_path):
+    pytest.importorskip("ray")  # installed by `make setup`; absent where only a bundle travels
     run = tmp_path / "multi"
     assert main(["train", "pendulum_sac", f"run_dir={run}", "seeds=1,2", "train.total_steps=150",
                  "train.eval_every=150", *FAST]) == 0
