@@ -146,13 +146,12 @@ def _variant(name: str):
     saved = (torch.backends.cudnn.benchmark, torch.backends.cuda.matmul.allow_tf32,
              PixelEncoder._normalized_first_conv)
 
-    def padded_first_conv(self, x):
-        conv = self.trunk[0]
+    def padded_first_conv(self, x):  # zero input channels meet zero weights
         extra = -x.shape[1] % 16
-        weight = F.pad(conv.weight / 255.0, (0, 0, 0, 0, 0, extra))
-        bias = conv.bias - 0.5 * conv.weight.sum(dim=(1, 2, 3))
+        weight, bias = self.folded_first_conv()
+        weight = F.pad(weight, (0, 0, 0, 0, 0, extra))
         x = F.pad(x, (0, 0, 0, 0, 0, extra)).contiguous(memory_format=torch.channels_last)
-        return F.conv2d(x, weight, bias, conv.stride)
+        return F.conv2d(x, weight, bias, self.trunk[0].stride)
 
     torch.backends.cudnn.benchmark = name == "cudnn.benchmark"
     torch.backends.cuda.matmul.allow_tf32 = name == "tf32"

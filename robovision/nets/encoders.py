@@ -108,17 +108,18 @@ class PixelEncoder(Encoder):
         self.unprojected = not project
         self.conv_out_dim = flat
 
-    def _normalized_first_conv(self, x: torch.Tensor) -> torch.Tensor:
-        """The first conv applied to ``x / 255 - 0.5`` for raw pixel values ``x``.
-
-        The affine normalisation is folded into the layer's weights and bias
-        (``W/255``, ``b - 0.5 * sum(W)``), so the full-size image is converted
-        once and never rescaled element by element.
-        """
+    def folded_first_conv(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The first conv's weight and bias with the input normalisation ``x / 255 - 0.5``
+        folded in (``W/255``, ``b - 0.5 * sum(W)``), for raw pixel values ``x``."""
         conv: nn.Conv2d = self.trunk[0]
-        weight = conv.weight / 255.0
-        bias = conv.bias - 0.5 * conv.weight.sum(dim=(1, 2, 3))
-        return F.conv2d(x, weight, bias, conv.stride)
+        return conv.weight / 255.0, conv.bias - 0.5 * conv.weight.sum(dim=(1, 2, 3))
+
+    def _normalized_first_conv(self, x: torch.Tensor) -> torch.Tensor:
+        """The first conv applied to ``x / 255 - 0.5``: with the normalisation folded into
+        its weights, the full-size image is converted once and never rescaled element by
+        element."""
+        weight, bias = self.folded_first_conv()
+        return F.conv2d(x, weight, bias, self.trunk[0].stride)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         if self.amp:  # convert the small uint8 tensor's layout, then cast once
