@@ -286,12 +286,13 @@ def main(argv: list[str] | None = None) -> int:
     from robovision.lock import RunDirLocked
     from robovision.loop import NonFiniteLossError
     from robovision.make import UnknownEnvError
+    from robovision.wrappers.pixels import RenderError
 
     args = _parse(build_parser(), argv)
     try:
         return args.fn(args)
     except (ConfigError, UnknownEnvError, CheckpointError, NonFiniteLossError, RunDirLocked,
-            MJCFError, FileNotFoundError, MemoryError) as exc:
+            MJCFError, RenderError, FileNotFoundError, MemoryError) as exc:
         print(f"robovision: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

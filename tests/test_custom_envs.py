@@ -3,6 +3,7 @@ env from pixels; `robovision check-env` passing on the examples and failing, wit
 right message, on broken envs; bad input named at construction or at the first step."""
 
 import math
+import sys
 import textwrap
 from pathlib import Path
 
@@ -100,14 +101,27 @@ def test_the_mjcf_example_trains_through_the_cli(tmp_path, monkeypatch, cameras)
     assert math.isfinite(state["counters"]["last_eval"])
 
 
+CARTPOLE_PIXELS = [str(ROOT / "examples" / "gym_pixels" / "cartpole_pixels_ppo.yaml"),
+                   "train.total_steps=128", "train.rollout_steps=32", "env.num_envs=2",
+                   "agent.num_minibatches=2", "agent.epochs=1", "train.eval_every=0",
+                   "train.eval_episodes=1", "train.progress=false"]
+
+
 def test_a_non_mujoco_gymnasium_env_from_pixels_trains_through_the_cli(tmp_path):
+    pytest.importorskip("pygame", reason="CartPole renders with pygame "
+                        "(gymnasium[classic-control], which make setup installs)")
     run = tmp_path / "run"
-    preset = ROOT / "examples" / "gym_pixels" / "cartpole_pixels_ppo.yaml"
-    assert main(["train", str(preset), f"run_dir={run}", "train.total_steps=128",
-                 "train.rollout_steps=32", "env.num_envs=2", "agent.num_minibatches=2",
-                 "agent.epochs=1", "train.eval_every=0", "train.eval_episodes=1",
-                 "train.progress=false"]) == 0
+    assert main(["train", *CARTPOLE_PIXELS, f"run_dir={run}"]) == 0
     assert load_checkpoint(run / "checkpoints" / "latest.pt")["counters"]["step"] == 128
+
+
+def test_an_env_whose_renderer_is_not_installed_stops_with_the_install_line(
+        tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "pygame", None)  # as if it were not installed
+    assert main(["train", *CARTPOLE_PIXELS, f"run_dir={tmp_path / 'run'}"]) == 2
+    err = capsys.readouterr().err
+    assert "CartPole-v1 cannot render" in err and "gymnasium[classic-control]" in err
+    assert "Traceback" not in err
 
 
 BROKEN = '''

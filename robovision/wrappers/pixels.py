@@ -209,6 +209,8 @@ class PixelObservation(gym.ObservationWrapper):
                 frame = self.env.unwrapped.render_camera(camera_id)
             else:
                 frame = self.env.render()
+        except gym.error.DependencyNotInstalled as exc:  # e.g. pygame for classic control
+            raise RenderError(f"{self._name()} cannot render: {exc}") from exc
         except Exception as exc:  # GL failures surface as many exception types
             text = f"{type(exc).__name__}: {exc}"
             if any(k in text for k in ("EGL", "OSMesa", "GL", "gl", "display", "DISPLAY")):
@@ -227,7 +229,7 @@ class PixelObservation(gym.ObservationWrapper):
     def _as_hwc_rgb(self, frame: Any) -> np.ndarray:
         """Check a rendered frame and bring it to HxWx3 uint8, saying once what was done;
         anything that cannot be a camera image is an error, never a silent conversion."""
-        name = self.env.spec.id if self.env.spec else type(self.env.unwrapped).__name__
+        name = self._name()
         if not isinstance(frame, np.ndarray) or frame.ndim != 3:
             shape = getattr(frame, "shape", None)
             raise RenderError(f"{name}: render() returned {type(frame).__name__} of shape "
@@ -253,6 +255,9 @@ class PixelObservation(gym.ObservationWrapper):
             return np.ascontiguousarray(frame[:3].transpose(1, 2, 0))
         raise RenderError(f"{name}: render() returned frames of shape {frame.shape}; expected "
                           "HxWx3 (RGB) or 3xHxW")
+
+    def _name(self) -> str:
+        return self.env.spec.id if self.env.spec else type(self.env.unwrapped).__name__
 
     def _say_once(self, message: str) -> None:
         if message not in self._said:
