@@ -45,7 +45,11 @@ class EnvConfig:
     obs: Literal["state", "pixels", "state+pixels"] = "state"
     """Observation kind."""
     num_envs: int = 1
-    """Parallel environments for collection (PPO); off-policy agents use 1."""
+    """Environments stepped together for collection, with one batched act for all.
+    Off-policy: each env fills a replay lane of its own and batches take an equal share
+    from each; budgets and ``update_every`` count agent steps summed over the envs, so
+    updates per frame stay as with one (``update_every: 2`` and 2 envs: one update round
+    per lockstep step). On a GPU the update then runs while all the envs step."""
     action_repeat: int = 0
     """Env steps per agent step (0: 1 for state, the PlaNet per-task value for pixels)."""
     image_size: int = 84
@@ -412,8 +416,6 @@ def validate(cfg: Config) -> None:
     for key in ("learning_starts", "eval_every", "checkpoint_every", "log_every"):
         if getattr(t, key) < 0:
             raise ConfigError(f"train.{key} must be >= 0, got {getattr(t, key)}")
-    if algorithm(cfg.algo).kind == "off_policy" and cfg.env.num_envs != 1:
-        raise ConfigError(f"env.num_envs={cfg.env.num_envs}: off-policy agents collect with 1 env")
     if t.cuda_graph and algorithm(cfg.algo).kind != "off_policy":
         raise ConfigError(f"train.cuda_graph=true: {cfg.algo} is on-policy; CUDA graphs replay "
                           "off-policy updates only (set train.cuda_graph=false)")

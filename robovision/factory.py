@@ -21,7 +21,7 @@ from robovision.agents.registry import Algorithm, algorithm
 from robovision.config import Config, TrainConfig
 from robovision.envworker import EnvWorker
 from robovision.make import build_env
-from robovision.replay import ReplayBuffer, RolloutBuffer
+from robovision.replay import ReplayBuffer, ReplayLanes, RolloutBuffer
 
 REWARD_CLIP = 10.0
 """Normalised learning rewards are clipped to +-10 (as CleanRL and SB3's VecNormalize)."""
@@ -54,13 +54,13 @@ def build_extra_eval_envs(cfg: Config, first_seed: int) -> list[gym.Env]:
 
 
 def build_train_env(cfg: Config, seed: int) -> gym.Env | gym.vector.VectorEnv:
-    """What the loop collects with: one env (off-policy) or ``num_envs`` stepped together
-    (on-policy; a finished env resets in the same step and reports its final observation
-    in ``info["final_obs"]``); in this process, or in worker processes with
+    """What the loop collects with: one env, or ``num_envs`` stepped together (a finished
+    env resets in the same step and reports its final observation in
+    ``info["final_obs"]``); in this process, or in worker processes with
     ``train.env_worker``. Episode statistics are recorded on the raw rewards
     (``info["episode"]``) before any reward normalisation."""
     worker = cfg.train.env_worker
-    if algorithm(cfg.algo).kind == "off_policy":
+    if algorithm(cfg.algo).kind == "off_policy" and cfg.env.num_envs == 1:
         wrappers = gym.wrappers
         env = (EnvWorker(partial(build_env, cfg, seed), name=cfg.env.spec) if worker
                else build_env(cfg, seed=seed))
@@ -162,9 +162,9 @@ def restore_agent(cfg: Config, checkpoint: Path, obs_space: spaces.Space,
 
 def build_storage(cfg: Config, obs_space: spaces.Space, action_space: spaces.Space,
                   device: torch.device, train: TrainConfig | None = None
-                  ) -> ReplayBuffer | RolloutBuffer:
-    """The replay (off-policy) or the rollout (on-policy) for this run.
-    ``train``: the train config in agent steps (default ``cfg.train``)."""
+                  ) -> ReplayBuffer | ReplayLanes | RolloutBuffer:
+    """The replay (off-policy; one lane per env with several) or the rollout (on-policy)
+    for this run. ``train``: the train config in agent steps (default ``cfg.train``)."""
     t = train or cfg.train
     if algorithm(cfg.algo).kind == "on_policy":
         return RolloutBuffer(t.rollout_steps, cfg.env.num_envs, obs_space, action_space, device)
@@ -174,10 +174,12 @@ def build_storage(cfg: Config, obs_space: spaces.Space, action_space: spaces.Spa
     frame_stack = cfg.env.frame_stack if cfg.env.obs != "state" else 1
     needed = ReplayBuffer.bytes_needed(obs_space, action_space, capacity, frame_stack)
     storage, why = choose_replay_device(t.replay_on_device, device, needed)
-    replay = ReplayBuffer(obs_space, action_space, capacity, gamma=cfg.agent.gamma,
-                          n_step=t.n_step, frame_stack=frame_stack, device=device,
-                          storage_device=storage)
-    replay.placement = why
+    lanes = cfg.env.num_envs
+    made = [ReplayBuffer(obs_space, action_space, -(-capacity // lanes), gamma=cfg.agent.gamma,
+                         n_step=t.n_step, frame_stack=frame_stack, device=device,
+                         storage_device=storage) for _ in range(lanes)]
+    replay = made[0] if lanes == 1 else ReplayLanes(made)
+    replay.placement = why if lanes == 1 else f"{why}, one lane per env ({lanes})"
     return replay
 
 

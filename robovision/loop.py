@@ -32,8 +32,8 @@ from robovision.agents.graph import GraphableAgent
 from robovision.agents.protocol import Agent, OffPolicyAgent, OnPolicyAgent
 from robovision.agents.registry import algorithm
 from robovision.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from robovision.collect import collector
 from robovision.config import Config, TrainConfig, save_config
-from robovision.envworker import step_starter
 from robovision.episode import Render, play_episodes, render_problem
 from robovision.lock import RunLock
 from robovision.logging import (
@@ -45,7 +45,7 @@ from robovision.logging import (
     write_video,
 )
 from robovision.make import action_repeat_of
-from robovision.replay import ReplayBuffer
+from robovision.replay import ReplayBuffer, ReplayLanes, lanes_of
 from robovision.runtime import tune_allocator
 
 EVAL_SEED_OFFSET = 10_000
@@ -364,7 +364,7 @@ class Run:
 # --------------------------------------------------------------------------- loops
 
 
-def updater(agent: OffPolicyAgent, replay: ReplayBuffer, batch_size: int
+def updater(agent: OffPolicyAgent, replay: ReplayBuffer | ReplayLanes, batch_size: int
             ) -> Callable[[], dict[str, torch.Tensor]]:
     """One update on a fresh batch: sampled inside the agent's update (with CUDA graphs,
     one graph for both) when the agent can and the replay lives on the training device;
@@ -374,37 +374,42 @@ def updater(agent: OffPolicyAgent, replay: ReplayBuffer, batch_size: int
     return lambda: agent.update(replay.sample(batch_size))
 
 
+def update_rounds(before: int, step: int, every: int) -> int:
+    """Update rounds due for the agent steps ``(before, step]``: one per multiple of
+    ``every`` (with one env, one when ``step`` is a multiple)."""
+    return step // every - before // every
+
+
 def run_off_policy(run: Run) -> None:
-    cfg, agent, buffer, train, env = run.cfg, run.agent, run.storage, run.train_cfg, run.env
-    assert isinstance(agent, OffPolicyAgent) and isinstance(buffer, ReplayBuffer)
-    update = updater(agent, buffer, train.batch_size)
-    obs, _ = env.reset(seed=cfg.seed + run.counters.episodes)
-    env.action_space.seed(cfg.seed + run.counters.step)
-    buffer.end_episode()
-    start_step = step_starter(env)
+    cfg, agent, replay, train = run.cfg, run.agent, run.storage, run.train_cfg
+    assert isinstance(agent, OffPolicyAgent) and isinstance(replay, ReplayBuffer | ReplayLanes)
+    update, lanes, envs = updater(agent, replay, train.batch_size), lanes_of(replay), \
+        collector(run.env)
+    obs = envs.reset(seed=cfg.seed + run.counters.episodes)
+    envs.seed_actions(cfg.seed + run.counters.step)
+    replay.end_episode()
     while run.counters.step < train.total_steps:
         before = run.counters.step
-        if before < run.warmup_until:
-            action = env.action_space.sample()
-        else:
-            action = agent.act(obs)
-        # The updates of this step run while the env steps: in its worker process when it
-        # has one; on a GPU, the update's kernels run while this process steps the env.
+        step = before + envs.num_envs  # agent steps count every env's
+        actions = envs.random_actions() if before < run.warmup_until else agent.act(obs)
+        # The updates of this step run while the envs step: in worker processes when they
+        # have them; on a GPU, the update's kernels run while this process steps the envs.
         # They see the replay up to the previous step (DrQ-v2's order).
-        start_step(action)
+        envs.step_async(actions)
         metrics = {}
-        step = before + 1
-        if step >= run.warmup_until and step % train.update_every == 0 and buffer.can_sample:
-            for _ in range(train.updates_per_step):
+        if step >= run.warmup_until and replay.can_sample:  # none for steps before warm-up's end
+            rounds = update_rounds(max(before, run.warmup_until - 1), step, train.update_every)
+            for _ in range(rounds * train.updates_per_step):
                 metrics = update()
-        next_obs, reward, terminated, truncated, info = env.step(action)
-        buffer.add(obs, action, float(reward), next_obs, terminated, truncated)
+        stepped = envs.step_wait()
+        for i, lane in enumerate(lanes):
+            lane.add(obs_tree.index(obs, i), actions[i], float(stepped.reward[i]),
+                     obs_tree.index(stepped.final_obs, i), bool(stepped.terminated[i]),
+                     bool(stepped.truncated[i]))
         run.counters.step = step
-        if terminated or truncated:
-            run.episode_done(float(info["episode"]["r"]), int(info["episode"]["l"]))
-            obs, _ = env.reset()
-        else:
-            obs = next_obs
+        for i, episode_return, length in stepped.ended:
+            run.episode_done(episode_return, length, env_index=i)
+        obs = stepped.next_obs
         run.after_steps(before, metrics)
 
 

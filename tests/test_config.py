@@ -76,11 +76,6 @@ def test_unknown_key_in_yaml_file(tmp_path):
         load_config(str(path))
 
 
-def test_off_policy_rejects_parallel_envs():
-    with pytest.raises(ConfigError, match="num_envs"):
-        load_config("pendulum_sac", ["env.num_envs=4"])
-
-
 def test_nested_encoder_config_from_yaml_and_overrides():
     cfg = load_config("cheetah_run_pixels",
                       ["agent.encoder.amp=false", "agent.encoder.kind=nature"])

@@ -183,29 +183,34 @@ def test_graphed_updates_learn_exactly_what_eager_updates_learn(algo):
             assert torch.equal(a, b), name
 
 
-def _growing_replay(obs_space=STATE, capacity=40):
-    from robovision.replay import ReplayBuffer
+def _growing_replay(obs_space=STATE, capacity=40, lanes=1):
+    """A replay (``lanes`` > 1: one lane per env) and a function adding steps to it."""
+    from robovision.replay import ReplayBuffer, ReplayLanes, lanes_of
 
-    replay = ReplayBuffer(obs_space, ACT, capacity, gamma=0.99, n_step=3)
+    made = [ReplayBuffer(obs_space, ACT, capacity, gamma=0.99, n_step=3) for _ in range(lanes)]
+    replay = made[0] if lanes == 1 else ReplayLanes(made)
     rng = np.random.default_rng(0)
 
     def add(steps):
         for _ in range(steps):
-            obs = rng.standard_normal(obs_space.shape).astype(np.float32)
-            replay.add(obs, rng.uniform(-1, 1, 2), float(rng.standard_normal()), obs + 1,
-                       False, bool(rng.random() < 0.1))
+            for lane in lanes_of(replay):
+                obs = rng.standard_normal(obs_space.shape).astype(np.float32)
+                lane.add(obs, rng.uniform(-1, 1, 2), float(rng.standard_normal()), obs + 1,
+                         False, bool(rng.random() < 0.1))
 
     return replay, add
 
 
+@pytest.mark.parametrize("lanes", [1, 3], ids=["one-env", "three-lanes"])
 @pytest.mark.parametrize("algo", names("off_policy"))
-def test_sampling_and_update_capture_as_one_graph_while_the_replay_grows(algo):
+def test_sampling_and_update_capture_as_one_graph_while_the_replay_grows(algo, lanes):
     """``update_from``: the replay samples inside the captured step from its device
-    counter, so one graph serves every update while steps are added and the ring wraps."""
+    counter (every lane's), so one graph serves every update while steps are added and
+    the ring wraps."""
     agent = make_agent(algo, STATE)
     runner = Graphed(CheckedCapture(), warmup=1)
     agent.use_runner(runner, capturable=True)
-    replay, add = _growing_replay()
+    replay, add = _growing_replay(lanes=lanes)
     add(10)
     for _ in range(12):
         add(5)  # 70 steps into 40 slots: the ring wraps
@@ -301,20 +306,24 @@ def test_cuda_graph_acts_match_eager_acts_on_the_gpu(algo):
 
 
 @pytest.mark.cuda
-def test_a_cuda_graph_samples_the_steps_added_after_its_capture():
+@pytest.mark.parametrize("lanes", [1, 2], ids=["one-env", "two-lanes"])
+def test_a_cuda_graph_samples_the_steps_added_after_its_capture(lanes):
     """Sampling captured with the update on the GPU: steps added after the capture, with
     rewards of 100 instead of 0, reach the graph's batches (a graph that had frozen the
     replay's size would keep drawing the first steps, whose rewards are 0)."""
-    from robovision.replay import ReplayBuffer
+    from robovision.replay import ReplayBuffer, ReplayLanes, lanes_of
 
     agent = make_agent("ddpg", STATE, device="cuda")
     agent.use_runner(Graphed(), capturable=True)
-    replay = ReplayBuffer(STATE, ACT, 1000, gamma=0.99, device="cuda", storage_device="cuda")
+    made = [ReplayBuffer(STATE, ACT, 1000, gamma=0.99, device="cuda", storage_device="cuda")
+            for _ in range(lanes)]
+    replay = made[0] if lanes == 1 else ReplayLanes(made)
     obs = np.zeros(STATE.shape, np.float32)
 
     def add(steps, reward):
         for _ in range(steps):
-            replay.add(obs, np.zeros(2, np.float32), reward, obs, False, False)
+            for lane in lanes_of(replay):
+                lane.add(obs, np.zeros(2, np.float32), reward, obs, False, False)
 
     add(50, 0.0)
     before = [agent.update_from(replay, 64)["critic_loss"].item() for _ in range(8)]

@@ -6,7 +6,7 @@ import pytest
 import torch
 from gymnasium import spaces
 
-from robovision.replay import ReplayBuffer
+from robovision.replay import ReplayBuffer, ReplayLanes
 
 OBS = spaces.Box(-np.inf, np.inf, (2,), np.float32)
 ACT = spaces.Box(-1, 1, (1,), np.float32)
@@ -181,3 +181,54 @@ def test_sampling_from_the_device_counter_draws_the_valid_starts(steps):
     host, device = buffer.transitions(drawn), buffer.transitions(drawn, buffer.t_device)
     for name in ("obs", "action", "reward", "next_obs", "discount"):
         assert torch.equal(getattr(host, name), getattr(device, name)), name
+
+
+# --------------------------------------------------------------------------- lanes
+
+
+def _lanes(n_lanes=2, capacity=20, n_step=3):
+    return ReplayLanes([ReplayBuffer(OBS, ACT, capacity, gamma=0.5, n_step=n_step)
+                        for _ in range(n_lanes)])
+
+
+def _fill_lanes(replay, steps):
+    """Lane ``i`` sees observations ``1000 * i + t``; episodes of 5 steps (truncated)."""
+    for t in range(steps):
+        for i, lane in enumerate(replay.lanes):
+            lane.add(_obs(1000 * i + t), [float(i)], 1.0, _obs(1000 * i + t + 1), False,
+                     t % 5 == 4)
+
+
+@pytest.mark.parametrize("device_counter", [False, True], ids=["host", "device"])
+def test_lanes_give_equal_shares_and_keep_each_env_in_time_order(device_counter):
+    replay = _lanes(3)
+    _fill_lanes(replay, 12)
+    assert replay.can_sample and len(replay) == 36
+    assert replay.t_device.tolist() == [lane.t for lane in replay.lanes]
+    batch = replay.sample(301, replay.t_device if device_counter else None)
+    lane_of = (batch.obs[:, 0] // 1000).long()
+    assert lane_of.tolist() == [0] * 101 + [1] * 100 + [2] * 100  # shares, in lane order
+    assert torch.equal(batch.action[:, 0].long(), lane_of)  # obs and action of one lane
+    # n-step within one lane's episode: next_obs = obs + m with m <= 3, never across lanes
+    steps = batch.next_obs[:, 0] - batch.obs[:, 0]
+    assert torch.equal((batch.next_obs[:, 0] // 1000).long(), lane_of)
+    assert steps.min() >= 1 and steps.max() <= 3
+    assert torch.allclose(batch.reward, sum(0.5 ** j for j in range(3)) * (steps == 3)
+                          + (steps == 2) * 1.5 + (steps == 1) * 1.0)
+
+
+def test_lanes_round_trip_and_refuse_another_number_of_envs():
+    replay = _lanes(2)
+    _fill_lanes(replay, 9)
+    state = replay.state_dict()
+    again = _lanes(2)
+    again.load_state_dict(state)
+    assert again.t_device.tolist() == replay.t_device.tolist() == [11, 11]
+    g = replay.lanes[1].valid_starts()
+    assert torch.equal(again.lanes[1].transitions(g).obs, replay.lanes[1].transitions(g).obs)
+    with pytest.raises(ValueError, match=r"2 lane.*3 envs.*env\.num_envs=2"):
+        _lanes(3).load_state_dict(state)
+    with pytest.raises(ValueError, match=r"2 lanes.*one env.*env\.num_envs=2"):
+        ReplayBuffer(OBS, ACT, 20, gamma=0.5).load_state_dict(state)
+    with pytest.raises(ValueError, match=r"1 lane.*2 envs.*env\.num_envs=1"):
+        _lanes(2).load_state_dict(replay.lanes[0].state_dict())

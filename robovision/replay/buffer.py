@@ -328,6 +328,10 @@ class ReplayBuffer:
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        if "lanes" in state:
+            raise ValueError(f"the checkpoint's replay has {len(state['lanes'])} lanes, one "
+                             f"per env, and this run has one env; resume with "
+                             f"env.num_envs={len(state['lanes'])}")
         n, t = state["action"].shape[0], int(state["t"])
         if n > self.capacity or (t > n and n != self.capacity):
             raise ValueError(f"checkpoint replay has {n} slots, this buffer {self.capacity}; "
