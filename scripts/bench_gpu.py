@@ -12,7 +12,8 @@ repeat 2, 84x84, batch 256) unless said:
   ``--arms``, alternating ``--pairs`` times; and the CPU ms per agent step spent outside
   the agent's updates. Arms: ``process`` (eager updates, env in the training process),
   ``worker`` (``train.env_worker=true``), ``graph`` (``train.cuda_graph=true``, the
-  preset's setting), ``graph+worker``;
+  preset's setting), ``graph+worker``, ``graph+2envs`` (``env.num_envs=2`` in lockstep),
+  ``graph+2workers`` (the two in worker processes);
 - ms per agent step of the pixel env (2 physics frames and one rendered frame);
 - ms per sampled batch of 256 from the replay, delivered on the training device;
 - ms per ``act`` (one observation) and per ``update`` (one batch), synchronised on CUDA;
@@ -261,13 +262,16 @@ def _accumulating(fn, total: list[float]):
     return timed
 
 
-ARMS = {"process": ["train.cuda_graph=false", "train.env_worker=false"],
-        "worker": ["train.cuda_graph=false", "train.env_worker=true"],
-        "graph": ["train.cuda_graph=true", "train.env_worker=false"],
-        "graph+worker": ["train.cuda_graph=true", "train.env_worker=true"]}
-"""Main-job arms: overrides on top of the preset, each naming both settings (the preset
-replays its updates as CUDA graphs since the H200 run; ``process`` is the eager update with
-the env in the training process)."""
+ARMS = {"process": ["train.cuda_graph=false", "train.env_worker=false", "env.num_envs=1"],
+        "worker": ["train.cuda_graph=false", "train.env_worker=true", "env.num_envs=1"],
+        "graph": ["train.cuda_graph=true", "train.env_worker=false", "env.num_envs=1"],
+        "graph+worker": ["train.cuda_graph=true", "train.env_worker=true", "env.num_envs=1"],
+        "graph+2envs": ["train.cuda_graph=true", "train.env_worker=false", "env.num_envs=2"],
+        "graph+2workers": ["train.cuda_graph=true", "train.env_worker=true", "env.num_envs=2"]}
+"""Main-job arms: overrides on top of the preset, each naming all three settings (the
+preset replays its updates as CUDA graphs since the H200 run; ``process`` is the eager
+update with the env in the training process; ``2envs``: two envs in lockstep, whose two
+steps both run while the update's kernels do, updates per frame unchanged)."""
 
 
 def main_job(device_name: str, frames: int, arm: list[str],

@@ -5,9 +5,10 @@
 # The device's copy of the tree may have no .git: pass COMMIT=<hash> to name the code.
 #
 #   bash scripts/gpu_session.sh speed    # components, the update's levers and kernels, eval
-#                                        # arms, the main job end to end (graphed, 20k
-#                                        # frames; the eager arm is section 19's 214
-#                                        # frames/s), state and pixel SAC vs SB3
+#                                        # arms, the main job end to end (graphed, one env
+#                                        # and two in lockstep, 16k frames; the eager arm is
+#                                        # section 19's 214 frames/s), state and pixel SAC
+#                                        # vs SB3
 #   bash scripts/gpu_session.sh learn    # starts 3 seeds of the main job and reach_duplo
 #                                        # to 100k frames (they outlive the call), runs the
 #                                        # suite beside them, then waits out the call
@@ -18,7 +19,7 @@
 # `learn` and `collect` are not comparable to `speed`'s: four runs and the suite share the
 # machine there, so they evaluate in their own process (eval workers give the same returns).
 set -uo pipefail
-# Budgets: 230 + 110 + 200 s of timeouts keep `speed` inside one call. A piece cut off by
+# Budgets: 200 + 150 + 200 s of timeouts keep `speed` inside one call. A piece cut off by
 # its timeout loses its table (bench_gpu still prints each row as it is measured), so
 # raise none of them without lowering another.
 cd "$(dirname "$0")/.."
@@ -36,12 +37,12 @@ machine() {
 
 speed() {
   machine | tee "$OUT/machine.txt"
-  timeout 230 python3 scripts/bench_gpu.py --device cuda --pairs 0 --profile \
+  timeout 200 python3 scripts/bench_gpu.py --device cuda --pairs 0 --profile \
     --eval-envs 10,10w 2>&1 | tee "$OUT/components.txt"
   nvidia-smi dmon -s u -d 5 > "$OUT/gpu_busy.txt" 2>&1 &
   local dmon=$!
-  timeout 110 python3 scripts/bench_gpu.py --device cuda --frames 20000 --pairs 1 \
-    --arms graph --main-only 2>&1 | tee "$OUT/main_job.txt"
+  timeout 150 python3 scripts/bench_gpu.py --device cuda --frames 16000 --pairs 1 \
+    --arms graph,graph+2envs --main-only 2>&1 | tee "$OUT/main_job.txt"
   kill "$dmon" 2>/dev/null
   timeout 200 python3 scripts/bench_pixels.py --device cuda --names robovision \
     robovision-graph sb3 --repeats 1 --warmup 500 --steps 800 2>&1 | tee "$OUT/pixels.txt"

@@ -17,10 +17,12 @@ COMMON = ["train.progress=false", "train.eval_every=0", "train.checkpoint_every=
           "train.eval_episodes=10", "train.log_every=1000", "seed=0"]
 
 
-@pytest.mark.parametrize(("preset", "steps"), [
-    ("pendulum_sac", 6000), ("pendulum_td3", 7000), ("pendulum_ddpg", 7000)])
-def test_off_policy_solves_pendulum(preset, steps, tmp_path):
-    cfg = load_config(preset, [*COMMON, f"train.total_steps={steps}"])
+@pytest.mark.parametrize(("preset", "steps", "envs"), [
+    ("pendulum_sac", 6000, 1), ("pendulum_td3", 7000, 1), ("pendulum_ddpg", 7000, 2)])
+def test_off_policy_solves_pendulum(preset, steps, envs, tmp_path):
+    """DDPG collects with two envs in lockstep (updates per step as with one; on this CPU
+    seeds 0-2 reached -111, -133 and -121, BENCHMARKS 22)."""
+    cfg = load_config(preset, [*COMMON, f"train.total_steps={steps}", f"env.num_envs={envs}"])
     counters = train(cfg, tmp_path)
     assert counters.last_eval >= -400, f"{preset}: mean eval return {counters.last_eval:.0f}"
 
