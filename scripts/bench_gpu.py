@@ -29,8 +29,9 @@ repeat 2, 84x84, batch 256) unless said:
   each number of eval envs (``train.eval_envs``; ``w``: all but the first in worker
   processes, ``train.eval_workers``), alternating;
 - state SAC on HalfCheetah-v5, agent steps/s, robovision (eager, and on CUDA with CUDA
-  graphs) and Stable-Baselines3 on the same device (``scripts/bench_speed.py`` workers;
-  ``--no-state`` skips them).
+  graphs, with one env and with two in lockstep, one update per agent step either way) and
+  Stable-Baselines3 on the same device (``scripts/bench_speed.py`` workers; ``--no-state``
+  skips them).
 
 Counting: frames are environment frames (agent steps x action repeat 2).
 """
@@ -389,6 +390,10 @@ def main() -> None:
             rows["state SAC HalfCheetah-v5, robovision with CUDA graphs, steps/s"] = (
                 bench_speed.run_worker("robovision", "sac", 1000, 1500,
                                        rv_extra=("train.cuda_graph=true",)))
+            rows["state SAC HalfCheetah-v5, robovision with CUDA graphs, 2 envs in lockstep, "
+                 "steps/s"] = bench_speed.run_worker(
+                "robovision", "sac", 1000, 1500,
+                rv_extra=("train.cuda_graph=true", "env.num_envs=2"))
     print("| measure | value |")
     print("|---|---|")
     for name, value in rows.items():

@@ -113,13 +113,16 @@ def test_expansion_is_grid_times_samples_times_seeds_and_reproducible():
     assert td3.config().algo == "td3" and td3.variant.startswith("preset=pendulum_td3")
 
 
-def test_a_trial_with_an_env_worker_reserves_a_cpu_for_it():
+def test_a_trial_with_env_workers_reserves_a_cpu_for_each():
     from robovision.sweep.runner import trial_resources
 
     spec = load_spec({"preset": "pendulum_sac", "resources": {"cpu": 2, "gpu": 0.25},
-                      "search": {"train.env_worker": {"grid": [False, True]}}})
-    by_worker = {t.overrides["train.env_worker"]: trial_resources(spec, t) for t in expand(spec)}
-    assert by_worker == {False: {"cpu": 2, "gpu": 0.25}, True: {"cpu": 3, "gpu": 0.25}}
+                      "search": {"train.env_worker": {"grid": [False, True]},
+                                 "env.num_envs": {"grid": [1, 3]}}})
+    reserved = {(t.overrides["train.env_worker"], t.overrides["env.num_envs"]):
+                trial_resources(spec, t) for t in expand(spec)}
+    assert reserved == {(False, 1): {"cpu": 2, "gpu": 0.25}, (False, 3): {"cpu": 2, "gpu": 0.25},
+                        (True, 1): {"cpu": 3, "gpu": 0.25}, (True, 3): {"cpu": 5, "gpu": 0.25}}
 
 
 def test_the_sweep_bar_follows_running_trials_between_evaluations(tmp_path):

@@ -213,13 +213,14 @@ class Outcome:
 
 
 def trial_resources(spec: SweepSpec, trial: Trial) -> dict[str, float]:
-    """What Ray reserves for a trial: the spec's ``resources``, and one CPU more when the
-    trial steps its env in a worker process (``train.env_worker``), which is busy while
-    the learner updates. Evaluation workers (``train.eval_workers``) reserve nothing:
-    they idle between evaluations."""
+    """What Ray reserves for a trial: the spec's ``resources``, and one CPU more for each
+    env the trial steps in a worker process (``train.env_worker``: ``env.num_envs`` of
+    them), which is busy while the learner updates. Evaluation workers
+    (``train.eval_workers``) reserve nothing: they idle between evaluations."""
     resources = dict(spec.resources)
-    if trial.config().train.env_worker:
-        resources["cpu"] = resources.get("cpu", 0) + 1
+    cfg = trial.config()
+    if cfg.train.env_worker:
+        resources["cpu"] = resources.get("cpu", 0) + cfg.env.num_envs
     return {k: v for k, v in resources.items() if v > 0}
 
 
