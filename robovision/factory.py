@@ -175,6 +175,8 @@ def build_storage(cfg: Config, obs_space: spaces.Space, action_space: spaces.Spa
     needed = ReplayBuffer.bytes_needed(obs_space, action_space, capacity, frame_stack)
     storage, why = choose_replay_device(t.replay_on_device, device, needed)
     lanes = cfg.env.num_envs
+    if lanes > 1:  # all lanes together, before the first is allocated
+        ReplayBuffer.check_fits(capacity, needed // capacity, storage)
     made = [ReplayBuffer(obs_space, action_space, -(-capacity // lanes), gamma=cfg.agent.gamma,
                          n_step=t.n_step, frame_stack=frame_stack, device=device,
                          storage_device=storage) for _ in range(lanes)]

@@ -31,6 +31,15 @@ def test_replay_is_sized_to_the_budget_not_beyond():
     assert small.k == 1 and small.n == 1
 
 
+def test_lanes_split_the_replay_and_are_checked_together_before_allocating():
+    _, replay = _storage("pendulum_sac", "train.total_steps=5000", "env.num_envs=2")
+    assert [lane.capacity for lane in replay.lanes] == [2755, 2755]  # 5510 in all
+    assert "one lane per env (2)" in replay.placement
+    with pytest.raises(MemoryError, match=r"a replay of 1,000,000,000 transitions"):
+        _storage("point_reach_pixels_sac", "train.total_steps=1000000000",
+                 "train.buffer_size=1000000000", "env.num_envs=2")
+
+
 def test_pixel_replay_stores_one_frame_per_step():
     cfg, replay = _storage("point_reach_pixels_sac", "train.total_steps=1000", "env.frame_stack=3")
     assert replay.k == cfg.env.frame_stack and replay.stacked[None]

@@ -143,13 +143,19 @@ class ReplayBuffer:
         return channels // self.k, height, width
 
     def _check_fits(self) -> None:
-        need = self.capacity * self.bytes_per_slot
-        free = available_memory(self.storage_device)
+        self.check_fits(self.capacity, self.bytes_per_slot, self.storage_device)
+
+    @staticmethod
+    def check_fits(capacity: int, bytes_per_slot: int, device: torch.device) -> None:
+        """A MemoryError naming the largest ``train.buffer_size`` that fits, if a replay of
+        ``capacity`` slots (all lanes together) would not fit in ``device``'s free memory."""
+        need = capacity * bytes_per_slot
+        free = available_memory(device)
         if need > 0.9 * free:
-            fits = int(0.9 * free // self.bytes_per_slot)
+            fits = int(0.9 * free // bytes_per_slot)
             raise MemoryError(
-                f"a replay of {self.capacity:,} transitions needs {need / 2**30:.1f} GiB "
-                f"on {self.storage_device} but {free / 2**30:.1f} GiB are available; the largest "
+                f"a replay of {capacity:,} transitions needs {need / 2**30:.1f} GiB "
+                f"on {device} but {free / 2**30:.1f} GiB are available; the largest "
                 f"capacity that fits is {fits:,} (set train.buffer_size={fits})")
 
     @property
