@@ -11,7 +11,8 @@
 #                                        # vs SB3
 #   bash scripts/gpu_session.sh learn    # starts 3 seeds of the main job and reach_duplo
 #                                        # to 100k frames (they outlive the call), runs the
-#                                        # suite beside them, then waits out the call
+#                                        # suite beside them, then waits out the call;
+#                                        # EXTRA="env.num_envs=2" adds overrides to the runs
 #   bash scripts/gpu_session.sh collect  # waits for those runs (up to 9.5 min), stops
 #                                        # them, archives metrics.csv and logs (runs.tgz)
 #
@@ -51,16 +52,16 @@ speed() {
 # Four runs share the GPU: three made 411 frames/s together on the H200 (BENCHMARKS 19),
 # so 100k frames each take about 16 minutes, which learn and collect give them together.
 learn() {
-  machine | tee "$OUT/machine.txt"
+  { machine; echo "overrides: ${EXTRA:-none}"; } | tee "$OUT/machine.txt"
   mkdir -p "$RUNS"
   for seed in 0 1 2; do
     setsid bash -c "$(declare -f rv); rv train cheetah_run_pixels seed=$seed device=cuda \
       threads=2 train.video=false train.progress=false train.total_steps=100000 \
-      train.eval_workers=false run_dir=$RUNS/cheetah_s$seed" > "$RUNS/cheetah_s$seed.log" 2>&1 < /dev/null &
+      train.eval_workers=false ${EXTRA:-} run_dir=$RUNS/cheetah_s$seed" > "$RUNS/cheetah_s$seed.log" 2>&1 < /dev/null &
   done
   setsid bash -c "$(declare -f rv); rv train reach_duplo_pixels seed=0 device=cuda threads=2 \
     train.video=false train.progress=false train.total_steps=100000 \
-    train.eval_workers=false run_dir=$RUNS/duplo_s0" > "$RUNS/duplo_s0.log" 2>&1 < /dev/null &
+    train.eval_workers=false ${EXTRA:-} run_dir=$RUNS/duplo_s0" > "$RUNS/duplo_s0.log" 2>&1 < /dev/null &
   setsid nvidia-smi dmon -s u -d 10 > "$RUNS/gpu_busy.log" 2>&1 < /dev/null &
   local start=$SECONDS
   OMP_NUM_THREADS=1 timeout 480 python3 -m pytest -q -n 6 --ignore=tests/test_sweep.py \
