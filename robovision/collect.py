@@ -40,10 +40,22 @@ class Steps:
 
 
 def _one(x: Any) -> Any:
+    """One observation as a batch of one (views, no copies)."""
     return obs_tree.map_obs(lambda leaf: np.asarray(leaf)[None], x)
 
 
+def _set_row(batch: Any, i: int, value: Any) -> None:
+    """Row ``i`` of every leaf of the batched observation ``batch`` = ``value``'s leaf."""
+    if isinstance(batch, dict):
+        for key, leaf in batch.items():
+            leaf[i] = value[key]
+    else:
+        batch[i] = value
+
+
 class OneEnv:
+    """A single env as a batch of one; its step starts early when a worker runs it."""
+
     num_envs = 1
 
     def __init__(self, env: gym.Env) -> None:
@@ -75,6 +87,8 @@ class OneEnv:
 
 
 class EnvBatch:
+    """gymnasium's vector env with same-step autoreset, final observations put back."""
+
     def __init__(self, envs: gym.vector.VectorEnv) -> None:
         self.envs = envs
         self.num_envs = envs.num_envs
@@ -102,8 +116,7 @@ class EnvBatch:
         if len(done):
             final = obs_tree.map_obs(np.copy, obs)
             for i in done:
-                obs_tree.map_obs(lambda row, value, i=i: row.__setitem__(i, value),
-                                 final, info["final_obs"][i])
+                _set_row(final, i, info["final_obs"][i])
         episodes = info.get("episode", {})
         ended = [(int(i), float(episodes["r"][i]), int(episodes["l"][i]))
                  for i in np.flatnonzero(info.get("_episode", []))]

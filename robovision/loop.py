@@ -383,8 +383,8 @@ def update_rounds(before: int, step: int, every: int) -> int:
 def run_off_policy(run: Run) -> None:
     cfg, agent, replay, train = run.cfg, run.agent, run.storage, run.train_cfg
     assert isinstance(agent, OffPolicyAgent) and isinstance(replay, ReplayBuffer | ReplayLanes)
-    update, lanes, envs = updater(agent, replay, train.batch_size), lanes_of(replay), \
-        collector(run.env)
+    update = updater(agent, replay, train.batch_size)
+    lanes, envs = lanes_of(replay), collector(run.env)
     obs = envs.reset(seed=cfg.seed + run.counters.episodes)
     envs.seed_actions(cfg.seed + run.counters.step)
     replay.end_episode()
@@ -397,7 +397,8 @@ def run_off_policy(run: Run) -> None:
         # They see the replay up to the previous step (DrQ-v2's order).
         envs.step_async(actions)
         metrics = {}
-        if step >= run.warmup_until and replay.can_sample:  # none for steps before warm-up's end
+        if step >= run.warmup_until and replay.can_sample:
+            # rounds due for the steps from the end of the warm-up on
             rounds = update_rounds(max(before, run.warmup_until - 1), step, train.update_every)
             for _ in range(rounds * train.updates_per_step):
                 metrics = update()

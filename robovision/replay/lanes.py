@@ -23,6 +23,8 @@ from robovision.replay.buffer import ReplayBuffer
 
 
 class ReplayLanes:
+    """The replay of a run with several envs: a lane each, sampled and saved together."""
+
     def __init__(self, lanes: list[ReplayBuffer]) -> None:
         if len(lanes) < 2:
             raise ValueError("ReplayLanes holds two lanes or more; one env needs one "
