@@ -218,6 +218,11 @@ class Run:
         self.env = factory.build_train_env(cfg, seed=cfg.seed)
         if self.device.type == "cuda" and getattr(self.storage, "placement", ""):
             self.write(f"robovision: {self.storage.placement}")
+        if self.kind == "off_policy" and cfg.env.num_envs > 1:
+            t = self.train_cfg
+            self.write(f"robovision: {cfg.env.num_envs} envs in lockstep (one batched act for "
+                       f"all, a replay lane each); {t.updates_per_step} update(s) every "
+                       f"{t.update_every} agent step(s), counted over all envs as with one")
         self.counters = Counters()
         self.warmup_until = self.train_cfg.learning_starts
         """Off-policy: random actions and no updates before this step (moved on when a

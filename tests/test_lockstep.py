@@ -120,6 +120,8 @@ def test_a_two_env_run_resumes_and_refuses_another_number_of_envs(tmp_path, caps
     args = ["train", "pendulum_sac", f"run_dir={run}", *FAST, "env.num_envs=2",
             "train.checkpoint_every=20"]
     assert main([*args, "train.total_steps=40"]) == 0
+    said = capsys.readouterr().err
+    assert "2 envs in lockstep" in said and "1 update(s) every 1 agent step(s)" in said
     assert main(["resume", str(run), "train.total_steps=80"]) == 0
     state = load_checkpoint(run / "checkpoints" / "latest.pt")
     assert state["counters"]["step"] == 80
