@@ -172,11 +172,11 @@ def build_storage(cfg: Config, obs_space: spaces.Space, action_space: spaces.Spa
     # budget plus one slot per episode of 10 or more steps holds the whole run.
     capacity = min(t.buffer_size, t.total_steps + t.total_steps // 10 + 10)
     frame_stack = cfg.env.frame_stack if cfg.env.obs != "state" else 1
-    needed = ReplayBuffer.bytes_needed(obs_space, action_space, capacity, frame_stack)
-    storage, why = choose_replay_device(t.replay_on_device, device, needed)
+    per_slot = ReplayBuffer.bytes_needed(obs_space, action_space, 1, frame_stack)
+    storage, why = choose_replay_device(t.replay_on_device, device, capacity * per_slot)
     lanes = cfg.env.num_envs
     if lanes > 1:  # all lanes together, before the first is allocated
-        ReplayBuffer.check_fits(capacity, needed // capacity, storage)
+        ReplayBuffer.check_fits(capacity, per_slot, storage)
     made = [ReplayBuffer(obs_space, action_space, -(-capacity // lanes), gamma=cfg.agent.gamma,
                          n_step=t.n_step, frame_stack=frame_stack, device=device,
                          storage_device=storage) for _ in range(lanes)]

@@ -41,6 +41,15 @@ def available_memory(device: torch.device) -> int:
     return int(psutil.virtual_memory().available)
 
 
+def other_env_count(saved: int, here: int) -> ValueError:
+    """The error for a checkpoint whose replay has ``saved`` lanes (one per env) loaded
+    into a run with ``here`` envs."""
+    lanes = f"{saved} lane{'s' if saved > 1 else ''}"
+    envs = "one env" if here == 1 else f"{here} envs"
+    return ValueError(f"the checkpoint's replay has {lanes}, one per env, and this run has "
+                      f"{envs}; resume with env.num_envs={saved}")
+
+
 class StagedWriter:
     """Host arrays into rows of device tensors without waiting for the device.
 
@@ -335,9 +344,7 @@ class ReplayBuffer:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if "lanes" in state:
-            raise ValueError(f"the checkpoint's replay has {len(state['lanes'])} lanes, one "
-                             f"per env, and this run has one env; resume with "
-                             f"env.num_envs={len(state['lanes'])}")
+            raise other_env_count(len(state["lanes"]), 1)
         n, t = state["action"].shape[0], int(state["t"])
         if n > self.capacity or (t > n and n != self.capacity):
             raise ValueError(f"checkpoint replay has {n} slots, this buffer {self.capacity}; "

@@ -19,7 +19,7 @@ import torch
 from torch.utils._pytree import tree_map
 
 from robovision.replay.batch import Batch
-from robovision.replay.buffer import ReplayBuffer
+from robovision.replay.buffer import ReplayBuffer, other_env_count
 
 
 class ReplayLanes:
@@ -72,12 +72,9 @@ class ReplayLanes:
         return {"lanes": [lane.state_dict() for lane in self.lanes]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        saved = state.get("lanes")
-        if saved is None or len(saved) != len(self.lanes):
-            count = 1 if saved is None else len(saved)
-            raise ValueError(f"the checkpoint's replay has {count} lane(s), one per env, and "
-                             f"this run has {len(self.lanes)} envs; resume with "
-                             f"env.num_envs={count}")
+        saved = state.get("lanes", [state])
+        if len(saved) != len(self.lanes):
+            raise other_env_count(len(saved), len(self.lanes))
         for lane, lane_state in zip(self.lanes, saved, strict=True):
             lane.load_state_dict(lane_state)
 
