@@ -112,6 +112,15 @@ class TrainConfig:
     actor update, do the targets), capture the update as a CUDA graph and replay it: one
     launch instead of several hundred kernels issued from Python. Same updates; on the CPU
     the run says it does not apply and updates eagerly."""
+    cudnn_benchmark: bool = False
+    """CUDA: cuDNN times its convolution algorithms for each new input shape and keeps the
+    fastest (DrQ-v2's code sets it). The first updates pay for the timing, and a seed may
+    no longer repeat bit for bit across processes, since the chosen algorithms can differ.
+    A process-wide torch setting; the CPU ignores it (the run says so)."""
+    tf32: bool = False
+    """CUDA: float32 matrix products (the actor's and critics' MLPs) on TF32 tensor cores,
+    whose products keep 10 mantissa bits. A process-wide torch setting; the CPU ignores it
+    (the run says so)."""
     rollout_steps: int = 2048
     """On-policy: steps per env between updates."""
     eval_every: int = 10_000

@@ -147,6 +147,28 @@ def use_cuda_graphs(agent: Agent, device: torch.device) -> str:
             "(train.cuda_graph=true)")
 
 
+CUDA_BACKENDS = {"cudnn_benchmark": "cuDNN picks each convolution's algorithm by timing it",
+                 "tf32": "float32 matrix products run on TF32 tensor cores"}
+"""The process-wide CUDA settings a run can ask for (``train.<name>``), and what each does."""
+
+
+def use_cuda_backends(train: TrainConfig, device: torch.device) -> str | None:
+    """Turn on the process-wide CUDA settings a run asks for (:data:`CUDA_BACKENDS`); says
+    what it did, or None when it asks for none. Settings not asked for are left as they
+    are."""
+    asked = [name for name in CUDA_BACKENDS if getattr(train, name)]
+    if not asked:
+        return None
+    if device.type != "cuda":
+        keys = " and ".join(f"train.{name}" for name in asked)
+        return f"{keys} apply on CUDA only; ignored on {device}"
+    if train.cudnn_benchmark:
+        torch.backends.cudnn.benchmark = True
+    if train.tf32:
+        torch.backends.cuda.matmul.allow_tf32 = True
+    return "; ".join(f"train.{name}: {CUDA_BACKENDS[name]}" for name in asked)
+
+
 def restore_agent(cfg: Config, checkpoint: Path, obs_space: spaces.Space,
                   action_space: spaces.Space, device: torch.device) -> Agent:
     """The agent of a saved run: built from its config, weights from ``checkpoint``."""

@@ -201,6 +201,9 @@ class Run:
         tune_allocator()
         if cfg.threads > 0:
             torch.set_num_threads(cfg.threads)
+        backends = factory.use_cuda_backends(cfg.train, self.device)
+        if backends:
+            self.write(f"robovision: {backends}")
         seed_everything(cfg.seed)
         self.eval_env = factory.build_env(cfg, seed=cfg.seed + EVAL_SEED_OFFSET,
                                           render_mode="rgb_array" if cfg.train.video else None,

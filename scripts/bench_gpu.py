@@ -13,14 +13,16 @@ repeat 2, 84x84, batch 256) unless said:
   the agent's updates. Arms: ``process`` (eager updates, env in the training process),
   ``worker`` (``train.env_worker=true``), ``graph`` (``train.cuda_graph=true``, the
   preset's setting), ``graph+worker``, ``graph+2envs`` (``env.num_envs=2`` in lockstep),
-  ``graph+2workers`` (the two in worker processes);
+  ``graph+2workers`` (the two in worker processes), ``graph+2envs+cudnn`` (and
+  ``train.cudnn_benchmark=true``);
 - ms per agent step of the pixel env (2 physics frames and one rendered frame);
 - ms per sampled batch of 256 from the replay, delivered on the training device;
 - ms per ``act`` (one observation) and per ``update`` (one batch), synchronised on CUDA;
   on CUDA also per update replayed as a CUDA graph, per sampling and update replayed as
   one graph (the training loop's path when the replay is on the GPU), and that graph for
-  each untried lever of ``VARIANTS`` (cuDNN benchmark mode, TF32 matrix products, the
-  first conv padded to 16 input channels; ``--variants`` times the last eagerly on the CPU);
+  each lever of ``VARIANTS`` (cuDNN benchmark mode, TF32 matrix products, the first conv
+  padded to 16 input channels, the bf16 trunk in NCHW, float32 without autocast;
+  ``--variants`` times the padding and float32 eagerly on the CPU);
   ``--profile`` adds the kernels that take most of an eager update's GPU time, and the
   ops by input shape (on the CPU, by CPU time);
 - ms per ``act`` on 10 observations (an evaluation step with ``train.eval_envs=10``); on
@@ -40,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import platform
 import statistics
@@ -130,12 +133,15 @@ def evaluation_seconds(device_name: str, eval_envs: list[str], pairs: int,
     return seconds
 
 
-VARIANTS = ("baseline", "cudnn.benchmark", "tf32", "pad16")
-"""Untried levers on the update, each on a freshly built agent: ``cudnn.benchmark`` (cuDNN
-times its algorithms per shape; DrQ-v2's code sets it), ``tf32`` (float32 matrix products,
-the actor's and critics' MLPs, on TF32 tensor cores), ``pad16`` (the first conv's 9 input
-channels zero-padded to 16, the multiple of 8 that tensor-core convolutions want; the same
-function). CUDA only but ``pad16``."""
+VARIANTS = ("baseline", "cudnn.benchmark", "tf32", "pad16", "nchw", "fp32")
+"""Levers on the update, each on a freshly built agent: ``cudnn.benchmark`` (cuDNN times
+its algorithms per shape; DrQ-v2's code sets it; ``train.cudnn_benchmark``), ``tf32``
+(float32 matrix products, the actor's and critics' MLPs, on TF32 tensor cores;
+``train.tf32``), ``pad16`` (the first conv's 9 input channels zero-padded to 16, the
+multiple of 8 that tensor-core convolutions want; the same function), ``nchw`` (the bf16
+trunk in NCHW instead of channels_last, ``PixelEncoder.CHANNELS_LAST_ON_CUDA``), ``fp32``
+(no bf16 autocast, DrQ-v2's own precision; ``agent.encoder.amp=false``). On the CPU only
+``pad16`` and ``fp32``: the others are CUDA settings."""
 
 
 @contextlib.contextmanager
@@ -146,7 +152,7 @@ def _variant(name: str):
     from robovision.nets.encoders import PixelEncoder
 
     saved = (torch.backends.cudnn.benchmark, torch.backends.cuda.matmul.allow_tf32,
-             PixelEncoder._normalized_first_conv)
+             PixelEncoder._normalized_first_conv, PixelEncoder.CHANNELS_LAST_ON_CUDA)
 
     def padded_first_conv(self, x):  # zero input channels meet zero weights
         extra = -x.shape[1] % 16
@@ -157,13 +163,22 @@ def _variant(name: str):
 
     torch.backends.cudnn.benchmark = name == "cudnn.benchmark"
     torch.backends.cuda.matmul.allow_tf32 = name == "tf32"
+    PixelEncoder.CHANNELS_LAST_ON_CUDA = name != "nchw"
     if name == "pad16":
         PixelEncoder._normalized_first_conv = padded_first_conv
     try:
         yield
     finally:
         (torch.backends.cudnn.benchmark, torch.backends.cuda.matmul.allow_tf32,
-         PixelEncoder._normalized_first_conv) = saved
+         PixelEncoder._normalized_first_conv, PixelEncoder.CHANNELS_LAST_ON_CUDA) = saved
+
+
+def _variant_config(cfg, name: str):
+    """The run config of a lever: ``fp32`` turns the encoder's bf16 autocast off."""
+    if name != "fp32":
+        return cfg
+    encoder = dataclasses.replace(cfg.agent.encoder, amp=False)
+    return dataclasses.replace(cfg, agent=dataclasses.replace(cfg.agent, encoder=encoder))
 
 
 def update_variants(cfg, env, replay, device, rounds: int = 2) -> dict[str, float]:
@@ -172,13 +187,13 @@ def update_variants(cfg, env, replay, device, rounds: int = 2) -> dict[str, floa
     from robovision import factory
 
     cuda = device.type == "cuda"
-    names = VARIANTS if cuda else ("baseline", "pad16")
+    names = VARIANTS if cuda else ("baseline", "pad16", "fp32")
     times: dict[str, list[float]] = {name: [] for name in names}
     for _ in range(rounds):
         for name in names:
             with _variant(name):
-                agent = factory.build_agent(cfg, env.observation_space, env.action_space,
-                                            device)
+                agent = factory.build_agent(_variant_config(cfg, name),
+                                            env.observation_space, env.action_space, device)
                 if cuda:
                     factory.use_cuda_graphs(agent, device)
                     for _ in range(8):  # warm-up and capture of both phases
@@ -263,16 +278,21 @@ def _accumulating(fn, total: list[float]):
     return timed
 
 
-ARMS = {"process": ["train.cuda_graph=false", "train.env_worker=false", "env.num_envs=1"],
-        "worker": ["train.cuda_graph=false", "train.env_worker=true", "env.num_envs=1"],
-        "graph": ["train.cuda_graph=true", "train.env_worker=false", "env.num_envs=1"],
-        "graph+worker": ["train.cuda_graph=true", "train.env_worker=true", "env.num_envs=1"],
-        "graph+2envs": ["train.cuda_graph=true", "train.env_worker=false", "env.num_envs=2"],
-        "graph+2workers": ["train.cuda_graph=true", "train.env_worker=true", "env.num_envs=2"]}
-"""Main-job arms: overrides on top of the preset, each naming all three settings (the
-preset replays its updates as CUDA graphs since the H200 run; ``process`` is the eager
+_ARM_SETTINGS = {  # (cuda_graph, env_worker, num_envs, cudnn_benchmark)
+    "process": (False, False, 1, False), "worker": (False, True, 1, False),
+    "graph": (True, False, 1, False), "graph+worker": (True, True, 1, False),
+    "graph+2envs": (True, False, 2, False), "graph+2workers": (True, True, 2, False),
+    "graph+2envs+cudnn": (True, False, 2, True)}
+ARMS = {arm: [f"train.cuda_graph={str(graph).lower()}",
+              f"train.env_worker={str(worker).lower()}", f"env.num_envs={envs}",
+              f"train.cudnn_benchmark={str(cudnn).lower()}"]
+        for arm, (graph, worker, envs, cudnn) in _ARM_SETTINGS.items()}
+"""Main-job arms: overrides on top of the preset, each naming all four settings
+(``train.cuda_graph``, ``train.env_worker``, ``env.num_envs``, ``train.cudnn_benchmark``;
+the preset replays its updates as CUDA graphs since the H200 run; ``process`` is the eager
 update with the env in the training process; ``2envs``: two envs in lockstep, whose two
-steps both run while the update's kernels do, updates per frame unchanged)."""
+steps both run while the update's kernels do, updates per frame unchanged; ``cudnn``:
+cuDNN's benchmark mode)."""
 
 
 def main_job(device_name: str, frames: int, arm: list[str],

@@ -5,14 +5,15 @@
 # The device's copy of the tree may have no .git: pass COMMIT=<hash> to name the code.
 #
 #   bash scripts/gpu_session.sh speed    # components, the update's levers and kernels, eval
-#                                        # arms, the main job end to end (graphed, one env
-#                                        # and two in lockstep, 14k frames; the eager arm is
-#                                        # section 19's 214 frames/s), state and pixel SAC
-#                                        # vs SB3
+#                                        # arms, the main job end to end (graphed, one env,
+#                                        # two in lockstep, two with cuDNN's benchmark mode,
+#                                        # 12k frames; the eager arm is section 19's 214
+#                                        # frames/s), state and pixel SAC vs SB3
 #   bash scripts/gpu_session.sh learn    # starts 3 seeds of the main job and reach_duplo
 #                                        # to 100k frames (they outlive the call), runs the
 #                                        # suite beside them, then waits out the call;
-#                                        # EXTRA="env.num_envs=2" adds overrides to the runs
+#                                        # EXTRA="env.num_envs=2 train.cudnn_benchmark=true"
+#                                        # adds overrides to the runs
 #   bash scripts/gpu_session.sh collect  # waits for those runs (up to 9.5 min), stops
 #                                        # them, archives metrics.csv and logs (runs.tgz)
 #
@@ -20,7 +21,7 @@
 # `learn` and `collect` are not comparable to `speed`'s: four runs and the suite share the
 # machine there, so they evaluate in their own process (eval workers give the same returns).
 set -uo pipefail
-# Budgets: 230 + 130 + 200 s of timeouts keep `speed` inside one call. A piece cut off by
+# Budgets: 230 + 150 + 180 s of timeouts keep `speed` inside one call. A piece cut off by
 # its timeout loses its table (bench_gpu still prints each row as it is measured), so
 # raise none of them without lowering another.
 cd "$(dirname "$0")/.."
@@ -42,10 +43,10 @@ speed() {
     --eval-envs 10,10w 2>&1 | tee "$OUT/components.txt"
   nvidia-smi dmon -s u -d 5 > "$OUT/gpu_busy.txt" 2>&1 &
   local dmon=$!
-  timeout 130 python3 scripts/bench_gpu.py --device cuda --frames 14000 --pairs 1 \
-    --arms graph,graph+2envs --main-only 2>&1 | tee "$OUT/main_job.txt"
+  timeout 150 python3 scripts/bench_gpu.py --device cuda --frames 12000 --pairs 1 \
+    --arms graph,graph+2envs,graph+2envs+cudnn --main-only 2>&1 | tee "$OUT/main_job.txt"
   kill "$dmon" 2>/dev/null
-  timeout 200 python3 scripts/bench_pixels.py --device cuda --names robovision \
+  timeout 180 python3 scripts/bench_pixels.py --device cuda --names robovision \
     robovision-graph sb3 --repeats 1 --warmup 500 --steps 800 2>&1 | tee "$OUT/pixels.txt"
 }
 

@@ -13,6 +13,15 @@ def _seed():
     np.random.seed(0)
 
 
+@pytest.fixture(autouse=True)
+def _cuda_backend_flags():
+    """A run with ``train.cudnn_benchmark`` or ``train.tf32`` sets process-wide flags: put
+    them back after each test."""
+    saved = torch.backends.cudnn.benchmark, torch.backends.cuda.matmul.allow_tf32
+    yield
+    torch.backends.cudnn.benchmark, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
 @pytest.fixture
 def hide_package(monkeypatch):
     """``hide_package(name)``: for this test, importing ``name`` (or a submodule) fails

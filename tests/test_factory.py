@@ -132,3 +132,23 @@ def test_replay_on_device_takes_booleans_from_the_command_line():
     assert load_config("pendulum_sac", ["train.replay_on_device=true"]).train.replay_on_device \
         is True
     assert load_config("pendulum_sac").train.replay_on_device == "auto"
+
+
+def test_cuda_backend_settings_turn_on_what_is_asked_on_cuda_only():
+    """Setting the flags needs no GPU, so the CUDA branch is checked here too (conftest
+    puts them back)."""
+    torch.backends.cudnn.benchmark = torch.backends.cuda.matmul.allow_tf32 = False
+    cuda = torch.device("cuda")
+    plain = load_config("pendulum_sac").train
+    assert factory.use_cuda_backends(plain, cuda) is None
+    bench = load_config("pendulum_sac", ["train.cudnn_benchmark=true"]).train
+    message = factory.use_cuda_backends(bench, CPU)
+    assert "train.cudnn_benchmark" in message and "CUDA only" in message
+    assert not torch.backends.cudnn.benchmark
+    message = factory.use_cuda_backends(bench, cuda)
+    assert "cuDNN" in message and "tf32" not in message
+    assert torch.backends.cudnn.benchmark and not torch.backends.cuda.matmul.allow_tf32
+    both = load_config("pendulum_sac", ["train.tf32=true", "train.cudnn_benchmark=true"]).train
+    message = factory.use_cuda_backends(both, cuda)
+    assert "train.tf32" in message and "train.cudnn_benchmark" in message
+    assert torch.backends.cuda.matmul.allow_tf32

@@ -65,10 +65,12 @@ def test_sac_learns_point_reach_from_pixels(tmp_path):
 def test_main_job_with_cuda_graphs_trains_and_resumes_on_the_gpu(tmp_path):
     """The main job's settings (bf16 encoder, random shift, the noise schedule) with its
     updates replayed as CUDA graphs, stopped and resumed: the graphs are captured again
-    after the checkpoint's optimiser state is loaded."""
+    after the checkpoint's optimiser state is loaded. cuDNN's benchmark mode and TF32 on:
+    cuDNN times its algorithms in the eager warm-up updates, before the capture."""
     def config(total):
         return load_config("cheetah_run_pixels", [
             *TINY, "agent.encoder.amp=true", "device=cuda", "train.cuda_graph=true",
+            "train.cudnn_benchmark=true", "train.tf32=true",
             "train.batch_size=32", "train.buffer_size=1000", f"train.total_steps={total}",
             "train.learning_starts=160", "train.eval_every=0", "train.checkpoint_every=240"])
 

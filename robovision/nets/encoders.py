@@ -59,9 +59,9 @@ class PixelEncoder(Encoder):
     the actor and the critic, :class:`robovision.nets.heads.Projection`).
     ``kind="nature"``: the NatureCNN (32x8s4, 64x4s2, 64x3s1) then Linear -> ReLU.
     With ``amp``, the trunk runs under bf16 autocast (AMX on the CPU), in channels_last
-    layout where that is faster (``CHANNELS_LAST``); projected features are float32,
-    unprojected conv features (``project=False``) bf16, as the heads' bf16
-    :class:`robovision.nets.heads.Projection` reads them.
+    layout where that is faster (``CHANNELS_LAST``, ``CHANNELS_LAST_ON_CUDA``); projected
+    features are float32, unprojected conv features (``project=False``) bf16, as the
+    heads' bf16 :class:`robovision.nets.heads.Projection` reads them.
     """
 
     LAYOUTS: ClassVar[dict[str, list[tuple[int, int, int]]]] = {
@@ -70,11 +70,14 @@ class PixelEncoder(Encoder):
     }
     """(filters, kernel, stride) per conv layer."""
     CHANNELS_LAST: ClassVar[dict[str, bool]] = {"drq": True, "nature": False}
-    """Whether the bf16 trunk takes its input channels_last on the CPU (always on CUDA,
-    where NHWC is what tensor-core convolutions use). Measured per layout, one SAC update
-    at batch 256 from 84x84x9 (``scripts/bench_pixel_update.py``, BENCHMARKS.md 2): the
-    DrQ trunk is faster channels_last (493 vs 537 ms), the NatureCNN with its 8x8
-    stride-4 first layer faster without (197 vs 257 ms)."""
+    """Whether the bf16 trunk takes its input channels_last on the CPU. Measured per
+    layout, one SAC update at batch 256 from 84x84x9 (``scripts/bench_pixel_update.py``,
+    BENCHMARKS.md 2): the DrQ trunk is faster channels_last (493 vs 537 ms), the NatureCNN
+    with its 8x8 stride-4 first layer faster without (197 vs 257 ms)."""
+    CHANNELS_LAST_ON_CUDA: ClassVar[bool] = True
+    """Whether the bf16 trunk takes its input channels_last on CUDA, for every layout:
+    NHWC is what tensor-core convolutions use (``scripts/bench_gpu.py``'s ``nchw`` lever
+    times the other layout on a GPU)."""
 
     def __init__(self, space: spaces.Box, kind: str = "drq", feature_dim: int = 50,
                  amp: bool = False, project: bool = True) -> None:
@@ -124,7 +127,8 @@ class PixelEncoder(Encoder):
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         if self.amp:  # convert the small uint8 tensor's layout, then cast once
             x = obs
-            if self.channels_last or obs.device.type == "cuda":
+            if (self.CHANNELS_LAST_ON_CUDA if obs.device.type == "cuda"
+                    else self.channels_last):
                 x = obs.contiguous(memory_format=torch.channels_last)
             # No weight cache: each weight is cast once per call anyway, and CUDA graph
             # capture requires it off (robovision.agents.graph).
