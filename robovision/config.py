@@ -107,11 +107,14 @@ class TrainConfig:
     sees the replay up to the previous step, as in DrQ-v2's loop). On-policy: the
     ``num_envs`` envs step in parallel, one process each. Pays on a GPU, where the update
     leaves the CPU idle; each worker costs a process of its own (about 2-3 s to start)."""
-    cuda_graph: bool = False
+    cuda_graph: Literal["auto", True, False] = "auto"
     """Off-policy on CUDA: after 3 eager warm-up updates of each update phase (does the
     actor update, do the targets), capture the update as a CUDA graph and replay it: one
-    launch instead of several hundred kernels issued from Python. Same updates; on the CPU
-    the run says it does not apply and updates eagerly."""
+    launch instead of several hundred kernels issued from Python; acts likewise. Same
+    updates. ``auto``: on CUDA for every agent that can be graphed (SAC, TD3, DDPG; on an
+    H200 the main job ran 434 against 214 frames/s, state SAC 576 against 117 steps/s),
+    eagerly elsewhere; ``true``: an error where it cannot apply (on-policy, or an agent
+    without ``use_runner``), a note on the CPU; ``false``: always eager."""
     cudnn_benchmark: bool = False
     """CUDA: cuDNN times its convolution algorithms for each new input shape and keeps the
     fastest (DrQ-v2's code sets it). The first updates pay for the timing, and a seed may
@@ -425,7 +428,7 @@ def validate(cfg: Config) -> None:
     for key in ("learning_starts", "eval_every", "checkpoint_every", "log_every"):
         if getattr(t, key) < 0:
             raise ConfigError(f"train.{key} must be >= 0, got {getattr(t, key)}")
-    if t.cuda_graph and algorithm(cfg.algo).kind != "off_policy":
+    if t.cuda_graph is True and algorithm(cfg.algo).kind != "off_policy":
         raise ConfigError(f"train.cuda_graph=true: {cfg.algo} is on-policy; CUDA graphs replay "
                           "off-policy updates only (set train.cuda_graph=false)")
 

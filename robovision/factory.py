@@ -128,23 +128,30 @@ def build_agent(cfg: Config, obs_space: spaces.Space, action_space: spaces.Space
     return entry.agent_class()(cfg.agent, obs_space, action_space, device)
 
 
-def use_cuda_graphs(agent: Agent, device: torch.device) -> str:
-    """Replay ``agent``'s updates and acts as CUDA graphs (``train.cuda_graph``); says what
-    it did."""
+def use_cuda_graphs(agent: Agent, device: torch.device, asked: bool | str = True
+                    ) -> str | None:
+    """Replay an off-policy ``agent``'s updates and acts as CUDA graphs
+    (``train.cuda_graph``: ``asked`` is True or ``"auto"``); says what it did, or None on
+    the CPU with ``auto``."""
     from robovision.agents.graph import GraphableAgent, Graphed
 
+    auto = asked == "auto"
     if device.type != "cuda":
-        return f"train.cuda_graph applies on CUDA only; updates on {device} run eagerly"
+        return None if auto else (f"train.cuda_graph applies on CUDA only; updates on "
+                                  f"{device} run eagerly")
     if not isinstance(agent, GraphableAgent):
+        how = ("an agent graphs its updates by splitting them into next_phase() and learn() "
+               "as robovision.agents.common.ActorCritic does")
+        if auto:
+            return (f"{type(agent).__name__} has no use_runner(), so its updates run eagerly "
+                    f"({how}; train.cuda_graph=false silences this)")
         raise TypeError(f"train.cuda_graph=true: {type(agent).__name__} has no use_runner(); "
-                        "an agent graphs its updates by splitting them into next_phase() and "
-                        "learn() as robovision.agents.common.ActorCritic does. Set "
-                        "train.cuda_graph=false to update eagerly.")
+                        f"{how}. Set train.cuda_graph=false to update eagerly.")
     runner = Graphed()
     agent.use_runner(runner, capturable=True, acts=Graphed())
     return (f"updates and acts replayed as CUDA graphs, one per update phase and one per "
             f"act batch size, after {runner.warmup} eager warm-up calls each "
-            "(train.cuda_graph=true)")
+            f"(train.cuda_graph={'auto' if auto else 'true'}; false to run them eagerly)")
 
 
 CUDA_BACKENDS = {"cudnn_benchmark": "cuDNN picks each convolution's algorithm by timing it",

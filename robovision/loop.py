@@ -214,8 +214,10 @@ class Run:
         self.train_cfg = in_steps(cfg.train, self.action_repeat)
         self.kind = algorithm(cfg.algo).kind
         self.agent = factory.build_agent(cfg, obs_space, act_space, self.device)
-        if cfg.train.cuda_graph:
-            self.write(f"robovision: {factory.use_cuda_graphs(self.agent, self.device)}")
+        if cfg.train.cuda_graph is not False and self.kind == "off_policy":
+            graphs = factory.use_cuda_graphs(self.agent, self.device, cfg.train.cuda_graph)
+            if graphs:
+                self.write(f"robovision: {graphs}")
         self.storage = factory.build_storage(cfg, obs_space, act_space, self.device,
                                              self.train_cfg)
         self.env = factory.build_train_env(cfg, seed=cfg.seed)

@@ -6,6 +6,8 @@ was captured. :class:`CheckedCapture` enforces the same rules on any device, so 
 tests catch an update that a graph would replay wrongly without needing a GPU.
 """
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -254,11 +256,86 @@ def test_loading_a_checkpoint_drops_the_graphs_and_keeps_the_optimisers_capturab
 
 
 def test_cuda_graph_setting_is_checked_and_says_what_it_does_on_the_cpu():
+    assert load_config("inverted_pendulum_ppo").train.cuda_graph == "auto"  # PPO: eager
     with pytest.raises(ConfigError, match=r"train\.cuda_graph"):
         load_config("inverted_pendulum_ppo", ["train.cuda_graph=true"])
     agent = make_agent("sac", STATE)
     message = factory.use_cuda_graphs(agent, torch.device("cpu"))
     assert "CUDA only" in message and isinstance(agent.runner, Eager)
+    assert factory.use_cuda_graphs(agent, torch.device("cpu"), "auto") is None
+    assert isinstance(agent.runner, Eager)
+
+
+class UngraphableAgent:
+    """A user's off-policy agent without ``use_runner``."""
+
+    device = torch.device("cpu")
+
+    def act(self, obs, eval=False): ...
+    def episode_end(self, env_index=0): ...
+    def state_dict(self): return {}
+    def load_state_dict(self, state): ...
+    def update(self, batch): return {}
+
+
+def test_cuda_graph_auto_graphs_what_it_can_on_cuda():
+    """Setting the runners touches no GPU, so the CUDA branch is checked here too."""
+    cuda = torch.device("cuda")
+    agent = make_agent("td3", STATE)
+    message = factory.use_cuda_graphs(agent, cuda, "auto")
+    assert "train.cuda_graph=auto" in message
+    assert isinstance(agent.runner, Graphed) and isinstance(agent.act_runner, Graphed)
+    assert agent.capturable
+    message = factory.use_cuda_graphs(UngraphableAgent(), cuda, "auto")
+    assert "UngraphableAgent" in message and "eagerly" in message
+    with pytest.raises(TypeError, match="UngraphableAgent has no use_runner"):
+        factory.use_cuda_graphs(UngraphableAgent(), cuda, True)
+
+
+def _off_policy_presets():
+    presets = sorted(p.stem for p in (Path(__file__).parents[1] / "configs").glob("*.yaml"))
+    cases = [pytest.param(name, [], id=name) for name in presets
+             if algorithm(load_config(name).algo).kind == "off_policy"]
+    # the observation kinds no preset uses: image plus state, and two camera views
+    return [*cases,
+            pytest.param("reach_duplo_pixels", ["env.obs=state+pixels"], id="state+pixels"),
+            pytest.param("cheetah_run_pixels", ["env.camera=0,1", "env.camera_views=dict"],
+                         id="two-views")]
+
+
+def space_batch(space, n=4):
+    """``n`` samples of ``space`` as one batch of tensors (a dict for a Dict space)."""
+    if isinstance(space, spaces.Dict):
+        return {key: space_batch(sub, n) for key, sub in space.spaces.items()}
+    return torch.as_tensor(np.stack([space.sample() for _ in range(n)]))
+
+
+@pytest.mark.parametrize(("preset", "overrides"), _off_policy_presets())
+def test_every_off_policy_preset_is_capturable(preset, overrides):
+    """``train.cuda_graph: auto`` graphs every off-policy run on a GPU: each preset's own
+    agent, on its env's observation space (pixels at 40x40 to keep this quick), must keep
+    to a graph's rules."""
+    cfg = load_config(preset, ["device=cpu", "train.video=false", *overrides])
+    if cfg.env.obs != "state":
+        cfg = load_config(preset, ["device=cpu", "train.video=false", *overrides,
+                                   "env.image_size=40"])
+    try:
+        env = factory.build_env(cfg, seed=0)
+    except ImportError as exc:  # an optional extra (Fetch) that is not installed
+        pytest.skip(str(exc))
+    space, actions = env.observation_space, env.action_space
+    env.close()
+    agent = factory.build_agent(cfg, space, actions, torch.device("cpu"))
+
+    def batches():
+        if hasattr(agent, "explore_steps"):
+            agent.explore_steps += 7
+        action = np.stack([actions.sample() for _ in range(4)])
+        return Batch(obs=space_batch(space), action=torch.as_tensor(action, dtype=torch.float32),
+                     reward=torch.randn(4), next_obs=space_batch(space),
+                     discount=torch.full((4,), 0.99))
+
+    check_capturable(agent, batches, updates=5)
 
 
 @pytest.mark.cuda
