@@ -16,6 +16,10 @@
 #                                        # adds overrides to the runs
 #   bash scripts/gpu_session.sh collect  # waits for those runs (up to 9.5 min), stops
 #                                        # them, archives metrics.csv and logs (runs.tgz)
+#   bash scripts/gpu_session.sh duplo    # issue 12 alone: reach_duplo_pixels to 500k frames
+#                                        # on the whole GPU (about 20 min at 434 frames/s),
+#                                        # then `watch` (waits 9.5 min, stops nothing) and
+#                                        # `collect`: a session's whole device time
 #
 # Frames are environment frames (agent steps x action repeat 2). Speed figures from
 # `learn` and `collect` are not comparable to `speed`'s: four runs and the suite share the
@@ -72,9 +76,28 @@ learn() {
   snapshot
 }
 
-collect() {
+duplo() {
+  { machine; echo "overrides: ${EXTRA:-none}"; } | tee "$OUT/machine.txt"
+  mkdir -p "$RUNS"
+  setsid bash -c "$(declare -f rv); rv train reach_duplo_pixels seed=0 device=cuda \
+    train.video=false train.progress=false ${EXTRA:-} run_dir=$RUNS/duplo500k_s0" \
+    > "$RUNS/duplo500k_s0.log" 2>&1 < /dev/null &
+  setsid nvidia-smi dmon -s u -d 10 > "$RUNS/gpu_busy.log" 2>&1 < /dev/null &
+  watch
+}
+
+wait_for_runs() {  # up to 9.5 minutes, or until every run has ended
   local start=$SECONDS
   while (( SECONDS - start < 560 )) && pgrep -f "robovision.cli" > /dev/null; do sleep 5; done
+}
+
+watch() {  # stops nothing
+  wait_for_runs
+  snapshot
+}
+
+collect() {
+  wait_for_runs
   pkill -INT -f "robovision.cli" && sleep 15  # a run stopped early checkpoints first
   pkill -f "nvidia-smi dmon"
   snapshot
@@ -89,6 +112,6 @@ snapshot() {  # one archive: the device tool brings back at most 8 files
 }
 
 case "${1:-}" in
-  speed|learn|collect) "$1" ;;
-  *) echo "usage: $0 speed|learn|collect" >&2; exit 2 ;;
+  speed|learn|collect|duplo|watch) "$1" ;;
+  *) echo "usage: $0 speed|learn|collect|duplo|watch" >&2; exit 2 ;;
 esac
