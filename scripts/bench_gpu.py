@@ -99,9 +99,10 @@ def _kernel_table(update, device, updates: int = 10, rows: int = 15) -> str:
 
 
 def evaluation_seconds(device_name: str, eval_envs: list[str], pairs: int,
-                       episodes: int = 10) -> dict[str, list[float]]:
-    """Seconds of one evaluation of the main job (``episodes`` episodes, an untrained
-    agent) for each eval-env arm, alternating ``pairs`` times. An arm is a number of eval
+                       preset: str = "cheetah_run_pixels", episodes: int = 10
+                       ) -> dict[str, list[float]]:
+    """Seconds of one evaluation of ``preset`` (``episodes`` episodes, an untrained agent)
+    for each eval-env arm, alternating ``pairs`` times. An arm is a number of eval
     envs, stepped in this process (``10``) or, after the first, in worker processes
     (``10w``: ``train.eval_workers``)."""
     import torch
@@ -110,12 +111,12 @@ def evaluation_seconds(device_name: str, eval_envs: list[str], pairs: int,
     from robovision.config import load_config
     from robovision.loop import evaluate
 
-    cfg = load_config("cheetah_run_pixels", [f"device={device_name}", "train.video=false"])
+    cfg = load_config(preset, [f"device={device_name}", "train.video=false"])
     first = factory.build_env(cfg, seed=0, evaluation=True)
     arms = {}
     for arm in eval_envs:
         workers = arm.endswith("w")
-        arm_cfg = load_config("cheetah_run_pixels", [
+        arm_cfg = load_config(preset, [
             f"device={device_name}", "train.video=false", f"train.eval_episodes={episodes}",
             f"train.eval_envs={arm.removesuffix('w')}", f"train.eval_workers={workers}"])
         arms[arm] = factory.build_extra_eval_envs(arm_cfg, first_seed=0)
@@ -356,7 +357,8 @@ def main() -> None:
     parser.add_argument("--arms", default="process,worker",
                         help=f"main-job arms, comma-separated: {', '.join(ARMS)}")
     parser.add_argument("--preset", default="cheetah_run_pixels",
-                        help="main job preset (a name, or a YAML path for another checkout)")
+                        help="main job preset (a name, or a YAML path for another checkout); "
+                             "also the preset --eval-envs evaluates")
     parser.add_argument("--main-only", action="store_true",
                         help="only the main job (no components, no state SAC)")
     parser.add_argument("--fill", type=int, default=1000, help="replay steps before timing")
@@ -390,7 +392,8 @@ def main() -> None:
                 outside)
     if args.eval_envs:
         arms = args.eval_envs.split(",")
-        for arm, times in evaluation_seconds(args.device, arms, max(args.pairs, 1)).items():
+        for arm, times in evaluation_seconds(args.device, arms, max(args.pairs, 1),
+                                             args.preset).items():
             where = f"{arm[:-1]} env(s), all but one in workers" if arm.endswith("w") else (
                 f"{arm} env(s) in this process")
             rows[f"evaluation, 10 episodes in {where}, s (median of {len(times)}; "
