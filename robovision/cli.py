@@ -134,8 +134,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
                   "--video to evaluate only.", file=sys.stderr)
             return 2
     agent = factory.restore_agent(cfg, ckpt, env.observation_space, env.action_space, device)
-    result = evaluate(agent, env, args.episodes, seed=args.seed, record=args.video)
-    env.close()
+    # The run's evaluation envs (train.eval_envs, train.eval_workers) play the episodes
+    # several at a time, as in training; episode i is seeded seed + i either way.
+    cfg.train.eval_episodes = args.episodes
+    extra = factory.build_extra_eval_envs(cfg, args.seed)
+    try:
+        result = evaluate(agent, env, args.episodes, seed=args.seed, record=args.video,
+                          extra_envs=extra)
+    finally:
+        for each in (env, *extra):
+            each.close()
     returns, frames = result.returns, result.frames
     success = ("" if result.success_rate is None
                else f", success {result.success_rate:.0%}")

@@ -94,6 +94,25 @@ def test_eval_video_on_dmc(tmp_path, monkeypatch, capsys):
     assert not video.exists()
 
 
+def test_eval_plays_its_episodes_on_the_runs_eval_envs(tmp_path, monkeypatch, capsys):
+    from robovision import factory
+
+    run = tmp_path / "run"
+    assert main(["train", "pendulum_sac", f"run_dir={run}", "train.total_steps=150",
+                 "train.eval_every=0", *FAST]) == 0
+    built, build = [], factory.build_extra_eval_envs
+    monkeypatch.setattr(factory, "build_extra_eval_envs",
+                        lambda cfg, seed: built.append(build(cfg, seed)) or built[-1])
+    capsys.readouterr()
+    assert main(["eval", str(run), "--checkpoint", "latest", "--episodes", "4"]) == 0
+    alone = capsys.readouterr().out
+    assert main(["eval", str(run), "train.eval_envs=3", "--checkpoint", "latest",
+                 "--episodes", "4"]) == 0
+    together = capsys.readouterr().out
+    assert [len(envs) for envs in built] == [0, 2]
+    assert alone.split(": return ")[1] == together.split(": return ")[1]  # the same episodes
+
+
 def test_multi_seed_runs_side_by_side(tmp_path):
     pytest.importorskip("ray")  # installed by `make setup`; absent where only a bundle travels
     run = tmp_path / "multi"
