@@ -168,7 +168,8 @@ def use_cuda_backends(train: TrainConfig, device: torch.device) -> str | None:
         return None
     if device.type != "cuda":
         keys = " and ".join(f"train.{name}" for name in asked)
-        return f"{keys} apply on CUDA only; ignored on {device}"
+        verb = "apply" if len(asked) > 1 else "applies"
+        return f"{keys} {verb} on CUDA only; ignored on {device}"
     if train.cudnn_benchmark:
         torch.backends.cudnn.benchmark = True
     if train.tf32:
