@@ -370,6 +370,43 @@ def read_preset(name_or_path: str) -> tuple[str, str]:
     raise ConfigError(f"unknown preset '{name_or_path}'.{hint} Presets: {', '.join(names)}")
 
 
+def read_mapping(name_or_path: str, chain: tuple[str, ...] = ()) -> tuple[str, dict[str, Any]]:
+    """``(name, mapping)`` of a preset or YAML file, with its ``base`` merged in: ``base:
+    cheetah_run_pixels`` (a preset name, or a YAML path relative to the file that names it)
+    supplies every key the file does not set; mappings merge key by key, other values
+    (lists included) are replaced. The base's own ``name`` is not inherited."""
+    name, text = read_preset(name_or_path)
+    here = Path(name_or_path)
+    is_file = here.suffix in (".yaml", ".yml") or here.exists()
+    chain = (*chain, str(here.resolve()) if is_file else f"preset {name}")
+    if chain[-1] in chain[:-1]:
+        raise ConfigError(f"base: {' -> '.join(chain)} comes back to a file already read")
+    data = yaml.safe_load(text) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{name_or_path}: expected a YAML mapping at the top level")
+    base = data.pop("base", None)
+    if base is None:
+        return name, data
+    if not isinstance(base, str) or not base:
+        raise ConfigError(f"{name_or_path}: base must be a preset name or a YAML path, "
+                          f"got {base!r}")
+    if is_file and Path(base).suffix in (".yaml", ".yml"):
+        base = str(here.parent / base)  # relative to the file that names it
+    _, inherited = read_mapping(base, chain)
+    inherited.pop("name", None)
+    return name, _merged(inherited, data)
+
+
+def _merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merged(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
 def list_presets() -> list[str]:
     return sorted(_preset_files())
 
@@ -391,10 +428,7 @@ def load_config(source: str | dict[str, Any] | None = None,
     keys to values (a sweep's trial), applied the same way."""
     cfg = Config()
     if isinstance(source, str):
-        name, text = read_preset(source)
-        data = yaml.safe_load(text) or {}
-        if not isinstance(data, dict):
-            raise ConfigError(f"{source}: expected a YAML mapping at the top level")
+        name, data = read_mapping(source)
         if not data.get("name"):
             data["name"] = name
     else:

@@ -101,3 +101,50 @@ def test_presets_load_from_a_checkout_that_is_not_installed(monkeypatch):
     assert list_presets() == installed
     assert load_config("cheetah_run_pixels").env.spec == "dmc/cheetah-run"
     assert config._preset_folder().name == "configs"
+
+
+def test_a_file_takes_what_it_does_not_set_from_its_base(tmp_path):
+    base = tmp_path / "base.yaml"
+    base.write_text("algo: sac\nenv: {spec: Pendulum-v1, obs: state}\n"
+                    "agent: {hidden: [64, 64, 64], actor_lr: 1.0e-3}\n"
+                    "train: {total_steps: 7000, batch_size: 64}\n")
+    child = tmp_path / "sub" / "child.yaml"
+    child.parent.mkdir()
+    child.write_text("base: ../base.yaml\nagent: {hidden: [32]}\ntrain: {total_steps: 900}\n")
+    cfg = load_config(str(child))
+    assert cfg.name == "child" and cfg.algo == "sac"
+    assert cfg.agent.hidden == [32] and cfg.agent.actor_lr == pytest.approx(1e-3)  # a list is
+    assert cfg.train.total_steps == 900 and cfg.train.batch_size == 64  # replaced, maps merge
+    preset_child = tmp_path / "walker.yaml"
+    preset_child.write_text("base: cheetah_run_pixels\nenv: {spec: dmc/walker-walk}\n")
+    cfg = load_config(str(preset_child), ["train.batch_size=128"])
+    assert cfg.env.spec == "dmc/walker-walk" and cfg.env.frame_stack == 3
+    assert cfg.train.batch_size == 128 and cfg.algo == "ddpg"
+
+
+def test_a_base_that_comes_back_or_does_not_exist_is_named(tmp_path):
+    (tmp_path / "a.yaml").write_text("base: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("base: a.yaml\n")
+    with pytest.raises(ConfigError, match="comes back to a file already read"):
+        load_config(str(tmp_path / "a.yaml"))
+    (tmp_path / "c.yaml").write_text("base: cheetah_run_pixel\n")
+    with pytest.raises(ConfigError, match=r"unknown preset 'cheetah_run_pixel'.*pixels"):
+        load_config(str(tmp_path / "c.yaml"))
+    # a user's file may carry its base preset's name
+    (tmp_path / "cheetah_run_pixels.yaml").write_text("base: cheetah_run_pixels\nseed: 4\n")
+    assert load_config(str(tmp_path / "cheetah_run_pixels.yaml")).seed == 4
+
+
+@pytest.mark.parametrize("preset", ["walker_walk_pixels", "reacher_easy_pixels",
+                                    "cartpole_swingup_pixels", "finger_spin_pixels",
+                                    "reach_duplo_pixels", "place_cradle_pixels"])
+def test_drq_v2_presets_differ_from_the_main_job_only_where_they_say(preset):
+    """They name cheetah_run_pixels as their base: a setting added to the main job (as the
+    evaluation envs were) reaches them all."""
+    import dataclasses
+
+    main, cfg = (dataclasses.asdict(load_config(name)) for name in ("cheetah_run_pixels", preset))
+    differ = {f"{section}.{key}" for section in ("env", "agent", "train")
+              for key in main[section] if main[section][key] != cfg[section][key]}
+    assert differ <= {"env.spec", "agent.noise_schedule", "train.total_steps"}
+    assert "env.spec" in differ
