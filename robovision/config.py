@@ -380,7 +380,7 @@ def read_mapping(name_or_path: str, chain: tuple[str, ...] = ()) -> tuple[str, d
     is_file = here.suffix in (".yaml", ".yml") or here.exists()
     chain = (*chain, str(here.resolve()) if is_file else f"preset {name}")
     if chain[-1] in chain[:-1]:
-        raise ConfigError(f"base: {' -> '.join(chain)} comes back to a file already read")
+        raise _BaseCycle(f"base: {' -> '.join(chain)} comes back to a file already read")
     data = yaml.safe_load(text) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{name_or_path}: expected a YAML mapping at the top level")
@@ -392,9 +392,18 @@ def read_mapping(name_or_path: str, chain: tuple[str, ...] = ()) -> tuple[str, d
                           f"got {base!r}")
     if is_file and Path(base).suffix in (".yaml", ".yml"):
         base = str(here.parent / base)  # relative to the file that names it
-    _, inherited = read_mapping(base, chain)
+    try:
+        _, inherited = read_mapping(base, chain)
+    except _BaseCycle:
+        raise
+    except ConfigError as exc:
+        raise ConfigError(f"{name_or_path}: base: {exc}") from None
     inherited.pop("name", None)
     return name, _merged(inherited, data)
+
+
+class _BaseCycle(ConfigError):
+    """Bases that lead back to a file already read (the message names the whole chain)."""
 
 
 def _merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

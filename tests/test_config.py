@@ -128,7 +128,8 @@ def test_a_base_that_comes_back_or_does_not_exist_is_named(tmp_path):
     with pytest.raises(ConfigError, match="comes back to a file already read"):
         load_config(str(tmp_path / "a.yaml"))
     (tmp_path / "c.yaml").write_text("base: cheetah_run_pixel\n")
-    with pytest.raises(ConfigError, match=r"unknown preset 'cheetah_run_pixel'.*pixels"):
+    with pytest.raises(ConfigError, match=r"c\.yaml: base: unknown preset 'cheetah_run_pixel'"
+                                          r".*pixels"):
         load_config(str(tmp_path / "c.yaml"))
     # a user's file may carry its base preset's name
     (tmp_path / "cheetah_run_pixels.yaml").write_text("base: cheetah_run_pixels\nseed: 4\n")
