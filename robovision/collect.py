@@ -44,15 +44,6 @@ def _one(x: Any) -> Any:
     return obs_tree.map_obs(lambda leaf: np.asarray(leaf)[None], x)
 
 
-def _set_row(batch: Any, i: int, value: Any) -> None:
-    """Row ``i`` of every leaf of the batched observation ``batch`` = ``value``'s leaf."""
-    if isinstance(batch, dict):
-        for key, leaf in batch.items():
-            leaf[i] = value[key]
-    else:
-        batch[i] = value
-
-
 class OneEnv:
     """A single env as a batch of one; its step starts early when a worker runs it."""
 
@@ -116,7 +107,7 @@ class EnvBatch:
         if len(done):
             final = obs_tree.map_obs(np.copy, obs)
             for i in done:
-                _set_row(final, i, info["final_obs"][i])
+                obs_tree.set_index(final, i, info["final_obs"][i])
         episodes = info.get("episode", {})
         ended = [(int(i), float(episodes["r"][i]), int(episodes["l"][i]))
                  for i in np.flatnonzero(info.get("_episode", []))]

@@ -354,10 +354,16 @@ def _preset_files() -> dict[str, resources.abc.Traversable]:
     return {f.name[:-5]: f for f in folder.iterdir() if f.name.endswith(".yaml")}
 
 
+def _is_path(name_or_path: str) -> bool:
+    """Whether a config source names a YAML file rather than a preset."""
+    path = Path(name_or_path)
+    return path.suffix in (".yaml", ".yml") or path.exists()
+
+
 def read_preset(name_or_path: str) -> tuple[str, str]:
     """``(name, YAML text)`` of a preset name (``pendulum_sac``) or a YAML path."""
     path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.exists():
+    if _is_path(name_or_path):
         if not path.exists():
             raise ConfigError(f"config file not found: {path}")
         return path.stem, path.read_text()
@@ -376,8 +382,7 @@ def read_mapping(name_or_path: str, chain: tuple[str, ...] = ()) -> tuple[str, d
     supplies every key the file does not set; mappings merge key by key, other values
     (lists included) are replaced. The base's own ``name`` is not inherited."""
     name, text = read_preset(name_or_path)
-    here = Path(name_or_path)
-    is_file = here.suffix in (".yaml", ".yml") or here.exists()
+    here, is_file = Path(name_or_path), _is_path(name_or_path)
     chain = (*chain, str(here.resolve()) if is_file else f"preset {name}")
     if chain[-1] in chain[:-1]:
         raise _BaseCycle(f"base: {' -> '.join(chain)} comes back to a file already read")

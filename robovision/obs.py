@@ -93,3 +93,12 @@ def index(obs: Obs, idx: Any) -> Obs:
     """``obs[idx]`` on every leaf."""
     return map_obs(lambda x: x[idx], obs)
 
+
+
+def set_index(batch: Obs, idx: Any, value: Obs) -> None:
+    """``batch[idx] = value`` on every leaf (in place)."""
+    if isinstance(batch, dict):
+        for key, leaf in batch.items():
+            leaf[idx] = value[key]
+    else:
+        batch[idx] = value

@@ -6,8 +6,6 @@ was captured. :class:`CheckedCapture` enforces the same rules on any device, so 
 tests catch an update that a graph would replay wrongly without needing a GPU.
 """
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -23,7 +21,7 @@ from robovision.agents.graph import (
     check_capturable,
 )
 from robovision.agents.registry import algorithm, names
-from robovision.config import ConfigError, load_config
+from robovision.config import ConfigError, list_presets, load_config
 from robovision.replay import Batch
 
 ACT = spaces.Box(-1, 1, (2,), np.float32)
@@ -55,13 +53,13 @@ def random_batch(obs_space, n=8, device="cpu"):
                  discount=torch.full((n,), 0.99, device=device))
 
 
-def advancing_batches(agent, obs_space):
-    """Fresh batches, with the exploration counter moving as in training (so a scheduled
-    std changes between updates)."""
+def advancing_batches(agent, obs_space, make=random_batch):
+    """Fresh batches (``make(obs_space)``), with the exploration counter moving as in
+    training (so a scheduled std changes between updates)."""
     def batches():
         if hasattr(agent, "explore_steps"):
             agent.explore_steps += 7
-        return random_batch(obs_space)
+        return make(obs_space)
 
     return batches
 
@@ -293,8 +291,7 @@ def test_cuda_graph_auto_graphs_what_it_can_on_cuda():
 
 
 def _off_policy_presets():
-    presets = sorted(p.stem for p in (Path(__file__).parents[1] / "configs").glob("*.yaml"))
-    cases = [pytest.param(name, [], id=name) for name in presets
+    cases = [pytest.param(name, [], id=name) for name in list_presets()
              if algorithm(load_config(name).algo).kind == "off_policy"]
     # the observation kinds no preset uses: image plus state, and two camera views
     return [*cases,
@@ -316,9 +313,7 @@ def test_every_off_policy_preset_is_capturable(preset, overrides):
     agent, on its env's observation space (pixels at 40x40 to keep this quick), must keep
     to a graph's rules."""
     cfg = load_config(preset, ["device=cpu", "train.video=false", *overrides])
-    if cfg.env.obs != "state":
-        cfg = load_config(preset, ["device=cpu", "train.video=false", *overrides,
-                                   "env.image_size=40"])
+    cfg.env.image_size = 40
     try:
         env = factory.build_env(cfg, seed=0)
     except ImportError as exc:  # an optional extra (Fetch) that is not installed
@@ -327,15 +322,12 @@ def test_every_off_policy_preset_is_capturable(preset, overrides):
     env.close()
     agent = factory.build_agent(cfg, space, actions, torch.device("cpu"))
 
-    def batches():
-        if hasattr(agent, "explore_steps"):
-            agent.explore_steps += 7
-        action = np.stack([actions.sample() for _ in range(4)])
-        return Batch(obs=space_batch(space), action=torch.as_tensor(action, dtype=torch.float32),
-                     reward=torch.randn(4), next_obs=space_batch(space),
-                     discount=torch.full((4,), 0.99))
+    def batch(space, n=4):
+        return Batch(obs=space_batch(space, n), action=space_batch(actions, n).float(),
+                     reward=torch.randn(n), next_obs=space_batch(space, n),
+                     discount=torch.full((n,), 0.99))
 
-    check_capturable(agent, batches, updates=5)
+    check_capturable(agent, advancing_batches(agent, space, batch), updates=5)
 
 
 @pytest.mark.cuda
