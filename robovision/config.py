@@ -139,6 +139,14 @@ class TrainConfig:
     processes, in parallel with each other and with the first, which stays in this
     process (it records the videos). Nothing changes with one evaluation env. Each worker
     holds about 140 MB; they idle between evaluations."""
+    eval_async: Literal["auto", True, False] = "auto"
+    """Evaluate in a process of its own while training goes on: at each evaluation the run
+    sends a copy of the agent's weights to the evaluator, which plays the same episodes
+    with its own copy of the agent on the CPU; the result is logged at the step it was
+    taken at, when it arrives. One evaluation at a time (a run waits for the previous one
+    before it starts the next, and before it stops). ``auto``: when the run trains on
+    CUDA, whose updates leave the CPU cores idle; in the training process on the CPU,
+    where the evaluator would take cores from the updates."""
     checkpoint_every: int = 10_000
     """Write ``checkpoints/latest.pt`` every this many agent steps."""
     save_replay: bool = True

@@ -74,13 +74,15 @@ def _stderr(message: str) -> None:
 class RunLogger:
     def __init__(self, run_dir: Path, start_step: int, total_steps: int, progress: bool = True,
                  tensorboard: bool = True, frames_per_step: int = 1,
-                 side_jobs: SideJobs | None = None) -> None:
-        """``frames_per_step > 1`` makes the progress bar count environment frames."""
+                 side_jobs: SideJobs | None = None, redo_evaluation: bool = False) -> None:
+        """``frames_per_step > 1`` makes the progress bar count environment frames;
+        ``redo_evaluation``: the run evaluates ``start_step`` again (its checkpoint was
+        saved while that evaluation was under way), so rows of one from before go."""
         self.run_dir = Path(run_dir)
         self.side = side_jobs or SideJobs(self.write)
         self.csv_path = self.run_dir / "metrics.csv"
         self._csv_file = None
-        note = self.side.run("csv", repair_csv, self.csv_path, start_step)
+        note = self.side.run("csv", repair_csv, self.csv_path, start_step, redo_evaluation)
         if note:
             self.write(f"robovision: {note}")
         self.side.run("csv", self._open_csv)
@@ -193,10 +195,11 @@ def last_logged(run_dir: Path, tail_bytes: int = 8192) -> tuple[int, int] | None
     return None
 
 
-def repair_csv(path: Path, keep_until_step: int) -> str | None:
+def repair_csv(path: Path, keep_until_step: int, redo_evaluation: bool = False) -> str | None:
     """Make ``metrics.csv`` fit to append to after a resume from ``keep_until_step``.
 
-    Rows logged after the checkpoint (by the run that was killed) are dropped; torn
+    Rows logged after the checkpoint (by the run that was killed) are dropped, and with
+    ``redo_evaluation`` the evaluation rows (``eval/...``) at the checkpoint's step; torn
     or damaged rows (a kill or a full disk mid-write) are dropped; a file whose
     header is broken is set aside as ``metrics.csv.damaged-<time>`` (kept, never
     deleted) and a new one is started. Returns a message saying what was done, or
@@ -216,7 +219,9 @@ def repair_csv(path: Path, keep_until_step: int) -> str | None:
                 "metrics.csv was started")
     parsed = [(raw, _parse_row(raw)) for raw in rows[1:]]
     torn = sum(1 for _, row in parsed if row is None)
-    kept = [raw for raw, row in parsed if row is not None and row[0] <= keep_until_step]
+    kept = [raw for raw, row in parsed if row is not None and row[0] <= keep_until_step
+            and not (redo_evaluation and row[0] == keep_until_step
+                     and row[3].startswith("eval/"))]
     if len(kept) == len(rows) - 1:
         return None
     with path.open("w", newline="") as f:

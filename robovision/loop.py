@@ -17,11 +17,11 @@ import random
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -29,12 +29,20 @@ import torch
 from robovision import factory
 from robovision import obs as obs_tree
 from robovision.agents.graph import GraphableAgent
-from robovision.agents.protocol import Agent, OffPolicyAgent, OnPolicyAgent
+from robovision.agents.protocol import OffPolicyAgent, OnPolicyAgent
 from robovision.agents.registry import algorithm
 from robovision.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from robovision.collect import collector
 from robovision.config import Config, TrainConfig, save_config
-from robovision.episode import Render, play_episodes, render_problem
+from robovision.episode import render_problem
+from robovision.evaluation import (
+    EVAL_SEED_OFFSET,
+    BackgroundEvaluator,
+    Evaluation,
+    evaluate,
+    read_snapshot,
+    snapshot,
+)
 from robovision.lock import RunLock
 from robovision.logging import (
     EVAL_KEY,
@@ -48,7 +56,7 @@ from robovision.make import action_repeat_of
 from robovision.replay import ReplayBuffer, ReplayLanes, lanes_of
 from robovision.runtime import tune_allocator
 
-EVAL_SEED_OFFSET = 10_000
+__all__ = ["EVAL_SEED_OFFSET", "Evaluation", "NonFiniteLossError", "Run", "evaluate", "train"]
 
 
 class RunObserver(Protocol):
@@ -59,8 +67,9 @@ class RunObserver(Protocol):
         """The run is built (and restored, when resuming); ``run.counters.step`` is where
         it starts."""
 
-    def evaluated(self, run: Run, result: Evaluation) -> None:
-        """An evaluation was logged at ``run.counters.step``."""
+    def evaluated(self, run: Run, result: Evaluation, step: int) -> None:
+        """An evaluation of the agent as it was at agent step ``step`` was logged (with
+        ``train.eval_async`` that can be some steps before ``run.counters.step``)."""
 
 
 class NonFiniteLossError(RuntimeError):
@@ -77,6 +86,19 @@ class Counters:
     episodes: int = 0
     best_eval: float = -math.inf
     last_eval: float = math.nan
+    eval_pending: int = -1
+    """The step of an evaluation sent to the background evaluator and not yet logged
+    (-1: none). A checkpoint holds one only for its own step, whose weights it holds:
+    a resumed run evaluates them again."""
+
+
+@dataclass
+class _Sent:
+    """An evaluation under way in the background: what ``best.pt`` needs if it wins."""
+
+    weights: bytes
+    counters: Counters
+    rng: dict[str, Any]
 
 
 # --------------------------------------------------------------------------- seeding
@@ -109,39 +131,11 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
-# --------------------------------------------------------------------------- evaluation
-
-
-class Evaluation(NamedTuple):
-    returns: np.ndarray
-    frames: list[np.ndarray]
-    """The first episode's frames, with ``record``."""
-    successes: np.ndarray | None
-    """Per episode, the env's ``info["success"]`` at its last step (None if the env
-    reports no success)."""
-
-    @property
-    def success_rate(self) -> float | None:
-        return None if self.successes is None else float(self.successes.mean())
-
-
-def evaluate(agent: Agent, env, episodes: int, seed: int = 0, record: bool = False,
-             render: Render | None = None, extra_envs: Sequence[Any] = ()) -> Evaluation:
-    """Deterministic-action episodes (episode ``i`` seeded ``seed + i``): their returns,
-    success (for envs that report one in ``info["success"]``) and, with ``record``, the
-    frames of the first episode (from ``render``, default ``env.render``). With
-    ``extra_envs`` (more envs like ``env``, ``train.eval_envs``), the episodes run
-    ``1 + len(extra_envs)`` at a time with one batched ``act`` per step."""
-    played = play_episodes([env, *extra_envs],
-                           lambda obs: agent.act(obs_tree.stack(obs), eval=True),
-                           [seed + i for i in range(episodes)],
-                           render=(render or env.render) if record else None)
-    returns = [episode.total_return for episode in played]
-    frames = [frame for episode in played for frame in episode.frames]
-    successes = [float(episode.info["success"]) for episode in played
-                 if "success" in episode.info]
-    return Evaluation(np.asarray(returns), frames,
-                      np.asarray(successes) if len(successes) == episodes else None)
+def evaluates_in_background(train: TrainConfig, device: torch.device) -> bool:
+    """``train.eval_async``: ``auto`` evaluates in the background when training on CUDA."""
+    if train.eval_async == "auto":
+        return device.type == "cuda"
+    return bool(train.eval_async)
 
 
 def check_finite(metrics: dict[str, torch.Tensor], step: int, checkpoint: Path) -> None:
@@ -208,7 +202,19 @@ class Run:
         self.eval_env = factory.build_env(cfg, seed=cfg.seed + EVAL_SEED_OFFSET,
                                           render_mode="rgb_array" if cfg.train.video else None,
                                           evaluation=True)
-        self.extra_eval_envs = factory.build_extra_eval_envs(cfg, cfg.seed + EVAL_SEED_OFFSET)
+        self.evaluator: BackgroundEvaluator | None = None
+        self.extra_eval_envs: list[Any] = []
+        if evaluates_in_background(cfg.train, self.device):
+            self.evaluator = BackgroundEvaluator(cfg, seed=cfg.seed + EVAL_SEED_OFFSET)
+            self.write("robovision: evaluations run in a process of their own, on the CPU, "
+                       f"while training goes on (train.eval_async: "
+                       f"{str(cfg.train.eval_async).lower()})")
+        else:
+            self.extra_eval_envs = factory.build_extra_eval_envs(cfg,
+                                                                 cfg.seed + EVAL_SEED_OFFSET)
+        self._sent: _Sent | None = None
+        self.evaluated_at = -1
+        """The step of the last evaluation this process started."""
         obs_space, act_space = self.eval_env.observation_space, self.eval_env.action_space
         self.action_repeat = action_repeat_of(self.eval_env)
         self.train_cfg = in_steps(cfg.train, self.action_repeat)
@@ -237,6 +243,7 @@ class Run:
         save_config(cfg, self.run_dir / "config.yaml")  # resume overrides persist too
         self.logger = RunLogger(self.run_dir, self.counters.step, self.train_cfg.total_steps,
                                 progress=cfg.train.progress, side_jobs=self.side,
+                                redo_evaluation=self.counters.eval_pending == self.counters.step,
                                 frames_per_step=self.action_repeat if cfg.train.unit == "frames"
                                 else 1)
         if cfg.train.video:  # say now, not at the first evaluation, if videos cannot work
@@ -270,6 +277,10 @@ class Run:
         return state
 
     def save(self) -> None:
+        """Write ``latest.pt``. A background evaluation of an earlier step is waited for
+        first, so a checkpoint only ever leaves its own step's evaluation pending."""
+        if self.counters.eval_pending not in (-1, self.counters.step):
+            self.collect_evaluation(wait=True)
         check_finite(self.last_metrics, self.counters.step, self.latest)
         save_checkpoint(self.state(), self.latest)
 
@@ -314,6 +325,7 @@ class Run:
     def after_steps(self, before: int, metrics: dict[str, torch.Tensor]) -> None:
         """Log, evaluate and checkpoint for the steps ``(before, counters.step]``."""
         step, train = self.counters.step, self.train_cfg
+        self.collect_evaluation()
         if metrics:
             self.last_metrics = metrics
         if crossed(before, step, train.log_every) and self.last_metrics:
@@ -334,35 +346,78 @@ class Run:
         self.logger.log(self.counters.step, self.frames,
                         {"train/episode_return": episode_return, "train/episode_length": length})
 
-    def evaluate(self) -> float:
-        train, step = self.train_cfg, self.counters.step
-        record = train.video and self.side.enabled("video")
-        result = evaluate(self.agent, self.eval_env, train.eval_episodes,
-                          seed=self.cfg.seed + EVAL_SEED_OFFSET, record=record,
-                          render=lambda: self.side.run("video", self.eval_env.render),
-                          extra_envs=self.extra_eval_envs)
+    def evaluate(self) -> float | None:
+        """Evaluate the agent as it is now. In this process: log the result and return its
+        mean return. With the background evaluator: wait for the evaluation under way if
+        there is one, send this step's weights, and return None; the result is logged at
+        this step when it arrives (:meth:`collect_evaluation`)."""
+        step = self.evaluated_at = self.counters.step
+        record = self.train_cfg.video and self.side.enabled("video")
+        if self.evaluator is None:
+            result = evaluate(self.agent, self.eval_env, self.train_cfg.eval_episodes,
+                              seed=self.cfg.seed + EVAL_SEED_OFFSET, record=record,
+                              render=lambda: self.side.run("video", self.eval_env.render),
+                              extra_envs=self.extra_eval_envs)
+            self._log_evaluation(step, result, self._live_state)
+            return float(result.returns.mean())
+        self.collect_evaluation(wait=True)
+        weights = snapshot(self.agent)
+        self.evaluator.submit(step, weights, record)
+        self._sent = _Sent(weights, Counters(**asdict(self.counters)), rng_state())
+        self.counters.eval_pending = step
+        return None
+
+    def collect_evaluation(self, wait: bool = False) -> None:
+        """Log the background evaluation if it is done (with ``wait``, once it is)."""
+        if self.evaluator is None or self.evaluator.pending is None:
+            return
+        done = self.evaluator.wait() if wait else self.evaluator.poll()
+        if done is None:
+            return
+        step, result, video_problem = done
+        if video_problem:
+            self.side.disable("video", f"{self.cfg.env.spec} cannot render: {video_problem}")
+        sent, self._sent = self._sent, None
+        self.counters.eval_pending = -1
+        self._log_evaluation(step, result, lambda: self._sent_state(sent))
+
+    def _live_state(self) -> dict[str, Any]:
+        return {"agent": self.agent.state_dict(), "algo": self.cfg.algo,
+                "counters": asdict(self.counters), "rng": rng_state()}
+
+    def _sent_state(self, sent: _Sent) -> dict[str, Any]:
+        """``best.pt`` from the weights a background evaluation played with."""
+        counters = Counters(**{**asdict(sent.counters), "eval_pending": -1,
+                               "best_eval": self.counters.best_eval,
+                               "last_eval": self.counters.last_eval})
+        return {"agent": read_snapshot(sent.weights), "algo": self.cfg.algo,
+                "counters": asdict(counters), "rng": sent.rng}
+
+    def _log_evaluation(self, step: int, result: Evaluation,
+                        best_state: Callable[[], dict[str, Any]]) -> None:
+        """Log an evaluation of the agent as it was at ``step``; a new best writes
+        ``best.pt`` from ``best_state()``."""
         returns, frames = result.returns, result.frames
         mean = float(returns.mean())
         self.counters.last_eval = mean
         logged = {EVAL_KEY: mean, "eval/return_std": returns.std()}
         if result.success_rate is not None:
             logged[SUCCESS_KEY] = result.success_rate
-        self.logger.log(step, self.frames, logged)
+        self.logger.log(step, step * self.action_repeat, logged)
         if frames and self.side.enabled("video"):
             self.side.run("video", write_video, frames,
                           self.run_dir / "videos" / f"eval_{step:09d}.mp4")
         if mean > self.counters.best_eval:
             self.counters.best_eval = mean
             check_finite(self.last_metrics, step, self.latest)
-            save_checkpoint({"agent": self.agent.state_dict(), "algo": self.cfg.algo,
-                             "counters": asdict(self.counters), "rng": rng_state()},
-                            self.ckpt_dir / "best.pt")
+            save_checkpoint(best_state(), self.ckpt_dir / "best.pt")
         self.side.run("plot", plot_curves, [self.run_dir], self.run_dir / "curve.png")
         if self.observer is not None:
-            self.observer.evaluated(self, result)
-        return mean
+            self.observer.evaluated(self, result, step)
 
     def close(self) -> None:
+        if self.evaluator is not None:
+            self.evaluator.close()
         if self.logger is not None:
             self.logger.close()
         self.env.close()
@@ -484,12 +539,15 @@ def train(cfg: Config, run_dir: Path, resume: bool = False,
     try:
         if observer is not None:
             observer.started(run)
+        if run.counters.eval_pending == run.counters.step:
+            run.evaluate()  # the checkpoint's own evaluation was under way when it stopped
         LOOPS[run.kind](run)
-        every = run.train_cfg.eval_every
-        if every == 0 or run.counters.step % every:
+        if run.evaluated_at != run.counters.step:
             run.evaluate()  # a final evaluation unless the last step just had one
+        run.collect_evaluation(wait=True)
         run.save()
     except StopRequested:
+        run.collect_evaluation(wait=True)
         run.save()
         run.logger.write(f"Stopped at step {run.counters.step}; checkpoint saved. Resume with: "
                          f"robovision resume {run.run_dir}")

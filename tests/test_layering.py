@@ -12,7 +12,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "robovision"
 
 LAYERS = {"obs": 0, "nets": 0, "envworker": 0, "replay": 1, "agents": 2, "factory": 3,
-          "loop": 3, "sweep": 4, "cli": 5}
+          "evaluation": 3, "loop": 3, "sweep": 4, "cli": 5}
 """Layer of each part of the package: a module may import only from its layer or below."""
 
 

@@ -119,12 +119,12 @@ class _TuneReporter:
         """Off the main thread no signal reaches the run: only the watcher asks it to stop."""
         return self.run is not None and self.run.stop_requested
 
-    def evaluated(self, run, result) -> None:
+    def evaluated(self, run, result, step: int) -> None:
         from ray import tune
 
         self.evaluations += 1
-        metrics = {EVAL_KEY: float(result.returns.mean()), "steps": run.counters.step,
-                   "frames": run.frames, "evaluations": self.evaluations}
+        metrics = {EVAL_KEY: float(result.returns.mean()), "steps": step,
+                   "frames": step * run.action_repeat, "evaluations": self.evaluations}
         if result.success_rate is not None:
             metrics[SUCCESS_KEY] = result.success_rate
         tune.report(metrics)

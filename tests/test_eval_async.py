@@ -1,0 +1,265 @@
+"""Evaluations in the background (``train.eval_async``): the same numbers as in the
+training process, logged at the step whose weights were played, nothing lost or
+doubled when a run stops or is resumed, and ``best.pt`` holding the weights that won."""
+
+import multiprocessing
+
+import pytest
+import torch
+
+from robovision import factory, loop
+from robovision.checkpoint import load_checkpoint
+from robovision.config import load_config
+from robovision.evaluation import (
+    EVAL_SEED_OFFSET,
+    BackgroundEvaluator,
+    EvaluatorError,
+    evaluate,
+    read_snapshot,
+)
+from robovision.logging import read_metrics
+
+SMALL = ["agent.hidden=32,32", "train.learning_starts=100", "train.batch_size=32",
+         "train.eval_episodes=3", "train.log_every=100", "train.progress=false", "threads=1"]
+
+
+def _cfg(*extra):
+    return load_config("pendulum_sac", [*SMALL, *extra])
+
+
+def _rows(run_dir):
+    """Every metric row but its wall time, in the order written."""
+    import csv
+
+    with (run_dir / "metrics.csv").open() as f:
+        return [(r["step"], r["frames"], r["name"], r["value"]) for r in csv.DictReader(f)]
+
+
+def _eval_rows(run_dir):
+    return [row for row in _rows(run_dir) if row[2].startswith("eval/")]
+
+
+# --------------------------------------------------------------------------- the setting
+
+
+@pytest.mark.parametrize(("setting", "device", "background"), [
+    ("auto", "cpu", False), ("auto", "cuda", True), (True, "cpu", True), (False, "cuda", False)])
+def test_auto_evaluates_in_the_background_when_training_on_cuda(setting, device, background):
+    cfg = _cfg(f"train.eval_async={str(setting).lower()}")
+    assert loop.evaluates_in_background(cfg.train, torch.device(device)) is background
+
+
+# --------------------------------------------------------------------------- whole runs
+
+
+STEPS = ["train.total_steps=800", "train.eval_every=400", "train.checkpoint_every=400"]
+PPO = ["agent.hidden=32,32", "train.eval_episodes=3", "train.progress=false", "threads=1",
+       "train.total_steps=2048", "train.eval_every=1024", "train.checkpoint_every=1024"]
+"""Two rollouts of 4 envs x 256 steps, an evaluation after each."""
+
+
+def _same_modules(saved, expected):
+    """The module weights of two saved agents are equal (optimiser states aside)."""
+    for name, part in expected.items():
+        if isinstance(part, dict) and "state" not in part:
+            for key, tensor in part.items():
+                assert torch.equal(saved[name][key], tensor), (name, key)
+
+
+@pytest.mark.parametrize("preset", ["pendulum_sac", "inverted_pendulum_ppo"])
+def test_background_evaluations_give_the_numbers_of_the_training_process(tmp_path, preset):
+    """The same run evaluated in the training process and in the background: the same
+    rows (training untouched, evaluations equal), and ``best.pt`` with the same weights."""
+    overrides = [*SMALL, *STEPS] if preset == "pendulum_sac" else PPO
+    every = 400 if preset == "pendulum_sac" else 1024
+    here, background = tmp_path / "here", tmp_path / "background"
+    loop.train(load_config(preset, [*overrides, "train.eval_async=false"]), here)
+    loop.train(load_config(preset, [*overrides, "train.eval_async=true"]), background)
+
+    assert sorted(_rows(background)) == sorted(_rows(here))  # written later, at its step
+    assert [int(r[0]) for r in _eval_rows(background)
+            if r[2] == "eval/return_mean"] == [every, 2 * every]  # the final one not twice
+    best_here = load_checkpoint(here / "checkpoints" / "best.pt")
+    best_background = load_checkpoint(background / "checkpoints" / "best.pt")
+    assert best_background["counters"] == best_here["counters"]
+    _same_modules(best_background["agent"], best_here["agent"])
+    assert load_checkpoint(background / "checkpoints" / "latest.pt")["counters"][
+        "eval_pending"] == -1  # the last checkpoint waited for the final evaluation
+
+
+def test_a_run_stopped_with_its_evaluation_under_way_evaluates_it_once_on_resume(
+        tmp_path, monkeypatch):
+    """Stopped hard at step 600, after step 400's evaluation was logged, and resumed from
+    the checkpoint of step 400, which was saved while that evaluation was under way: the
+    resumed run drops the row the stopped one logged and evaluates the checkpoint's
+    weights again, to the same numbers as a run never stopped."""
+    whole, stopped = tmp_path / "whole", tmp_path / "stopped"
+    loop.train(_cfg(*STEPS, "train.eval_async=true"), whole)
+    real_after_steps = loop.Run.after_steps
+
+    class Killed(Exception):
+        pass
+
+    def after_steps(run, before, metrics):
+        real_after_steps(run, before, metrics)
+        if run.counters.step == 600:
+            run.collect_evaluation(wait=True)  # step 400's evaluation reaches the CSV...
+            raise Killed  # ...and the run dies before its next checkpoint
+
+    monkeypatch.setattr(loop.Run, "after_steps", after_steps)
+    with pytest.raises(Killed):
+        loop.train(_cfg(*STEPS, "train.eval_async=true"), stopped)
+    monkeypatch.setattr(loop.Run, "after_steps", real_after_steps)
+    latest = load_checkpoint(stopped / "checkpoints" / "latest.pt")
+    assert latest["counters"]["step"] == 400 and latest["counters"]["eval_pending"] == 400
+    assert [r[0] for r in _eval_rows(stopped) if r[2] == "eval/return_mean"] == ["400"]
+    assert not multiprocessing.active_children()  # the evaluator went with the run
+
+    loop.train(_cfg(*STEPS, "train.eval_async=true"), stopped, resume=True)
+    # The same rows at the same steps, step 400's evaluation once and with the same numbers
+    # (a resumed env starts a new episode, so what follows step 400 may differ)
+    assert sorted(r[:3] for r in _rows(stopped)) == sorted(r[:3] for r in _rows(whole))
+    at_400 = [r for r in _eval_rows(whole) if r[0] == "400"]
+    assert [r for r in _eval_rows(stopped) if r[0] == "400"] == at_400
+
+
+def test_videos_of_background_evaluations_are_written_for_their_steps(tmp_path):
+    cfg = load_config("pendulum_sac", [
+        *SMALL, "env.spec=robovision/PointReach-v0", "train.video=true", "train.eval_episodes=1",
+        "train.total_steps=300", "train.eval_every=100", "train.eval_async=true"])
+    loop.train(cfg, tmp_path)
+    assert read_metrics(tmp_path)["eval/return_mean"][0].tolist() == [100, 200, 300]
+    videos = sorted(p.name for p in (tmp_path / "videos").glob("*.mp4"))
+    assert videos == [f"eval_{step:09d}.mp4" for step in (100, 200, 300)]
+
+
+# --------------------------------------------------------------------------- the run's side
+
+
+class HeldEvaluator:
+    """Stands in for the evaluator process: plays each snapshot at once in this process,
+    but hands the result over only once the test releases it (``wait`` always does, as
+    the real one blocks until its evaluation is done)."""
+
+    def __init__(self, cfg, seed, **_):
+        self.cfg, self.seed = cfg, seed
+        self.env = factory.build_env(cfg, seed=seed, evaluation=True)
+        self.pending, self.released, self.waited = None, False, []
+
+    def submit(self, step, weights, record):
+        assert self.pending is None
+        agent = factory.build_agent(self.cfg, self.env.observation_space,
+                                    self.env.action_space, torch.device("cpu"))
+        agent.load_state_dict(read_snapshot(weights))
+        self.result = evaluate(agent, self.env, self.cfg.train.eval_episodes, seed=self.seed)
+        self.pending = step
+
+    def poll(self):
+        return self.wait() if self.released and self.pending is not None else None
+
+    def wait(self):
+        if self.pending is None:
+            return None
+        self.waited.append(self.pending)
+        step, self.pending = self.pending, None
+        return step, self.result, None
+
+    def close(self):
+        self.env.close()
+
+
+@pytest.fixture
+def held_run(tmp_path, monkeypatch):
+    monkeypatch.setattr(loop, "BackgroundEvaluator", HeldEvaluator)
+    run = loop.Run(_cfg("train.total_steps=1000", "train.eval_async=true"), tmp_path)
+    yield run
+    run.close()
+
+
+def _first_weight(agent):
+    """The name and tensor of the actor's first parameter."""
+    return next(iter(agent.actor.named_parameters()))
+
+
+def test_a_background_evaluation_is_logged_at_its_step_with_the_weights_it_was_sent(held_run):
+    run, evaluator = held_run, held_run.evaluator
+    run.counters.step = 100
+    assert run.evaluate() is None  # sent, not played here
+    assert run.counters.eval_pending == 100
+    name, weight = _first_weight(run.agent)
+    sent = weight.detach().clone()
+    with torch.no_grad():
+        weight.add_(1.0)  # training goes on and changes the weights
+
+    run.counters.step = 150
+    run.after_steps(149, {})
+    assert "eval/return_mean" not in read_metrics(run.run_dir)  # not done yet: not waited for
+
+    evaluator.released = True
+    run.counters.step = 151
+    run.after_steps(150, {})
+    steps, frames, values = read_metrics(run.run_dir)["eval/return_mean"]
+    assert steps.tolist() == [100] and frames.tolist() == [100]
+    mean = float(evaluator.result.returns.mean())
+    assert values[0] == pytest.approx(mean, rel=1e-5)  # the CSV keeps 6 digits
+    assert run.counters.eval_pending == -1 and run.counters.last_eval == mean
+    best = load_checkpoint(run.ckpt_dir / "best.pt")
+    assert best["counters"]["step"] == 100 and best["counters"]["eval_pending"] == -1
+    assert best["counters"]["best_eval"] == mean
+    assert torch.equal(best["agent"]["actor"][name], sent)
+
+
+def test_one_background_evaluation_at_a_time(held_run):
+    run, evaluator = held_run, held_run.evaluator
+    run.counters.step = 100
+    run.evaluate()
+    run.counters.step = 200
+    run.evaluate()  # waits for step 100's first
+    assert evaluator.waited == [100] and evaluator.pending == 200
+    assert read_metrics(run.run_dir)["eval/return_mean"][0].tolist() == [100]
+
+
+def test_a_checkpoint_waits_only_for_an_earlier_steps_evaluation(held_run):
+    run, evaluator = held_run, held_run.evaluator
+    run.counters.step = 100
+    run.evaluate()
+    run.save()  # its own step's evaluation stays under way, and the checkpoint says so
+    assert evaluator.waited == [] and evaluator.pending == 100
+    assert load_checkpoint(run.latest)["counters"]["eval_pending"] == 100
+
+    run.counters.step = 200
+    run.save()  # step 100's evaluation is logged before a checkpoint of step 200
+    assert evaluator.waited == [100]
+    assert load_checkpoint(run.latest)["counters"]["eval_pending"] == -1
+    assert read_metrics(run.run_dir)["eval/return_mean"][0].tolist() == [100]
+
+
+# --------------------------------------------------------------------------- the process
+
+
+def test_the_evaluator_process_plays_the_episodes_of_the_training_process(tmp_path):
+    cfg = _cfg("train.total_steps=200", "train.eval_envs=2")
+    seed = cfg.seed + EVAL_SEED_OFFSET
+    env = factory.build_env(cfg, seed=seed, evaluation=True)
+    agent = factory.build_agent(cfg, env.observation_space, env.action_space,
+                                torch.device("cpu"))
+    here = evaluate(agent, env, cfg.train.eval_episodes, seed=seed)
+    env.close()
+    from robovision.evaluation import snapshot
+
+    evaluator = BackgroundEvaluator(cfg, seed=seed, threads=1)
+    try:
+        assert evaluator.poll() is None  # nothing sent
+        evaluator.submit(7, snapshot(agent), record=False)
+        with pytest.raises(RuntimeError, match="step 7"):
+            evaluator.submit(8, snapshot(agent), record=False)
+        step, result, video_problem = evaluator.wait()
+        assert step == 7 and video_problem is None and evaluator.pending is None
+        torch.testing.assert_close(torch.as_tensor(result.returns), torch.as_tensor(here.returns))
+
+        evaluator.submit(9, b"not a snapshot", record=False)
+        with pytest.raises(EvaluatorError, match="evaluating step 9"):
+            evaluator.wait()
+    finally:
+        evaluator.close()
+    assert not multiprocessing.active_children()
