@@ -114,6 +114,20 @@ class _Recorder:
             return None
 
 
+def _evaluate_snapshot(agent: Agent, envs: list[Any], episodes: int, seed: int,
+                       weights: bytes, record: bool) -> tuple[str, Any]:
+    """The evaluator's answer to one snapshot: ``("ok", (Evaluation, video problem))`` or
+    ``("error", traceback)``."""
+    try:
+        agent.load_state_dict(read_snapshot(weights))
+        recorder = _Recorder(envs[0])
+        result = evaluate(agent, envs[0], episodes, seed=seed, record=record, render=recorder,
+                          extra_envs=envs[1:])
+        return "ok", (result, recorder.problem)
+    except Exception:
+        return "error", traceback.format_exc()
+
+
 def _serve(connection, cfg: Config, seed: int, threads: int) -> None:
     """The evaluator's loop: build the envs and a CPU agent, then evaluate each snapshot
     it is sent (``("evaluate", (bytes, record))``) until ``close`` or a closed pipe."""
@@ -132,16 +146,9 @@ def _serve(connection, cfg: Config, seed: int, threads: int) -> None:
             command, argument = connection.recv()
             if command == "close":
                 break
-            weights, record = argument
-            try:
-                agent.load_state_dict(read_snapshot(weights))
-                recorder = _Recorder(env)
-                result = evaluate(agent, env, cfg.train.eval_episodes, seed=seed,
-                                  record=record, render=recorder, extra_envs=envs[1:])
-                connection.send(("ok", (result, recorder.problem)))
-            except Exception:
-                connection.send(("error", traceback.format_exc()))
-    except EOFError:
+            connection.send(_evaluate_snapshot(agent, envs, cfg.train.eval_episodes, seed,
+                                               *argument))
+    except (EOFError, BrokenPipeError, ConnectionResetError):
         pass  # the trainer is gone
     except Exception:
         connection.send(("error", traceback.format_exc()))
@@ -196,10 +203,24 @@ class BackgroundEvaluator:
                 self.close()
                 raise EvaluatorError(
                     f"the evaluator did not start in {self.start_timeout:.0f} s")
-            self._receive("building its envs and agent")
-            self._ready = True
+            self.check_started()
         self._connection.send(("evaluate", (weights, record)))
         self.pending = step
+
+    def check_started(self) -> bool:
+        """Whether the evaluator has built its envs and agent (without waiting); its
+        failure to build them is raised here, with what to do."""
+        if self._ready or not self._connection.poll():
+            return self._ready
+        try:
+            self._receive("building its envs and agent")
+        except EvaluatorError as exc:
+            raise EvaluatorError(
+                f"{exc}\nThe evaluator builds the env and the agent in a fresh process: a "
+                "custom env or algorithm must be registered when a module is imported (not "
+                "inside main()), or set train.eval_async=false.") from None
+        self._ready = True
+        return True
 
     def poll(self) -> tuple[int, Evaluation, str | None] | None:
         if self.pending is None or not self._connection.poll():

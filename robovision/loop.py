@@ -368,8 +368,13 @@ class Run:
         return None
 
     def collect_evaluation(self, wait: bool = False) -> None:
-        """Log the background evaluation if it is done (with ``wait``, once it is)."""
-        if self.evaluator is None or self.evaluator.pending is None:
+        """Log the background evaluation if it is done (with ``wait``, once it is). Until
+        the evaluator has started, see whether it failed to (so a bad env or agent stops
+        the run now, not at its first evaluation)."""
+        if self.evaluator is None:
+            return
+        if self.evaluator.pending is None:
+            self.evaluator.check_started()
             return
         done = self.evaluator.wait() if wait else self.evaluator.poll()
         if done is None:

@@ -14,7 +14,10 @@ repeat 2, 84x84, batch 256) unless said:
   ``worker`` (``train.env_worker=true``), ``graph`` (``train.cuda_graph=true``, the
   preset's setting), ``graph+worker``, ``graph+2envs`` (``env.num_envs=2`` in lockstep),
   ``graph+2workers`` (the two in worker processes), ``graph+2envs+cudnn`` (and
-  ``train.cudnn_benchmark=true``);
+  ``train.cudnn_benchmark=true``), ``graph+async`` and ``graph+2envs+async``
+  (``train.eval_async=true``; the other arms evaluate in the training process); with
+  ``--eval-every N`` the preset's evaluations every N frames, and the seconds the training
+  process spent on them;
 - ms per agent step of the pixel env (2 physics frames and one rendered frame);
 - ms per sampled batch of 256 from the replay, delivered on the training device;
 - ms per ``act`` (one observation) and per ``update`` (one batch), synchronised on CUDA;
@@ -25,6 +28,8 @@ repeat 2, 84x84, batch 256) unless said:
   ``--variants`` times the padding and float32 eagerly on the CPU);
   ``--profile`` adds the kernels that take most of an eager update's GPU time, and the
   ops by input shape (on the CPU, by CPU time);
+- ms to copy the agent's weights off the device for the evaluator (``train.eval_async``),
+  and their size;
 - ms per ``act`` on 10 observations (an evaluation step with ``train.eval_envs=10``); on
   CUDA also both acts replayed as CUDA graphs;
 - with ``--eval-envs 1,10,10w``: seconds of one 10-episode evaluation of the main job with
@@ -212,6 +217,7 @@ def components(device_name: str, fill_steps: int, profile: bool = False,
 
     from robovision import factory
     from robovision.config import load_config
+    from robovision.evaluation import snapshot
     from robovision.loop import in_steps
     from robovision.runtime import tune_allocator
 
@@ -240,6 +246,9 @@ def components(device_name: str, fill_steps: int, profile: bool = False,
         "act on 10 observations (evaluation), ms": _timed(
             lambda: agent.act(np.stack([obs] * 10), eval=True), 100, device),
         "update, ms": _timed(lambda: agent.update(replay.sample(256)), 10, device),
+        "snapshot of the agent's weights for the evaluator (train.eval_async), ms": _timed(
+            lambda: snapshot(agent), 10, device),
+        "snapshot size, MB": len(snapshot(agent)) / 1e6,
     }
     if profile:
         print(_kernel_table(lambda: agent.update(replay.sample(256)), device,
@@ -279,37 +288,45 @@ def _accumulating(fn, total: list[float]):
     return timed
 
 
-_ARM_SETTINGS = {  # (cuda_graph, env_worker, num_envs, cudnn_benchmark)
-    "process": (False, False, 1, False), "worker": (False, True, 1, False),
-    "graph": (True, False, 1, False), "graph+worker": (True, True, 1, False),
-    "graph+2envs": (True, False, 2, False), "graph+2workers": (True, True, 2, False),
-    "graph+2envs+cudnn": (True, False, 2, True)}
+_ARM_SETTINGS = {  # (cuda_graph, env_worker, num_envs, cudnn_benchmark, eval_async)
+    "process": (False, False, 1, False, False), "worker": (False, True, 1, False, False),
+    "graph": (True, False, 1, False, False), "graph+worker": (True, True, 1, False, False),
+    "graph+2envs": (True, False, 2, False, False),
+    "graph+2workers": (True, True, 2, False, False),
+    "graph+2envs+cudnn": (True, False, 2, True, False),
+    "graph+async": (True, False, 1, False, True),
+    "graph+2envs+async": (True, False, 2, False, True)}
 ARMS = {arm: [f"train.cuda_graph={str(graph).lower()}",
               f"train.env_worker={str(worker).lower()}", f"env.num_envs={envs}",
-              f"train.cudnn_benchmark={str(cudnn).lower()}"]
-        for arm, (graph, worker, envs, cudnn) in _ARM_SETTINGS.items()}
-"""Main-job arms: overrides on top of the preset, each naming all four settings
-(``train.cuda_graph``, ``train.env_worker``, ``env.num_envs``, ``train.cudnn_benchmark``;
-the preset replays its updates as CUDA graphs since the H200 run; ``process`` is the eager
-update with the env in the training process; ``2envs``: two envs in lockstep, whose two
-steps both run while the update's kernels do, updates per frame unchanged; ``cudnn``:
-cuDNN's benchmark mode)."""
+              f"train.cudnn_benchmark={str(cudnn).lower()}",
+              f"train.eval_async={str(background).lower()}"]
+        for arm, (graph, worker, envs, cudnn, background) in _ARM_SETTINGS.items()}
+"""Main-job arms: overrides on top of the preset, each naming all five settings
+(``train.cuda_graph``, ``train.env_worker``, ``env.num_envs``, ``train.cudnn_benchmark``,
+``train.eval_async``; the preset replays its updates as CUDA graphs since the H200 run;
+``process`` is the eager update with the env in the training process; ``2envs``: two envs
+in lockstep, whose two steps both run while the update's kernels do, updates per frame
+unchanged; ``cudnn``: cuDNN's benchmark mode; ``async``: evaluations in a process of
+their own, which ``auto`` picks on CUDA)."""
 
 
-def main_job(device_name: str, frames: int, arm: list[str],
-             preset: str = "cheetah_run_pixels") -> tuple[float, float]:
+def main_job(device_name: str, frames: int, arm: list[str], preset: str = "cheetah_run_pixels",
+             eval_every: int = 0) -> tuple[float, float, float]:
     """The main job for ``frames`` frames: (frames/s overall, CPU ms per agent step spent
-    outside ``agent.update`` / ``agent.update_from``). The second is the training loop's
-    wall time (start-up and the final evaluation excluded) minus the time this process
-    spends inside update calls
-    (on CUDA: launching them, no extra synchronisation), per agent step, the random
-    warm-up steps included."""
+    outside ``agent.update`` / ``agent.update_from``, seconds the training process spent
+    in evaluations). The second is the training loop's wall time (start-up and the final
+    evaluation excluded) minus the time this process spends inside update calls (on CUDA:
+    launching them, no extra synchronisation), per agent step, the random warm-up steps
+    included. ``eval_every`` (frames): the preset's evaluations that often (0: only a final
+    1-episode one); the third figure counts playing them, or with ``train.eval_async``
+    sending the weights and waiting for results."""
     from robovision import factory, loop
     from robovision.config import load_config
     from robovision.loop import train
 
-    inside, looping = [0.0], [0.0]
+    inside, looping, evaluating = [0.0], [0.0], [0.0]
     build_agent, run_loop = factory.build_agent, loop.LOOPS["off_policy"]
+    run_evaluate, run_collect = loop.Run.evaluate, loop.Run.collect_evaluation
 
     def timed_agent(*args, **kwargs):
         agent = build_agent(*args, **kwargs)
@@ -319,19 +336,24 @@ def main_job(device_name: str, frames: int, arm: list[str],
 
     timed_loop = _accumulating(run_loop, looping)
     factory.build_agent, loop.LOOPS["off_policy"] = timed_agent, timed_loop
+    loop.Run.evaluate = _accumulating(run_evaluate, evaluating)
+    loop.Run.collect_evaluation = _accumulating(run_collect, evaluating)
+    evaluations = ([f"train.eval_every={eval_every}"] if eval_every else
+                   ["train.eval_every=0", "train.eval_episodes=1"])
     try:
         with tempfile.TemporaryDirectory() as run_dir:
             cfg = load_config(preset, [
                 f"device={device_name}", "train.video=false", "train.progress=false",
                 f"train.total_steps={frames}", f"train.learning_starts={min(4000, frames // 2)}",
-                "train.eval_every=0", "train.eval_episodes=1", "train.checkpoint_every=0",
+                *evaluations, "train.checkpoint_every=0",
                 "train.buffer_size=100000", f"run_dir={run_dir}", *arm])
             start = time.perf_counter()
             counters = train(cfg, Path(run_dir))
             wall = time.perf_counter() - start
     finally:
         factory.build_agent, loop.LOOPS["off_policy"] = build_agent, run_loop
-    return frames / wall, (looping[0] - inside[0]) / counters.step * 1e3
+        loop.Run.evaluate, loop.Run.collect_evaluation = run_evaluate, run_collect
+    return frames / wall, (looping[0] - inside[0]) / counters.step * 1e3, evaluating[0]
 
 
 class Rows(dict):
@@ -359,6 +381,9 @@ def main() -> None:
     parser.add_argument("--preset", default="cheetah_run_pixels",
                         help="main job preset (a name, or a YAML path for another checkout); "
                              "also the preset --eval-envs evaluates")
+    parser.add_argument("--eval-every", type=int, default=0,
+                        help="main job: evaluate as the preset does every this many frames "
+                             "(0: one final 1-episode evaluation)")
     parser.add_argument("--main-only", action="store_true",
                         help="only the main job (no components, no state SAC)")
     parser.add_argument("--fill", type=int, default=1000, help="replay steps before timing")
@@ -386,10 +411,13 @@ def main() -> None:
         parser.error(f"unknown arms {unknown}; choose from {', '.join(ARMS)}")
     for pair in range(args.pairs):  # alternating the arms
         for arm in arms:
-            fps, outside = main_job(args.device, args.frames, ARMS[arm], args.preset)
+            fps, outside, evaluating = main_job(args.device, args.frames, ARMS[arm],
+                                                args.preset, args.eval_every)
             rows[f"main job ({args.frames} frames, {arm}) #{pair + 1}, frames/s overall"] = fps
             rows[f"main job ({arm}) #{pair + 1}, CPU ms per agent step outside updates"] = (
                 outside)
+            if args.eval_every:
+                rows[f"main job ({arm}) #{pair + 1}, s in evaluations"] = evaluating
     if args.eval_envs:
         arms = args.eval_envs.split(",")
         for arm, times in evaluation_seconds(args.device, arms, max(args.pairs, 1),

@@ -23,7 +23,9 @@
 #
 # Frames are environment frames (agent steps x action repeat 2). Speed figures from
 # `learn` and `collect` are not comparable to `speed`'s: four runs and the suite share the
-# machine there, so they evaluate in their own process (eval workers give the same returns).
+# machine there, so each run's evaluation envs stay in one process (eval workers give the
+# same returns): the run's evaluator, which plays them beside training (train.eval_async:
+# auto on CUDA).
 set -uo pipefail
 # Budgets: 230 + 150 + 180 s of timeouts keep `speed` inside one call. A piece cut off by
 # its timeout loses its table (bench_gpu still prints each row as it is measured), so

@@ -154,6 +154,9 @@ class HeldEvaluator:
         self.result = evaluate(agent, self.env, self.cfg.train.eval_episodes, seed=self.seed)
         self.pending = step
 
+    def check_started(self):
+        return True
+
     def poll(self):
         return self.wait() if self.released and self.pending is not None else None
 
@@ -263,3 +266,78 @@ def test_the_evaluator_process_plays_the_episodes_of_the_training_process(tmp_pa
     finally:
         evaluator.close()
     assert not multiprocessing.active_children()
+
+
+def test_an_env_the_evaluator_cannot_build_stops_the_run_with_what_to_do(tmp_path):
+    """An env registered in this process only (inside a script's main(), say): the
+    evaluator's fresh process cannot make it."""
+    import gymnasium as gym
+
+    gym.register(id="LocalOnlyPendulum-v1", max_episode_steps=200,
+                 entry_point="gymnasium.envs.classic_control:PendulumEnv")
+    try:
+        cfg = _cfg("env.spec=LocalOnlyPendulum-v1", "train.total_steps=300",
+                   "train.eval_every=100", "train.eval_async=true")
+        with pytest.raises(EvaluatorError, match="registered when a module is imported") as err:
+            loop.train(cfg, tmp_path)
+        assert "train.eval_async=false" in str(err.value)
+    finally:
+        gym.registry.pop("LocalOnlyPendulum-v1")
+    assert not multiprocessing.active_children()
+
+
+# --------------------------------------------------------------------------- signals
+
+
+def _start(run_dir, *extra):
+    import subprocess
+    import sys
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "robovision.cli", "train", "pendulum_sac", f"run_dir={run_dir}",
+         *SMALL, "train.eval_episodes=5", "train.total_steps=100000", "train.eval_every=100",
+         "train.eval_async=true", *extra], stderr=subprocess.PIPE)
+
+
+def _wait_for_evaluations(run_dir, proc, count=2, timeout=180.0):
+    import time
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(proc.stderr.read().decode()[-2000:])
+        if (run_dir / "metrics.csv").exists() and len(
+                _eval_rows(run_dir)) >= 2 * count:  # mean and std per evaluation
+            return
+        time.sleep(0.2)
+    proc.kill()
+    raise AssertionError("timed out")
+
+
+def test_ctrl_c_logs_the_evaluation_under_way_before_its_checkpoint(tmp_path):
+    import signal
+
+    proc = _start(tmp_path)
+    _wait_for_evaluations(tmp_path, proc)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=120) == 130
+    counters = load_checkpoint(tmp_path / "checkpoints" / "latest.pt")["counters"]
+    assert counters["eval_pending"] == -1  # waited for, not left pending
+    evaluated = read_metrics(tmp_path)["eval/return_mean"][0].tolist()
+    assert evaluated == list(range(100, evaluated[-1] + 1, 100))  # none skipped at the end
+    assert evaluated[-1] >= counters["step"] - 100
+
+
+def test_a_killed_run_leaves_no_evaluator_behind(tmp_path):
+    import signal
+
+    import psutil
+
+    proc = _start(tmp_path, "train.eval_envs=3", "train.eval_workers=true")
+    _wait_for_evaluations(tmp_path, proc, count=1)
+    children = psutil.Process(proc.pid).children(recursive=True)
+    assert len(children) >= 3  # the evaluator and its two env workers (and a resource tracker)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    _, alive = psutil.wait_procs(children, timeout=60)
+    assert not alive, [p.cmdline() for p in alive]
