@@ -14,6 +14,7 @@ bytes and are read with ``weights_only=True``, as checkpoints are.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import io
 import multiprocessing as mp
@@ -177,6 +178,7 @@ class BackgroundEvaluator:
                                         args=(child, cfg, seed, threads or evaluator_threads()))
         self._process.start()
         child.close()
+        atexit.register(self.close)  # never left for the interpreter to join at exit
         self._ready = False
         self.pending: int | None = None
         """The step of the evaluation under way, if one is."""
@@ -237,6 +239,7 @@ class BackgroundEvaluator:
 
     def close(self) -> None:
         """Stop the process (an evaluation under way is dropped)."""
+        atexit.unregister(self.close)
         if not self._process.is_alive():
             self._connection.close()
             return

@@ -184,9 +184,12 @@ class Run:
         self.lock = RunLock(self.run_dir)  # before anything in the directory is touched
         self.logger: RunLogger | None = None
         self.side = SideJobs(self.write)
+        self.evaluator: BackgroundEvaluator | None = None
         try:
             self._build(cfg, resume, checkpoint)
         except BaseException:
+            if self.evaluator is not None:
+                self.evaluator.close()
             self.lock.release()
             raise
 
@@ -202,7 +205,6 @@ class Run:
         self.eval_env = factory.build_env(cfg, seed=cfg.seed + EVAL_SEED_OFFSET,
                                           render_mode="rgb_array" if cfg.train.video else None,
                                           evaluation=True)
-        self.evaluator: BackgroundEvaluator | None = None
         self.extra_eval_envs: list[Any] = []
         if evaluates_in_background(cfg.train, self.device):
             self.evaluator = BackgroundEvaluator(cfg, seed=cfg.seed + EVAL_SEED_OFFSET)

@@ -52,10 +52,11 @@ def test_auto_evaluates_in_the_background_when_training_on_cuda(setting, device,
 # --------------------------------------------------------------------------- whole runs
 
 
-STEPS = ["train.total_steps=800", "train.eval_every=400", "train.checkpoint_every=400"]
+STEPS = ["train.total_steps=400", "train.eval_every=200", "train.checkpoint_every=200"]
 PPO = ["agent.hidden=32,32", "train.eval_episodes=3", "train.progress=false", "threads=1",
-       "train.total_steps=2048", "train.eval_every=1024", "train.checkpoint_every=1024"]
-"""Two rollouts of 4 envs x 256 steps, an evaluation after each."""
+       "train.rollout_steps=128", "train.total_steps=1024", "train.eval_every=512",
+       "train.checkpoint_every=512"]
+"""Two rollouts of 4 envs x 128 steps, an evaluation after each."""
 
 
 def _same_modules(saved, expected):
@@ -71,7 +72,7 @@ def test_background_evaluations_give_the_numbers_of_the_training_process(tmp_pat
     """The same run evaluated in the training process and in the background: the same
     rows (training untouched, evaluations equal), and ``best.pt`` with the same weights."""
     overrides = [*SMALL, *STEPS] if preset == "pendulum_sac" else PPO
-    every = 400 if preset == "pendulum_sac" else 1024
+    every = 200 if preset == "pendulum_sac" else 512
     here, background = tmp_path / "here", tmp_path / "background"
     loop.train(load_config(preset, [*overrides, "train.eval_async=false"]), here)
     loop.train(load_config(preset, [*overrides, "train.eval_async=true"]), background)
@@ -89,8 +90,8 @@ def test_background_evaluations_give_the_numbers_of_the_training_process(tmp_pat
 
 def test_a_run_stopped_with_its_evaluation_under_way_evaluates_it_once_on_resume(
         tmp_path, monkeypatch):
-    """Stopped hard at step 600, after step 400's evaluation was logged, and resumed from
-    the checkpoint of step 400, which was saved while that evaluation was under way: the
+    """Stopped hard at step 300, after step 200's evaluation was logged, and resumed from
+    the checkpoint of step 200, which was saved while that evaluation was under way: the
     resumed run drops the row the stopped one logged and evaluates the checkpoint's
     weights again, to the same numbers as a run never stopped."""
     whole, stopped = tmp_path / "whole", tmp_path / "stopped"
@@ -102,8 +103,8 @@ def test_a_run_stopped_with_its_evaluation_under_way_evaluates_it_once_on_resume
 
     def after_steps(run, before, metrics):
         real_after_steps(run, before, metrics)
-        if run.counters.step == 600:
-            run.collect_evaluation(wait=True)  # step 400's evaluation reaches the CSV...
+        if run.counters.step == 300:
+            run.collect_evaluation(wait=True)  # step 200's evaluation reaches the CSV...
             raise Killed  # ...and the run dies before its next checkpoint
 
     monkeypatch.setattr(loop.Run, "after_steps", after_steps)
@@ -111,16 +112,16 @@ def test_a_run_stopped_with_its_evaluation_under_way_evaluates_it_once_on_resume
         loop.train(_cfg(*STEPS, "train.eval_async=true"), stopped)
     monkeypatch.setattr(loop.Run, "after_steps", real_after_steps)
     latest = load_checkpoint(stopped / "checkpoints" / "latest.pt")
-    assert latest["counters"]["step"] == 400 and latest["counters"]["eval_pending"] == 400
-    assert [r[0] for r in _eval_rows(stopped) if r[2] == "eval/return_mean"] == ["400"]
+    assert latest["counters"]["step"] == 200 and latest["counters"]["eval_pending"] == 200
+    assert [r[0] for r in _eval_rows(stopped) if r[2] == "eval/return_mean"] == ["200"]
     assert not multiprocessing.active_children()  # the evaluator went with the run
 
     loop.train(_cfg(*STEPS, "train.eval_async=true"), stopped, resume=True)
-    # The same rows at the same steps, step 400's evaluation once and with the same numbers
-    # (a resumed env starts a new episode, so what follows step 400 may differ)
+    # The same rows at the same steps, step 200's evaluation once and with the same numbers
+    # (a resumed env starts a new episode, so what follows step 200 may differ)
     assert sorted(r[:3] for r in _rows(stopped)) == sorted(r[:3] for r in _rows(whole))
-    at_400 = [r for r in _eval_rows(whole) if r[0] == "400"]
-    assert [r for r in _eval_rows(stopped) if r[0] == "400"] == at_400
+    at_200 = [r for r in _eval_rows(whole) if r[0] == "200"]
+    assert [r for r in _eval_rows(stopped) if r[0] == "200"] == at_200
 
 
 def test_videos_of_background_evaluations_are_written_for_their_steps(tmp_path):
@@ -341,3 +342,12 @@ def test_a_killed_run_leaves_no_evaluator_behind(tmp_path):
     proc.wait()
     _, alive = psutil.wait_procs(children, timeout=60)
     assert not alive, [p.cmdline() for p in alive]
+
+
+def test_a_run_that_fails_to_build_stops_its_evaluator(tmp_path):
+    from robovision.checkpoint import CheckpointError
+
+    cfg = _cfg("train.total_steps=300", "train.eval_async=true")
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        loop.Run(cfg, tmp_path, resume=True)  # the evaluator starts before the restore
+    assert not multiprocessing.active_children()
