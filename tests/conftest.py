@@ -22,6 +22,15 @@ def _cuda_backend_flags():
     torch.backends.cudnn.benchmark, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
+@pytest.fixture(autouse=True)
+def _torch_threads():
+    """A run with ``threads=N`` sets torch's process-wide thread count: put it back after
+    each test (a test left at one thread made every later one slower)."""
+    saved = torch.get_num_threads()
+    yield
+    torch.set_num_threads(saved)
+
+
 @pytest.fixture
 def hide_package(monkeypatch):
     """``hide_package(name)``: for this test, importing ``name`` (or a submodule) fails
