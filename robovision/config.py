@@ -158,6 +158,13 @@ class TrainConfig:
     progress: bool = True
     """Show a progress bar."""
 
+    def evaluates_in_background(self, device_type: str) -> bool:
+        """Whether a run on ``device_type`` (``"cuda"``, ``"cpu"``) evaluates in a process
+        of its own (``eval_async``; ``auto``: on CUDA)."""
+        if self.eval_async == "auto":
+            return device_type == "cuda"
+        return bool(self.eval_async)
+
 
 @dataclass
 class Config:

@@ -131,13 +131,6 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
-def evaluates_in_background(train: TrainConfig, device: torch.device) -> bool:
-    """``train.eval_async``: ``auto`` evaluates in the background when training on CUDA."""
-    if train.eval_async == "auto":
-        return device.type == "cuda"
-    return bool(train.eval_async)
-
-
 def check_finite(metrics: dict[str, torch.Tensor], step: int, checkpoint: Path) -> None:
     if not metrics:
         return
@@ -206,7 +199,7 @@ class Run:
                                           render_mode="rgb_array" if cfg.train.video else None,
                                           evaluation=True)
         self.extra_eval_envs: list[Any] = []
-        if evaluates_in_background(cfg.train, self.device):
+        if cfg.train.evaluates_in_background(self.device.type):
             self.evaluator = BackgroundEvaluator(cfg, seed=cfg.seed + EVAL_SEED_OFFSET)
             self.write("robovision: evaluations run in a process of their own, on the CPU, "
                        f"while training goes on (train.eval_async: "

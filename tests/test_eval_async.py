@@ -46,7 +46,7 @@ def _eval_rows(run_dir):
     ("auto", "cpu", False), ("auto", "cuda", True), (True, "cpu", True), (False, "cuda", False)])
 def test_auto_evaluates_in_the_background_when_training_on_cuda(setting, device, background):
     cfg = _cfg(f"train.eval_async={str(setting).lower()}")
-    assert loop.evaluates_in_background(cfg.train, torch.device(device)) is background
+    assert cfg.train.evaluates_in_background(device) is background
 
 
 # --------------------------------------------------------------------------- whole runs

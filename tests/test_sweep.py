@@ -117,12 +117,27 @@ def test_a_trial_with_env_workers_reserves_a_cpu_for_each():
     from robovision.sweep.runner import trial_resources
 
     spec = load_spec({"preset": "pendulum_sac", "resources": {"cpu": 2, "gpu": 0.25},
+                      "overrides": {"train.eval_async": False},
                       "search": {"train.env_worker": {"grid": [False, True]},
                                  "env.num_envs": {"grid": [1, 3]}}})
     reserved = {(t.overrides["train.env_worker"], t.overrides["env.num_envs"]):
                 trial_resources(spec, t) for t in expand(spec)}
     assert reserved == {(False, 1): {"cpu": 2, "gpu": 0.25}, (False, 3): {"cpu": 2, "gpu": 0.25},
                         (True, 1): {"cpu": 3, "gpu": 0.25}, (True, 3): {"cpu": 5, "gpu": 0.25}}
+
+
+@pytest.mark.parametrize(("gpu", "device", "setting", "cpus"), [
+    (0.25, "auto", "auto", 2), (0.25, "cpu", "auto", 1), (0, "auto", "auto", 1),
+    (0, "auto", "true", 2), (0.25, "auto", "false", 1)])
+def test_a_trial_evaluating_in_the_background_reserves_a_cpu_for_its_evaluator(
+        gpu, device, setting, cpus):
+    from robovision.sweep.runner import trial_resources
+
+    spec = load_spec({"preset": "pendulum_sac", "resources": {"cpu": 1, "gpu": gpu},
+                      "overrides": {"device": device, "train.eval_async": setting},
+                      "seeds": [0]})
+    (trial,) = expand(spec)
+    assert trial_resources(spec, trial).get("cpu") == cpus
 
 
 def test_the_sweep_bar_follows_running_trials_between_evaluations(tmp_path):

@@ -215,12 +215,18 @@ class Outcome:
 def trial_resources(spec: SweepSpec, trial: Trial) -> dict[str, float]:
     """What Ray reserves for a trial: the spec's ``resources``, and one CPU more for each
     env the trial steps in a worker process (``train.env_worker``: ``env.num_envs`` of
-    them), which is busy while the learner updates. Evaluation workers
-    (``train.eval_workers``) reserve nothing: they idle between evaluations."""
+    them), which is busy while the learner updates, and one for the evaluator of a trial
+    that evaluates in the background (``train.eval_async``; ``auto`` does for a trial
+    given a GPU), which plays its episodes on the CPU while the learner trains.
+    Evaluation workers (``train.eval_workers``) reserve nothing: they idle between
+    evaluations."""
     resources = dict(spec.resources)
     cfg = trial.config()
     if cfg.train.env_worker:
         resources["cpu"] = resources.get("cpu", 0) + cfg.env.num_envs
+    on_gpu = resources.get("gpu", 0) > 0 and cfg.device != "cpu"
+    if cfg.train.evaluates_in_background("cuda" if on_gpu else "cpu"):
+        resources["cpu"] = resources.get("cpu", 0) + 1
     return {k: v for k, v in resources.items() if v > 0}
 
 
