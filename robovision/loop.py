@@ -39,6 +39,7 @@ from robovision.evaluation import (
     EVAL_SEED_OFFSET,
     BackgroundEvaluator,
     Evaluation,
+    EvaluatorError,
     evaluate,
     read_snapshot,
     snapshot,
@@ -381,6 +382,18 @@ class Run:
         self.counters.eval_pending = -1
         self._log_evaluation(step, result, lambda: self._sent_state(sent))
 
+    def after_evaluator_failure(self) -> None:
+        """The evaluator failed or died: keep the training done so far. The checkpoint
+        leaves this step's evaluation pending if one was due, so a resumed run (with the
+        evaluator's problem fixed, or ``train.eval_async=false``) plays it."""
+        self._sent = None
+        due = self.evaluated_at == self.counters.step
+        self.counters.eval_pending = self.counters.step if due else -1
+        self.save()
+        self.write(f"robovision: the evaluator failed; training stopped at step "
+                   f"{self.counters.step} with a checkpoint. Resume with: robovision resume "
+                   f"{self.run_dir} (add train.eval_async=false to evaluate in this process)")
+
     def _live_state(self) -> dict[str, Any]:
         return {"agent": self.agent.state_dict(), "algo": self.cfg.algo,
                 "counters": asdict(self.counters), "rng": rng_state()}
@@ -546,6 +559,9 @@ def train(cfg: Config, run_dir: Path, resume: bool = False,
             run.evaluate()  # a final evaluation unless the last step just had one
         run.collect_evaluation(wait=True)
         run.save()
+    except EvaluatorError:
+        run.after_evaluator_failure()
+        raise
     except StopRequested:
         run.collect_evaluation(wait=True)
         run.save()

@@ -351,3 +351,28 @@ def test_a_run_that_fails_to_build_stops_its_evaluator(tmp_path):
     with pytest.raises(CheckpointError, match="no checkpoint"):
         loop.Run(cfg, tmp_path, resume=True)  # the evaluator starts before the restore
     assert not multiprocessing.active_children()
+
+
+def test_a_dead_evaluator_stops_the_run_with_a_checkpoint_to_resume_from(tmp_path, monkeypatch):
+    """The evaluator dies (killed, as the OOM killer would) while it plays step 200: the
+    run stops with the error and a checkpoint of the step it reached, and resumes."""
+    cfg = _cfg("train.total_steps=400", "train.eval_every=200", "train.checkpoint_every=0",
+               "train.eval_async=true")
+    real_evaluate = loop.Run.evaluate
+
+    def evaluate_then_die(run):
+        real_evaluate(run)
+        run.evaluator._process.kill()
+
+    monkeypatch.setattr(loop.Run, "evaluate", evaluate_then_die)
+    with pytest.raises(EvaluatorError, match="died while evaluating step 200"):
+        loop.train(cfg, tmp_path)
+    monkeypatch.setattr(loop.Run, "evaluate", real_evaluate)
+    saved = load_checkpoint(tmp_path / "checkpoints" / "latest.pt")["counters"]
+    assert 200 <= saved["step"] < 400 and saved["eval_pending"] in (-1, saved["step"])
+    assert not multiprocessing.active_children()
+
+    resumed = _cfg("train.total_steps=400", "train.eval_every=200", "train.checkpoint_every=0",
+                   "train.eval_async=false")
+    assert loop.train(resumed, tmp_path, resume=True).step == 400
+    assert read_metrics(tmp_path)["eval/return_mean"][0].tolist()[-1] == 400
