@@ -120,8 +120,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     cfg = load_config(str(run_dir / "config.yaml"), args.overrides)
     ckpt = run_dir / "checkpoints" / f"{args.checkpoint}.pt"
     device = factory.resolve_device(args.device or cfg.device)
-    env = factory.build_env(cfg, seed=args.seed, render_mode="rgb_array" if args.video else None,
-                            evaluation=True)
+    env = factory.build_eval_env(cfg, args.seed, args.video)
     if args.video:  # before evaluating, not after
         from robovision.episode import render_problem
 

@@ -137,8 +137,7 @@ def _serve(connection, cfg: Config, seed: int, threads: int) -> None:
     torch.set_num_threads(threads)
     envs: list[Any] = []
     try:
-        env = factory.build_env(cfg, seed=seed, evaluation=True,
-                                render_mode="rgb_array" if cfg.train.video else None)
+        env = factory.build_eval_env(cfg, seed, cfg.train.video)
         envs = [env, *factory.build_extra_eval_envs(cfg, seed)]
         agent = factory.build_agent(cfg, env.observation_space, env.action_space,
                                     torch.device("cpu"))

@@ -39,6 +39,13 @@ def resolve_device(name: str) -> torch.device:
 # --------------------------------------------------------------------------- environments
 
 
+def build_eval_env(cfg: Config, seed: int, record: bool) -> gym.Env:
+    """The first evaluation env, seeded ``seed``; it renders frames for the videos with
+    ``record``."""
+    return build_env(cfg, seed=seed, render_mode="rgb_array" if record else None,
+                     evaluation=True)
+
+
 def build_extra_eval_envs(cfg: Config, first_seed: int) -> list[gym.Env]:
     """The evaluation envs beside the first (``train.eval_envs``, never more than the
     episodes of an evaluation), seeded ``first_seed + k``; in worker processes started

@@ -196,9 +196,7 @@ class Run:
         if backends:
             self.write(f"robovision: {backends}")
         seed_everything(cfg.seed)
-        self.eval_env = factory.build_env(cfg, seed=cfg.seed + EVAL_SEED_OFFSET,
-                                          render_mode="rgb_array" if cfg.train.video else None,
-                                          evaluation=True)
+        self.eval_env = factory.build_eval_env(cfg, cfg.seed + EVAL_SEED_OFFSET, cfg.train.video)
         self.extra_eval_envs: list[Any] = []
         if cfg.train.evaluates_in_background(self.device.type):
             self.evaluator = BackgroundEvaluator(cfg, seed=cfg.seed + EVAL_SEED_OFFSET)

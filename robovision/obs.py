@@ -94,7 +94,6 @@ def index(obs: Obs, idx: Any) -> Obs:
     return map_obs(lambda x: x[idx], obs)
 
 
-
 def set_index(batch: Obs, idx: Any, value: Obs) -> None:
     """``batch[idx] = value`` on every leaf (in place)."""
     if isinstance(batch, dict):

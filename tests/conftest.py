@@ -1,4 +1,6 @@
+import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -29,6 +31,24 @@ def _torch_threads():
     saved = torch.get_num_threads()
     yield
     torch.set_num_threads(saved)
+
+
+def _wait_for(predicate, timeout: float, proc: subprocess.Popen) -> None:
+    deadline = time.time() + timeout
+    while not predicate():
+        if proc.poll() is not None:
+            raise AssertionError(f"process exited early: {proc.stderr.read().decode()[-2000:]}")
+        if time.time() > deadline:
+            proc.kill()
+            raise AssertionError("timed out")
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def wait_for():
+    """``wait_for(predicate, timeout, proc)``: poll until ``predicate()`` holds; fail with
+    the process's stderr if it exits first, and kill it after ``timeout`` seconds."""
+    return _wait_for
 
 
 @pytest.fixture

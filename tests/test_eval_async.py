@@ -2,13 +2,19 @@
 training process, logged at the step whose weights were played, nothing lost or
 doubled when a run stops or is resumed, and ``best.pt`` holding the weights that won."""
 
+import csv
 import multiprocessing
+import signal
+import subprocess
+import sys
 
+import gymnasium as gym
+import psutil
 import pytest
 import torch
 
 from robovision import factory, loop
-from robovision.checkpoint import load_checkpoint
+from robovision.checkpoint import CheckpointError, load_checkpoint
 from robovision.config import load_config
 from robovision.evaluation import (
     EVAL_SEED_OFFSET,
@@ -16,6 +22,7 @@ from robovision.evaluation import (
     EvaluatorError,
     evaluate,
     read_snapshot,
+    snapshot,
 )
 from robovision.logging import read_metrics
 
@@ -29,8 +36,6 @@ def _cfg(*extra):
 
 def _rows(run_dir):
     """Every metric row but its wall time, in the order written."""
-    import csv
-
     with (run_dir / "metrics.csv").open() as f:
         return [(r["step"], r["frames"], r["name"], r["value"]) for r in csv.DictReader(f)]
 
@@ -249,8 +254,6 @@ def test_the_evaluator_process_plays_the_episodes_of_the_training_process(tmp_pa
                                 torch.device("cpu"))
     here = evaluate(agent, env, cfg.train.eval_episodes, seed=seed)
     env.close()
-    from robovision.evaluation import snapshot
-
     evaluator = BackgroundEvaluator(cfg, seed=seed, threads=1)
     try:
         assert evaluator.poll() is None  # nothing sent
@@ -272,8 +275,6 @@ def test_the_evaluator_process_plays_the_episodes_of_the_training_process(tmp_pa
 def test_an_env_the_evaluator_cannot_build_stops_the_run_with_what_to_do(tmp_path):
     """An env registered in this process only (inside a script's main(), say): the
     evaluator's fresh process cannot make it."""
-    import gymnasium as gym
-
     gym.register(id="LocalOnlyPendulum-v1", max_episode_steps=200,
                  entry_point="gymnasium.envs.classic_control:PendulumEnv")
     try:
@@ -291,35 +292,20 @@ def test_an_env_the_evaluator_cannot_build_stops_the_run_with_what_to_do(tmp_pat
 
 
 def _start(run_dir, *extra):
-    import subprocess
-    import sys
-
     return subprocess.Popen(
         [sys.executable, "-m", "robovision.cli", "train", "pendulum_sac", f"run_dir={run_dir}",
          *SMALL, "train.eval_episodes=5", "train.total_steps=100000", "train.eval_every=100",
          "train.eval_async=true", *extra], stderr=subprocess.PIPE)
 
 
-def _wait_for_evaluations(run_dir, proc, count=2, timeout=180.0):
-    import time
-
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(proc.stderr.read().decode()[-2000:])
-        if (run_dir / "metrics.csv").exists() and len(
-                _eval_rows(run_dir)) >= 2 * count:  # mean and std per evaluation
-            return
-        time.sleep(0.2)
-    proc.kill()
-    raise AssertionError("timed out")
+def _evaluated(run_dir, count):
+    """Whether ``count`` evaluations are in the run's CSV (a mean and a std row each)."""
+    return (run_dir / "metrics.csv").exists() and len(_eval_rows(run_dir)) >= 2 * count
 
 
-def test_ctrl_c_logs_the_evaluation_under_way_before_its_checkpoint(tmp_path):
-    import signal
-
+def test_ctrl_c_logs_the_evaluation_under_way_before_its_checkpoint(tmp_path, wait_for):
     proc = _start(tmp_path)
-    _wait_for_evaluations(tmp_path, proc)
+    wait_for(lambda: _evaluated(tmp_path, 2), 180, proc)
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=120) == 130
     counters = load_checkpoint(tmp_path / "checkpoints" / "latest.pt")["counters"]
@@ -329,13 +315,9 @@ def test_ctrl_c_logs_the_evaluation_under_way_before_its_checkpoint(tmp_path):
     assert evaluated[-1] >= counters["step"] - 100
 
 
-def test_a_killed_run_leaves_no_evaluator_behind(tmp_path):
-    import signal
-
-    import psutil
-
+def test_a_killed_run_leaves_no_evaluator_behind(tmp_path, wait_for):
     proc = _start(tmp_path, "train.eval_envs=3", "train.eval_workers=true")
-    _wait_for_evaluations(tmp_path, proc, count=1)
+    wait_for(lambda: _evaluated(tmp_path, 1), 180, proc)
     children = psutil.Process(proc.pid).children(recursive=True)
     assert len(children) >= 3  # the evaluator and its two env workers (and a resource tracker)
     proc.send_signal(signal.SIGKILL)
@@ -345,8 +327,6 @@ def test_a_killed_run_leaves_no_evaluator_behind(tmp_path):
 
 
 def test_a_run_that_fails_to_build_stops_its_evaluator(tmp_path):
-    from robovision.checkpoint import CheckpointError
-
     cfg = _cfg("train.total_steps=300", "train.eval_async=true")
     with pytest.raises(CheckpointError, match="no checkpoint"):
         loop.Run(cfg, tmp_path, resume=True)  # the evaluator starts before the restore

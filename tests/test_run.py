@@ -128,24 +128,13 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "robovision.cli", *args]
 
 
-def _wait_for(predicate, timeout: float, proc: subprocess.Popen) -> None:
-    deadline = time.time() + timeout
-    while not predicate():
-        if proc.poll() is not None:
-            raise AssertionError(f"process exited early: {proc.stderr.read().decode()[-2000:]}")
-        if time.time() > deadline:
-            proc.kill()
-            raise AssertionError("timed out")
-        time.sleep(0.2)
-
-
-def test_sigkilled_run_resumes_from_its_checkpoint(tmp_path):
+def test_sigkilled_run_resumes_from_its_checkpoint(tmp_path, wait_for):
     run = tmp_path / "run"
     proc = subprocess.Popen(_cli("train", "pendulum_sac", f"run_dir={run}", *FAST,
                                  "train.total_steps=100000", "train.checkpoint_every=300",
                                  "train.eval_every=0"), stderr=subprocess.PIPE)
     latest = run / "checkpoints" / "latest.pt"
-    _wait_for(latest.exists, 120, proc)
+    wait_for(latest.exists, 120, proc)
     time.sleep(1.0)  # let it run past the checkpoint before the kill
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -167,12 +156,12 @@ def test_sigkilled_run_resumes_from_its_checkpoint(tmp_path):
     assert steps[-1] == target
 
 
-def test_ctrl_c_writes_a_checkpoint_before_exiting(tmp_path):
+def test_ctrl_c_writes_a_checkpoint_before_exiting(tmp_path, wait_for):
     run = tmp_path / "run"
     proc = subprocess.Popen(_cli("train", "pendulum_sac", f"run_dir={run}", *FAST,
                                  "train.total_steps=100000", "train.checkpoint_every=0",
                                  "train.eval_every=0"), stderr=subprocess.PIPE)
-    _wait_for(lambda: (run / "metrics.csv").exists() and len(
+    wait_for(lambda: (run / "metrics.csv").exists() and len(
         metric_rows(run, "train/critic_loss")) >= 2, 120, proc)
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=60) == 130
