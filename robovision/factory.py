@@ -184,6 +184,28 @@ def use_cuda_backends(train: TrainConfig, device: torch.device) -> str | None:
     return "; ".join(f"train.{name}: {CUDA_BACKENDS[name]}" for name in asked)
 
 
+def encoder_precision(cfg: Config, obs_space: spaces.Space, device: torch.device
+                      ) -> str | None:
+    """What the pixel encoder computes in, to say at a run's start: for
+    ``agent.encoder.amp=auto`` always, for ``true`` only where bf16 is emulated (a warning);
+    None for state observations and for ``false``."""
+    from robovision.obs import is_image_space, leaf_spaces
+    from robovision.runtime import native_bf16
+
+    amp = cfg.agent.encoder.amp
+    if amp is False or not any(is_image_space(s) for s in leaf_spaces(obs_space).values()):
+        return None
+    native, why = native_bf16(device.type)
+    if amp == "auto":
+        what = "bf16 autocast" if native else "float32"
+        return f"pixel encoder in {what} on {device.type}: {why} (agent.encoder.amp: auto)"
+    if native:
+        return None
+    return (f"agent.encoder.amp=true: the pixel encoder runs in bf16 on {device.type} "
+            f"although {why}; emulated bf16 made the main job's update 2-8x slower than float32 "
+            "(agent.encoder.amp=auto uses float32 here)")
+
+
 def restore_agent(cfg: Config, checkpoint: Path, obs_space: spaces.Space,
                   action_space: spaces.Space, device: torch.device) -> Agent:
     """The agent of a saved run: built from its config, weights from ``checkpoint``."""

@@ -200,9 +200,12 @@ class Run:
         self.extra_eval_envs: list[Any] = []
         if cfg.train.evaluates_in_background(self.device.type):
             self.evaluator = BackgroundEvaluator(cfg, seed=cfg.seed + EVAL_SEED_OFFSET)
+            precision = factory.encoder_precision(cfg, self.eval_env.observation_space,
+                                                  torch.device("cpu"))
             self.write("robovision: evaluations run in a process of their own, on the CPU, "
                        f"while training goes on (train.eval_async: "
-                       f"{str(cfg.train.eval_async).lower()})")
+                       f"{str(cfg.train.eval_async).lower()})"
+                       + (f"; evaluator: {precision}" if precision else ""))
         else:
             self.extra_eval_envs = factory.build_extra_eval_envs(cfg,
                                                                  cfg.seed + EVAL_SEED_OFFSET)
@@ -214,6 +217,9 @@ class Run:
         self.train_cfg = in_steps(cfg.train, self.action_repeat)
         self.kind = algorithm(cfg.algo).kind
         self.agent = factory.build_agent(cfg, obs_space, act_space, self.device)
+        precision = factory.encoder_precision(cfg, obs_space, self.device)
+        if precision:
+            self.write(f"robovision: {precision}")
         if cfg.train.cuda_graph is not False and self.kind == "off_policy":
             graphs = factory.use_cuda_graphs(self.agent, self.device, cfg.train.cuda_graph)
             if graphs:

@@ -47,6 +47,9 @@ machine() {
   echo "cores $(nproc); python $(python3 -c 'import sys; print(sys.version.split()[0])');" \
        "torch $(python3 -c 'import torch; print(torch.__version__)');" \
        "commit $(git rev-parse --short HEAD 2>/dev/null || echo "${COMMIT:-unknown}")"
+  # The host CPU decides the background evaluator's precision (agent.encoder.amp: auto).
+  echo "cpu $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs);" \
+       "$(python3 -c 'from robovision.runtime import native_bf16; print(native_bf16("cpu")[1])')"
 }
 
 speed() {

@@ -22,6 +22,7 @@ from robovision.nets.encoders import Encoder, FlattenEncoder, make_encoder
 from robovision.nets.heads import Projection, QEnsemble
 from robovision.replay.batch import Batch
 from robovision.replay.buffer import ReplayBuffer
+from robovision.runtime import native_bf16
 
 
 def adam(params: Iterable[torch.Tensor], lr: float, eps: float = 1e-8) -> torch.optim.Adam:
@@ -29,9 +30,18 @@ def adam(params: Iterable[torch.Tensor], lr: float, eps: float = 1e-8) -> torch.
     return torch.optim.Adam(params, lr=lr, eps=eps, fused=True)
 
 
+def encoder_bf16(cfg: EncoderConfig, device: torch.device) -> bool:
+    """Whether the pixel encoder (and DrQ-v2's per-head projections) run in bf16 autocast
+    on ``device``: ``encoder.amp`` itself, or for ``auto`` whether the device computes
+    bf16 natively."""
+    if cfg.amp == "auto":
+        return native_bf16(device.type)[0]
+    return bool(cfg.amp)
+
+
 def build_encoder(cfg: EncoderConfig, obs_space: spaces.Space, device: torch.device) -> Encoder:
     """The agent's observation encoder from its ``encoder`` config."""
-    return make_encoder(obs_space, cfg.kind, cfg.feature_dim, cfg.amp,
+    return make_encoder(obs_space, cfg.kind, cfg.feature_dim, encoder_bf16(cfg, device),
                         project=cfg.projection == "shared",
                         shared_views=cfg.views == "shared").to(device)
 
@@ -144,7 +154,7 @@ class ActorCritic(ABC):
         enc = self.cfg.encoder
         if enc.projection != "per_head" or isinstance(self.encoder, FlattenEncoder):
             return None
-        return Projection(feature_dim, enc.feature_dim, enc.amp)
+        return Projection(feature_dim, enc.feature_dim, encoder_bf16(enc, self.device))
 
     def observe(self, obs: Any) -> tuple[Any, bool]:
         """Numpy observation(s) -> batched tensors on the device, and whether it was one."""

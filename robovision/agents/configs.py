@@ -28,8 +28,11 @@ class EncoderConfig:
     views: Literal["separate", "shared"] = "separate"
     """Several camera views as a dict (``env.camera_views=dict``): a conv trunk per view,
     or one ``shared`` by all views."""
-    amp: bool = False
-    """bf16 autocast for the pixel encoder (AMX on the CPU; channels_last where faster)."""
+    amp: Literal["auto", True, False] = False
+    """bf16 autocast for the pixel encoder (channels_last where faster). ``auto``: where
+    the training device computes bf16 natively (a CUDA GPU from Ampere on, a CPU with
+    AVX-512 BF16 or AMX), float32 elsewhere, where emulated bf16 is slower
+    (:func:`robovision.agents.common.encoder_bf16`)."""
     augment: Literal["none", "shift"] = "none"
     """Off-policy agents: DrQ's random shift of obs and next_obs in every update."""
     grad: Literal["critic", "both"] = "critic"

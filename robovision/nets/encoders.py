@@ -58,7 +58,7 @@ class PixelEncoder(Encoder):
     ``project=False`` the conv features themselves (DrQ-v2 puts that projection in
     the actor and the critic, :class:`robovision.nets.heads.Projection`).
     ``kind="nature"``: the NatureCNN (32x8s4, 64x4s2, 64x3s1) then Linear -> ReLU.
-    With ``amp``, the trunk runs under bf16 autocast (AMX on the CPU), in channels_last
+    With ``amp``, the trunk runs under bf16 autocast, in channels_last
     layout where that is faster (``CHANNELS_LAST``, ``CHANNELS_LAST_ON_CUDA``); projected
     features are float32, unprojected conv features (``project=False``) bf16, as the
     heads' bf16 :class:`robovision.nets.heads.Projection` reads them.
