@@ -195,7 +195,7 @@ def encoder_precision(cfg: Config, obs_space: spaces.Space, device: torch.device
     amp = cfg.agent.encoder.amp
     if amp is False or not any(is_image_space(s) for s in leaf_spaces(obs_space).values()):
         return None
-    native, why = native_bf16(device.type)
+    native, why = native_bf16(device)
     if amp == "auto":
         what = "bf16 autocast" if native else "float32"
         return f"pixel encoder in {what} on {device.type}: {why} (agent.encoder.amp: auto)"

@@ -1,10 +1,12 @@
-"""Process-level settings: the GL/triton load order, and the allocator settings that make
-small-tensor training faster on the CPU."""
+"""Process-level settings and facts: the GL/triton load order, the allocator settings that
+make small-tensor training faster on the CPU, and whether a device computes bf16
+natively."""
 
 from __future__ import annotations
 
 import ctypes
 import sys
+from typing import Any
 
 
 def llvm_loaded() -> bool:
@@ -103,17 +105,18 @@ def cpu_bf16_flag(cpuinfo: str | None = None) -> str | None:
     return next((flag for flag in (*CPU_BF16_FLAGS, "bf16") if flag in flags), None)
 
 
-def native_bf16(device_type: str) -> tuple[bool, str]:
-    """Whether ``device_type`` ("cpu" or "cuda", the current CUDA device) computes bf16
-    natively, and what says so, for a message."""
-    if device_type == "cuda":
+def native_bf16(device: Any) -> tuple[bool, str]:
+    """Whether ``device`` (a ``torch.device`` or its name: ``"cpu"``, ``"cuda"``,
+    ``"cuda:1"``) computes bf16 natively, and what says so, for a message."""
+    if str(device).startswith("cuda"):
         import torch
 
-        major, minor = torch.cuda.get_device_capability()
+        major, minor = torch.cuda.get_device_capability(device)
         if major >= 8:  # Ampere on: bf16 tensor cores; before, bf16 is emulated
             return True, f"its compute capability {major}.{minor} has bf16 tensor cores"
         return False, f"its compute capability {major}.{minor} has no bf16 tensor cores"
     flag = cpu_bf16_flag()
     if flag:
         return True, f"this CPU has {flag}"
-    return False, "this CPU has neither AVX-512 BF16 nor AMX, so bf16 is emulated"
+    return False, "this CPU lists no bf16 instructions (avx512_bf16, amx_bf16, ARM bf16), " \
+                  "so bf16 is emulated"

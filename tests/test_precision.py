@@ -30,10 +30,13 @@ def test_the_cpu_flag_that_says_bf16_is_native(cpuinfo, flag):
 
 
 def test_cuda_bf16_is_native_from_ampere_on(monkeypatch):
+    asked = []
     for capability, native in (((7, 5), False), ((8, 0), True), ((9, 0), True)):
-        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda c=capability: c)
-        ok, why = runtime.native_bf16("cuda")
+        monkeypatch.setattr(torch.cuda, "get_device_capability",
+                            lambda device, c=capability: asked.append(device) or c)
+        ok, why = runtime.native_bf16(torch.device("cuda", 1))
         assert ok is native and f"{capability[0]}.{capability[1]}" in why
+    assert asked == [torch.device("cuda", 1)] * 3  # the training device, not the current one
 
 
 def _bf16_flags(agent) -> list[bool]:
@@ -46,7 +49,7 @@ def _bf16_flags(agent) -> list[bool]:
 @pytest.mark.parametrize("native", [True, False])
 @pytest.mark.parametrize("algo", ["sac", "ddpg"])
 def test_auto_follows_the_device_and_true_or_false_do_not(monkeypatch, algo, native):
-    monkeypatch.setattr(common, "native_bf16", lambda device_type: (native, "stand-in"))
+    monkeypatch.setattr(common, "native_bf16", lambda device: (native, "stand-in"))
     entry = algorithm(algo)
     for amp, expected in (("auto", native), (True, True), (False, False)):
         cfg = entry.config(hidden=[16, 16], encoder=EncoderConfig(
@@ -62,7 +65,7 @@ def test_ppo_encoder_follows_auto(monkeypatch):
     entry = algorithm("ppo")
     cfg = entry.config(encoder=EncoderConfig(amp="auto"))
     for native in (True, False):
-        monkeypatch.setattr(common, "native_bf16", lambda device_type, n=native: (n, "x"))
+        monkeypatch.setattr(common, "native_bf16", lambda device, n=native: (n, "x"))
         agent = entry.agent_class()(cfg, IMAGE, ACTIONS, torch.device("cpu"))
         assert agent.encoder.amp is native
 

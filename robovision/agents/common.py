@@ -35,7 +35,7 @@ def encoder_bf16(cfg: EncoderConfig, device: torch.device) -> bool:
     on ``device``: ``encoder.amp`` itself, or for ``auto`` whether the device computes
     bf16 natively."""
     if cfg.amp == "auto":
-        return native_bf16(device.type)[0]
+        return native_bf16(device)[0]
     return bool(cfg.amp)
 
 
