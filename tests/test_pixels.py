@@ -210,6 +210,27 @@ def test_bf16_encoder_matches_fp32_closely(kind):
     assert torch.allclose(reference, mixed, atol=tolerance)
 
 
+@pytest.mark.parametrize("kind", ["drq", "nature"])
+@pytest.mark.parametrize("amp", [False, True])
+def test_the_first_conv_gets_the_layout_chosen_for_it(kind, amp):
+    """On the CPU the float32 trunk runs channels_last for every layout, the bf16 one as
+    ``CHANNELS_LAST`` says; either way the features are those of NCHW input."""
+    space = spaces.Box(0, 255, (9, 40, 40), np.uint8)
+    enc = PixelEncoder(space, kind, amp=amp)
+    seen = []
+    enc.trunk[1].register_forward_hook(lambda module, args, out: seen.append(
+        args[0].is_contiguous(memory_format=torch.channels_last)))
+    x = torch.randint(0, 255, (4, 9, 40, 40), dtype=torch.uint8)
+    features = enc(x)
+    expected = PixelEncoder.CHANNELS_LAST[kind] if amp else PixelEncoder.CHANNELS_LAST_FP32
+    assert seen == [expected] and enc.takes_channels_last(x.device) is expected
+    if not amp:
+        reference = PixelEncoder(space, kind)
+        reference.load_state_dict(enc.state_dict())
+        reference.CHANNELS_LAST_FP32 = False
+        assert torch.allclose(features, reference(x), atol=1e-5)
+
+
 def test_dict_encoder():
     space = spaces.Dict({"pixels": spaces.Box(0, 255, (6, 32, 32), np.uint8),
                          "state": spaces.Box(-np.inf, np.inf, (5,), np.float32)})

@@ -74,6 +74,11 @@ class PixelEncoder(Encoder):
     layout, one SAC update at batch 256 from 84x84x9 (``scripts/bench_pixel_update.py``,
     BENCHMARKS.md 2): the DrQ trunk is faster channels_last (493 vs 537 ms), the NatureCNN
     with its 8x8 stride-4 first layer faster without (197 vs 257 ms)."""
+    CHANNELS_LAST_FP32: ClassVar[bool] = True
+    """Whether the float32 trunk (no ``amp``) takes its input channels_last on the CPU,
+    for every layout: faster for both, most for the NatureCNN on AVX2 (BENCHMARKS.md
+    25: forward and backward at batch 256, 158-160 vs 223-224 ms; the DrQ trunk 588-590
+    vs 645-646 ms). On CUDA the float32 trunk stays NCHW, as it was measured there."""
     CHANNELS_LAST_ON_CUDA: ClassVar[bool] = True
     """Whether the bf16 trunk takes its input channels_last on CUDA, for every layout:
     NHWC is what tensor-core convolutions use (``scripts/bench_gpu.py``'s ``nchw`` lever
@@ -124,12 +129,17 @@ class PixelEncoder(Encoder):
         weight, bias = self.folded_first_conv()
         return F.conv2d(x, weight, bias, self.trunk[0].stride)
 
+    def takes_channels_last(self, device: torch.device) -> bool:
+        """Whether the trunk's input is made channels_last on ``device``."""
+        if device.type == "cuda":
+            return self.amp and self.CHANNELS_LAST_ON_CUDA
+        return self.channels_last if self.amp else self.CHANNELS_LAST_FP32
+
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        if self.amp:  # convert the small uint8 tensor's layout, then cast once
-            x = obs
-            if (self.CHANNELS_LAST_ON_CUDA if obs.device.type == "cuda"
-                    else self.channels_last):
-                x = obs.contiguous(memory_format=torch.channels_last)
+        # Convert the small uint8 tensor's layout, then cast once (the cast keeps it).
+        x = (obs.contiguous(memory_format=torch.channels_last)
+             if self.takes_channels_last(obs.device) else obs)
+        if self.amp:
             # No weight cache: each weight is cast once per call anyway, and CUDA graph
             # capture requires it off (robovision.agents.graph).
             with torch.autocast(x.device.type, dtype=torch.bfloat16, cache_enabled=False):
@@ -137,7 +147,7 @@ class PixelEncoder(Encoder):
             # Unprojected conv features stay bf16: each head's Projection would cast a
             # float32 copy straight back to bf16 (two full-size copies per consumer).
             return h if self.unprojected else h.float()
-        return self.head(self.trunk[1:](self._normalized_first_conv(obs.float())))
+        return self.head(self.trunk[1:](self._normalized_first_conv(x.float())))
 
 
 class DictEncoder(Encoder):
