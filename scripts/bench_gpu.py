@@ -139,15 +139,16 @@ def evaluation_seconds(device_name: str, eval_envs: list[str], pairs: int,
     return seconds
 
 
-VARIANTS = ("baseline", "cudnn.benchmark", "tf32", "pad16", "nchw", "fp32")
+VARIANTS = ("baseline", "cudnn.benchmark", "tf32", "pad16", "nchw", "fp32", "fp32+nhwc")
 """Levers on the update, each on a freshly built agent: ``cudnn.benchmark`` (cuDNN times
 its algorithms per shape; DrQ-v2's code sets it; ``train.cudnn_benchmark``), ``tf32``
 (float32 matrix products, the actor's and critics' MLPs, on TF32 tensor cores;
 ``train.tf32``), ``pad16`` (the first conv's 9 input channels zero-padded to 16, the
 multiple of 8 that tensor-core convolutions want; the same function), ``nchw`` (the bf16
 trunk in NCHW instead of channels_last, ``PixelEncoder.CHANNELS_LAST_ON_CUDA``), ``fp32``
-(no bf16 autocast, DrQ-v2's own precision; ``agent.encoder.amp=false``). On the CPU only
-``pad16`` and ``fp32``: the others are CUDA settings."""
+(no bf16 autocast, DrQ-v2's own precision; ``agent.encoder.amp=false``), ``fp32+nhwc``
+(that, channels_last, ``PixelEncoder.CHANNELS_LAST_FP32_ON_CUDA``). On the CPU only
+``pad16`` and ``fp32`` (channels_last there): the others are CUDA settings."""
 
 
 @contextlib.contextmanager
@@ -158,7 +159,8 @@ def _variant(name: str):
     from robovision.nets.encoders import PixelEncoder
 
     saved = (torch.backends.cudnn.benchmark, torch.backends.cuda.matmul.allow_tf32,
-             PixelEncoder._normalized_first_conv, PixelEncoder.CHANNELS_LAST_ON_CUDA)
+             PixelEncoder._normalized_first_conv, PixelEncoder.CHANNELS_LAST_ON_CUDA,
+             PixelEncoder.CHANNELS_LAST_FP32_ON_CUDA)
 
     def padded_first_conv(self, x):  # zero input channels meet zero weights
         extra = -x.shape[1] % 16
@@ -170,18 +172,21 @@ def _variant(name: str):
     torch.backends.cudnn.benchmark = name == "cudnn.benchmark"
     torch.backends.cuda.matmul.allow_tf32 = name == "tf32"
     PixelEncoder.CHANNELS_LAST_ON_CUDA = name != "nchw"
+    PixelEncoder.CHANNELS_LAST_FP32_ON_CUDA = name == "fp32+nhwc"
     if name == "pad16":
         PixelEncoder._normalized_first_conv = padded_first_conv
     try:
         yield
     finally:
         (torch.backends.cudnn.benchmark, torch.backends.cuda.matmul.allow_tf32,
-         PixelEncoder._normalized_first_conv, PixelEncoder.CHANNELS_LAST_ON_CUDA) = saved
+         PixelEncoder._normalized_first_conv, PixelEncoder.CHANNELS_LAST_ON_CUDA,
+         PixelEncoder.CHANNELS_LAST_FP32_ON_CUDA) = saved
 
 
 def _variant_config(cfg, name: str):
-    """The run config of a lever: ``fp32`` turns the encoder's bf16 autocast off."""
-    if name != "fp32":
+    """The run config of a lever: ``fp32`` and ``fp32+nhwc`` turn the encoder's bf16
+    autocast off."""
+    if not name.startswith("fp32"):
         return cfg
     encoder = dataclasses.replace(cfg.agent.encoder, amp=False)
     return dataclasses.replace(cfg, agent=dataclasses.replace(cfg.agent, encoder=encoder))

@@ -224,6 +224,8 @@ def test_the_first_conv_gets_the_layout_chosen_for_it(kind, amp):
     features = enc(x)
     expected = PixelEncoder.CHANNELS_LAST[kind] if amp else PixelEncoder.CHANNELS_LAST_FP32
     assert seen == [expected] and enc.takes_channels_last(x.device) is expected
+    on_cuda = PixelEncoder.CHANNELS_LAST_ON_CUDA if amp else PixelEncoder.CHANNELS_LAST_FP32_ON_CUDA
+    assert enc.takes_channels_last(torch.device("cuda")) is on_cuda
     if not amp:
         reference = PixelEncoder(space, kind)
         reference.load_state_dict(enc.state_dict())

@@ -78,7 +78,10 @@ class PixelEncoder(Encoder):
     """Whether the float32 trunk (no ``amp``) takes its input channels_last on the CPU,
     for every layout: faster for both, most for the NatureCNN on AVX2 (BENCHMARKS.md
     25: forward and backward at batch 256, 158-160 vs 223-224 ms; the DrQ trunk 588-590
-    vs 645-646 ms). On CUDA the float32 trunk stays NCHW, as it was measured there."""
+    vs 645-646 ms). On CUDA the float32 trunk follows ``CHANNELS_LAST_FP32_ON_CUDA``."""
+    CHANNELS_LAST_FP32_ON_CUDA: ClassVar[bool] = False
+    """Whether the float32 trunk takes its input channels_last on CUDA: not timed there
+    (``scripts/bench_gpu.py``'s ``fp32+nhwc`` lever), so DrQ-v2's NCHW."""
     CHANNELS_LAST_ON_CUDA: ClassVar[bool] = True
     """Whether the bf16 trunk takes its input channels_last on CUDA, for every layout:
     NHWC is what tensor-core convolutions use (``scripts/bench_gpu.py``'s ``nchw`` lever
@@ -132,7 +135,7 @@ class PixelEncoder(Encoder):
     def takes_channels_last(self, device: torch.device) -> bool:
         """Whether the trunk's input is made channels_last on ``device``."""
         if device.type == "cuda":
-            return self.amp and self.CHANNELS_LAST_ON_CUDA
+            return self.CHANNELS_LAST_ON_CUDA if self.amp else self.CHANNELS_LAST_FP32_ON_CUDA
         return self.channels_last if self.amp else self.CHANNELS_LAST_FP32
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
