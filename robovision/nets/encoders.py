@@ -58,8 +58,9 @@ class PixelEncoder(Encoder):
     ``project=False`` the conv features themselves (DrQ-v2 puts that projection in
     the actor and the critic, :class:`robovision.nets.heads.Projection`).
     ``kind="nature"``: the NatureCNN (32x8s4, 64x4s2, 64x3s1) then Linear -> ReLU.
-    With ``amp``, the trunk runs under bf16 autocast, in channels_last
-    layout where that is faster (``CHANNELS_LAST``, ``CHANNELS_LAST_ON_CUDA``); projected
+    With ``amp``, the trunk runs under bf16 autocast, in channels_last layout where that
+    is faster (``CHANNELS_LAST``, ``CHANNELS_LAST_ON_CUDA``); in float32 it runs
+    channels_last on the CPU (``CHANNELS_LAST_FP32``, :meth:`takes_channels_last`); projected
     features are float32, unprojected conv features (``project=False``) bf16, as the
     heads' bf16 :class:`robovision.nets.heads.Projection` reads them.
     """
@@ -115,7 +116,7 @@ class PixelEncoder(Encoder):
         else:
             self.head = nn.Sequential(nn.Linear(flat, 512), nn.ReLU())
             self.out_dim = 512
-        self.amp, self.channels_last = amp, self.CHANNELS_LAST[kind]
+        self.amp, self.bf16_channels_last = amp, self.CHANNELS_LAST[kind]
         self.unprojected = not project
         self.conv_out_dim = flat
 
@@ -136,7 +137,7 @@ class PixelEncoder(Encoder):
         """Whether the trunk's input is made channels_last on ``device``."""
         if device.type == "cuda":
             return self.CHANNELS_LAST_ON_CUDA if self.amp else self.CHANNELS_LAST_FP32_ON_CUDA
-        return self.channels_last if self.amp else self.CHANNELS_LAST_FP32
+        return self.bf16_channels_last if self.amp else self.CHANNELS_LAST_FP32
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         # Convert the small uint8 tensor's layout, then cast once (the cast keeps it).
