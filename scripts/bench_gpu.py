@@ -148,7 +148,13 @@ multiple of 8 that tensor-core convolutions want; the same function), ``nchw`` (
 trunk in NCHW instead of channels_last, ``PixelEncoder.CHANNELS_LAST_ON_CUDA``), ``fp32``
 (no bf16 autocast, DrQ-v2's own precision; ``agent.encoder.amp=false``), ``fp32+nhwc``
 (that, channels_last, ``PixelEncoder.CHANNELS_LAST_FP32_ON_CUDA``). On the CPU only
-``pad16`` and ``fp32`` (channels_last there): the others are CUDA settings."""
+``pad16`` and ``fp32`` (channels_last there): the others are CUDA settings.
+``--levers`` picks others, among them :data:`OPT_IN`."""
+OPT_IN = ("compile",)
+"""Levers timed only when ``--levers`` names them: ``compile`` (``module.compile()``,
+inductor, on the encoder, actor, critics and targets before the graphs are captured; it
+fuses the update's small elementwise kernels, and compiling takes a minute or more)."""
+COMPILED = ("encoder", "actor", "critic", "critic_target", "actor_target")
 
 
 @contextlib.contextmanager
@@ -192,32 +198,54 @@ def _variant_config(cfg, name: str):
     return dataclasses.replace(cfg, agent=dataclasses.replace(cfg.agent, encoder=encoder))
 
 
-def update_variants(cfg, env, replay, device, rounds: int = 2) -> dict[str, float]:
-    """ms per update for each of :data:`VARIANTS`, alternating ``rounds`` times: on CUDA
-    sampling and update replayed as one graph (the training loop's path), eager on the CPU."""
+def default_levers(device_type: str) -> tuple[str, ...]:
+    return VARIANTS if device_type == "cuda" else ("baseline", "pad16", "fp32")
+
+
+def update_variants(cfg, env, replay, device, rows: dict[str, float],
+                    names: tuple[str, ...] = (), rounds: int = 2) -> None:
+    """ms per update for each lever of ``names`` (default: :func:`default_levers`),
+    alternating ``rounds`` times, into ``rows`` once all rounds are done: on CUDA sampling
+    and update replayed as one graph (the training loop's path), eager on the CPU. A lever
+    that fails says why and is dropped; the others go on."""
+    cuda = device.type == "cuda"
+    names = names or default_levers(device.type)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for _ in range(rounds):
+        for name in list(times):
+            try:
+                times[name].append(_time_lever(cfg, env, replay, device, name))
+            except Exception as error:  # a lever may not work on this machine
+                print(f"  lever {name} failed: {type(error).__name__}: {error}",
+                      file=sys.stderr, flush=True)
+                del times[name]
+    how = "sample + update as one CUDA graph" if cuda else "eager update"
+    for name, t in times.items():
+        rows[f"{how} [{name}], ms (median of {rounds}; {min(t):.2f}-{max(t):.2f})"] = (
+            statistics.median(t))
+
+
+def _time_lever(cfg, env, replay, device, name: str) -> float:
     from robovision import factory
 
     cuda = device.type == "cuda"
-    names = VARIANTS if cuda else ("baseline", "pad16", "fp32")
-    times: dict[str, list[float]] = {name: [] for name in names}
-    for _ in range(rounds):
-        for name in names:
-            with _variant(name):
-                agent = factory.build_agent(_variant_config(cfg, name),
-                                            env.observation_space, env.action_space, device)
-                if cuda:
-                    factory.use_cuda_graphs(agent, device)
-                    for _ in range(8):  # warm-up and capture of both phases
-                        agent.update_from(replay, 256)
-                times[name].append(_timed(partial(agent.update_from, replay, 256),
-                                          30 if cuda else 5, device))
-    how = "sample + update as one CUDA graph" if cuda else "eager update"
-    return {f"{how} [{name}], ms (median of {rounds}; {min(t):.2f}-{max(t):.2f})":
-            statistics.median(t) for name, t in times.items()}
+    with _variant(name):
+        agent = factory.build_agent(_variant_config(cfg, name), env.observation_space,
+                                    env.action_space, device)
+        if name == "compile":
+            for module in filter(None, (getattr(agent, n, None) for n in COMPILED)):
+                module.compile()
+        if cuda:
+            factory.use_cuda_graphs(agent, device)
+        for _ in range(8):  # warm-up (compiling, with compile) and capture of both phases
+            agent.update_from(replay, 256)
+        return _timed(partial(agent.update_from, replay, 256), 30 if cuda else 5, device)
 
 
-def components(device_name: str, fill_steps: int, profile: bool = False,
-               variants: bool = False) -> dict[str, float]:
+def components(device_name: str, fill_steps: int, rows: dict[str, float],
+               profile: bool = False, levers: tuple[str, ...] | None = None) -> None:
+    """The pipeline's parts, timed one by one, into ``rows`` as each is measured;
+    ``levers``: time these levers on the update too (() for the default set)."""
     import numpy as np
 
     from robovision import factory
@@ -241,43 +269,41 @@ def components(device_name: str, fill_steps: int, profile: bool = False,
         next_obs, reward, terminated, truncated, _ = env.step(action)
         replay.add(obs, action, reward, next_obs, terminated, truncated)
         obs = next_obs if not (terminated or truncated) else env.reset()[0]
-    step_ms = (time.perf_counter() - start) / fill_steps * 1e3
-    result = {
-        "env step, ms (2 physics frames + 1 render)": step_ms,
-        "sample a batch of 256 on the device, ms": _timed(lambda: replay.sample(256), 30, device),
-        "sample a batch of 256 from the device counter (graph-safe), ms": _timed(
-            lambda: replay.sample(256, replay.t_device), 30, device),
-        "act, ms": _timed(lambda: agent.act(obs), 100, device),
-        "act on 10 observations (evaluation), ms": _timed(
-            lambda: agent.act(np.stack([obs] * 10), eval=True), 100, device),
-        "update, ms": _timed(lambda: agent.update(replay.sample(256)), 10, device),
-        "snapshot of the agent's weights for the evaluator (train.eval_async), ms": _timed(
-            lambda: snapshot(agent), 10, device),
-        "snapshot size, MB": len(snapshot(agent)) / 1e6,
-    }
+    rows["env step, ms (2 physics frames + 1 render)"] = (
+        (time.perf_counter() - start) / fill_steps * 1e3)
+    rows["sample a batch of 256 on the device, ms"] = _timed(lambda: replay.sample(256), 30,
+                                                               device)
+    rows["sample a batch of 256 from the device counter (graph-safe), ms"] = _timed(
+        lambda: replay.sample(256, replay.t_device), 30, device)
+    rows["act, ms"] = _timed(lambda: agent.act(obs), 100, device)
+    rows["act on 10 observations (evaluation), ms"] = _timed(
+        lambda: agent.act(np.stack([obs] * 10), eval=True), 100, device)
+    rows["update, ms"] = _timed(lambda: agent.update(replay.sample(256)), 10, device)
+    rows["snapshot of the agent's weights for the evaluator (train.eval_async), ms"] = (
+        _timed(lambda: snapshot(agent), 10, device))
+    rows["snapshot size, MB"] = len(snapshot(agent)) / 1e6
     if profile:
         print(_kernel_table(lambda: agent.update(replay.sample(256)), device,
                             updates=10 if device.type == "cuda" else 2))
-    if variants:
-        result.update(update_variants(cfg, env, replay, device))
+    if levers is not None:
+        update_variants(cfg, env, replay, device, rows, levers)
     if device.type == "cuda":
         factory.use_cuda_graphs(agent, device)
         for _ in range(8):  # warm-up and capture of both phases
             agent.update(replay.sample(256))
-        result["update replayed as a CUDA graph, ms"] = _timed(
+        rows["update replayed as a CUDA graph, ms"] = _timed(
             lambda: agent.update(replay.sample(256)), 30, device)
         for _ in range(8):
             agent.update_from(replay, 256)
-        result["sample + update replayed as one CUDA graph, ms"] = _timed(
+        rows["sample + update replayed as one CUDA graph, ms"] = _timed(
             lambda: agent.update_from(replay, 256), 30, device)
         batch = np.stack([obs] * 10)
         for _ in range(5):  # warm-up and capture of the acts of one and of ten observations
             agent.act(obs), agent.act(batch, eval=True)
-        result["act replayed as a CUDA graph, ms"] = _timed(lambda: agent.act(obs), 100, device)
-        result["act on 10 observations (evaluation), CUDA graph, ms"] = _timed(
+        rows["act replayed as a CUDA graph, ms"] = _timed(lambda: agent.act(obs), 100, device)
+        rows["act on 10 observations (evaluation), CUDA graph, ms"] = _timed(
             lambda: agent.act(batch, eval=True), 100, device)
     env.close()
-    return result
 
 
 def _accumulating(fn, total: list[float]):
@@ -400,6 +426,9 @@ def main() -> None:
                              "worker processes (train.eval_workers)")
     parser.add_argument("--variants", action="store_true",
                         help="time the update's untried levers (VARIANTS); always on CUDA")
+    parser.add_argument("--levers", default="",
+                        help="comma-separated levers to time instead of the default set "
+                             "(implies --variants): any of VARIANTS, and compile")
     parser.add_argument("--profile", action="store_true",
                         help="print the ops (CUDA kernels on a GPU) that take an update's time")
     args = parser.parse_args()
@@ -431,9 +460,13 @@ def main() -> None:
                 f"{arm} env(s) in this process")
             rows[f"evaluation, 10 episodes in {where}, s (median of {len(times)}; "
                  f"min {min(times):.2f}, max {max(times):.2f})"] = statistics.median(times)
+    levers = tuple(lever for lever in args.levers.split(",") if lever)
+    wrong = [lever for lever in levers if lever not in VARIANTS + OPT_IN]
+    if wrong:
+        parser.error(f"unknown levers {wrong}; choose from {', '.join(VARIANTS + OPT_IN)}")
     if not args.main_only:
-        rows.update(components(args.device, args.fill, args.profile,
-                               variants=args.variants or args.device == "cuda"))
+        components(args.device, args.fill, rows, args.profile,
+                   levers if levers or args.variants or args.device == "cuda" else None)
     if not (args.no_state or args.main_only):
         import bench_speed
 

@@ -27,6 +27,10 @@
 #                                        # 20 minutes is the target; frames/s overall is the
 #                                        # last evaluation's frames over its wall_time
 #
+# Optional, when the levers in `speed` leave the update short of the target: time
+# torch.compile on the graphed update (compiling takes a minute or more):
+#   python3 scripts/bench_gpu.py --device cuda --pairs 0 --no-state --levers baseline,compile
+#
 # Frames are environment frames (agent steps x action repeat 2). Speed figures from
 # `learn` and `collect` are not comparable to `speed`'s: four runs and the suite share the
 # machine there, so each run's evaluation envs stay in one process (eval workers give the
