@@ -5,6 +5,7 @@ natively."""
 from __future__ import annotations
 
 import ctypes
+import functools
 import sys
 from typing import Any
 
@@ -92,17 +93,23 @@ def cpu_bf16_flag(cpuinfo: str | None = None) -> str | None:
     (BENCHMARKS.md section 25).
     """
     if cpuinfo is None:
-        try:
-            with open("/proc/cpuinfo") as file:
-                cpuinfo = file.read()
-        except OSError:
-            return None
+        cpuinfo = _this_cpuinfo()
     flags: set[str] = set()
     for line in cpuinfo.splitlines():
         key, _, value = line.partition(":")
         if key.strip().lower() in ("flags", "features"):
             flags.update(value.split())
     return next((flag for flag in (*CPU_BF16_FLAGS, "bf16") if flag in flags), None)
+
+
+@functools.cache
+def _this_cpuinfo() -> str:
+    """This machine's ``/proc/cpuinfo``, read once ("" where there is none)."""
+    try:
+        with open("/proc/cpuinfo") as file:
+            return file.read()
+    except OSError:
+        return ""
 
 
 def native_bf16(device: Any) -> tuple[bool, str]:
@@ -118,5 +125,5 @@ def native_bf16(device: Any) -> tuple[bool, str]:
     flag = cpu_bf16_flag()
     if flag:
         return True, f"this CPU has {flag}"
-    return False, "this CPU lists no bf16 instructions (avx512_bf16, amx_bf16, ARM bf16), " \
-                  "so bf16 is emulated"
+    return False, ("this CPU lists no bf16 instructions (avx512_bf16, amx_bf16, ARM bf16), "
+                   "so bf16 is emulated")

@@ -443,6 +443,10 @@ def main() -> None:
     unknown = [arm for arm in arms if arm not in ARMS]
     if unknown:
         parser.error(f"unknown arms {unknown}; choose from {', '.join(ARMS)}")
+    levers = tuple(lever for lever in args.levers.split(",") if lever)
+    wrong = [lever for lever in levers if lever not in VARIANTS + OPT_IN]
+    if wrong:  # before any arm runs
+        parser.error(f"unknown levers {wrong}; choose from {', '.join(VARIANTS + OPT_IN)}")
     for pair in range(args.pairs):  # alternating the arms
         for arm in arms:
             fps, outside, evaluating = main_job(args.device, args.frames, ARMS[arm],
@@ -460,10 +464,6 @@ def main() -> None:
                 f"{arm} env(s) in this process")
             rows[f"evaluation, 10 episodes in {where}, s (median of {len(times)}; "
                  f"min {min(times):.2f}, max {max(times):.2f})"] = statistics.median(times)
-    levers = tuple(lever for lever in args.levers.split(",") if lever)
-    wrong = [lever for lever in levers if lever not in VARIANTS + OPT_IN]
-    if wrong:
-        parser.error(f"unknown levers {wrong}; choose from {', '.join(VARIANTS + OPT_IN)}")
     if not args.main_only:
         components(args.device, args.fill, rows, args.profile,
                    levers if levers or args.variants or args.device == "cuda" else None)
