@@ -213,89 +213,119 @@ def _type_name(tp: Any) -> str:
     if origin is not None:
         args = ", ".join(_type_name(a) for a in get_args(tp))
         return f"{origin.__name__}[{args}]"
+    if tp is type(None):
+        return "None"
     return getattr(tp, "__name__", str(tp))
+
+
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def _number(text: str) -> float:
+    """A number written on the command line or in YAML: ``1e-3``, ``5_000``."""
+    return float(text.replace("_", ""))
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in _TRUE + _FALSE:
+        return value.lower() in _TRUE
+    raise TypeError
+
+
+def _to_int(value: Any) -> int:
+    number = _number(value) if isinstance(value, str) else value
+    if isinstance(number, bool) or not isinstance(number, int | float):
+        raise TypeError
+    if isinstance(number, float) and not number.is_integer():
+        raise ValueError
+    return int(number)
+
+
+def _to_float(value: Any) -> float:
+    if isinstance(value, str):
+        return _number(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError
+    return float(value)
+
+
+def _to_str(value: Any) -> str:
+    if not isinstance(value, str | int | float):
+        raise TypeError
+    return str(value)
+
+
+_SCALARS = {bool: _to_bool, int: _to_int, float: _to_float, str: _to_str}
+
+
+def _to_literal(value: Any, tp: Any, key: str) -> Any:
+    allowed = get_args(tp)
+    if isinstance(value, str) and value.lower() in ("true", "false") and True in allowed:
+        value = value.lower() == "true"  # a CLI string for a boolean choice
+    if value in allowed:
+        return value
+    raise ConfigError(f"{key}: {value!r} is not allowed; choose one of {list(allowed)}")
+
+
+def _to_union(value: Any, tp: Any, key: str) -> Any:
+    options = get_args(tp)
+    is_none = value is None or (isinstance(value, str) and value.lower() in ("none", "null"))
+    if is_none and type(None) in options:
+        return None
+    for option in options:
+        if option is not type(None):
+            try:
+                return _coerce(value, option, key)
+            except ConfigError:
+                continue
+    raise _expected(tp, value, key)
+
+
+def _to_list(value: Any, tp: Any, key: str) -> list:
+    (item_tp,) = get_args(tp) or (Any,)
+    if isinstance(value, str):
+        value = [v for v in value.strip("[]").split(",") if v.strip() != ""]
+    elif isinstance(value, int | float):  # one item given as a scalar (camera: 0)
+        value = [value]
+    if not isinstance(value, list | tuple):
+        raise _expected(tp, value, key)
+    return [_coerce(v.strip() if isinstance(v, str) else v, item_tp, f"{key}[{i}]")
+            for i, v in enumerate(value)]
+
+
+def _to_dict(value: Any, tp: Any, key: str) -> dict:
+    if isinstance(value, str):
+        value = yaml.safe_load(value)
+    if not isinstance(value, dict):
+        raise _expected(tp, value, key)
+    return dict(value)
+
+
+def _expected(tp: Any, value: Any, key: str) -> ConfigError:
+    return ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
 
 
 def _coerce(value: Any, tp: Any, key: str) -> Any:
     """Convert ``value`` (from YAML or a CLI string) to type ``tp`` or fail naming ``key``."""
     origin = get_origin(tp)
-    bad = ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
     if tp is Any:
         return value
     if origin is Literal:
-        allowed = get_args(tp)
-        if isinstance(value, str) and value.lower() in ("true", "false") and True in allowed:
-            value = value.lower() == "true"  # a CLI string for a boolean choice
-        if value in allowed:
-            return value
-        raise ConfigError(f"{key}: {value!r} is not allowed; choose one of {list(allowed)}")
+        return _to_literal(value, tp, key)
     if origin in (typing.Union, types.UnionType):
-        is_none = value is None or (isinstance(value, str) and value.lower() in ("none", "null"))
-        if is_none and type(None) in get_args(tp):
-            return None
-        for arg in get_args(tp):
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(value, arg, key)
-            except ConfigError:
-                continue
-        raise bad
+        return _to_union(value, tp, key)
     if origin is list:
-        (item_tp,) = get_args(tp) or (Any,)
-        if isinstance(value, str):
-            value = [v for v in value.strip("[]").split(",") if v.strip() != ""]
-        elif isinstance(value, int | float):  # one item given as a scalar (camera: 0)
-            value = [value]
-        if not isinstance(value, list | tuple):
-            raise bad
-        return [_coerce(v.strip() if isinstance(v, str) else v, item_tp, f"{key}[{i}]")
-                for i, v in enumerate(value)]
+        return _to_list(value, tp, key)
     if origin is dict or tp is dict:
-        if isinstance(value, str):
-            value = yaml.safe_load(value)
-        if not isinstance(value, dict):
-            raise bad
-        return dict(value)
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "yes", "on", "1"):
-            return True
-        if isinstance(value, str) and value.lower() in ("false", "no", "off", "0"):
-            return False
-        raise bad
-    if tp is int:
-        if isinstance(value, bool):
-            raise bad
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str):
-            try:
-                number = float(value.replace("_", ""))
-            except ValueError:
-                raise bad from None
-            if number.is_integer():
-                return int(number)
-        raise bad
-    if tp is float:
-        if isinstance(value, bool):
-            raise bad
-        if isinstance(value, int | float):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value.replace("_", ""))
-            except ValueError:
-                raise bad from None
-        raise bad
-    if tp is str:
-        if isinstance(value, str | int | float):
-            return str(value)
-        raise bad
-    raise ConfigError(f"{key}: unsupported field type {_type_name(tp)}")
+        return _to_dict(value, tp, key)
+    if tp not in _SCALARS:
+        raise ConfigError(f"{key}: unsupported field type {_type_name(tp)}")
+    try:
+        return _SCALARS[tp](value)
+    except (TypeError, ValueError):
+        raise _expected(tp, value, key) from None
 
 
 def _fields(obj: Any) -> dict[str, dataclasses.Field]:

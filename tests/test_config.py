@@ -1,5 +1,7 @@
 """Config: presets, typed overrides, and errors that name the key."""
 
+from typing import Any, Literal
+
 import pytest
 
 from robovision.agents.ppo import PPOConfig
@@ -149,3 +151,46 @@ def test_drq_v2_presets_differ_from_the_main_job_only_where_they_say(preset):
               for key in main[section] if main[section][key] != cfg[section][key]}
     assert differ <= {"env.spec", "agent.noise_schedule", "train.total_steps"}
     assert "env.spec" in differ
+
+
+COERCED = [  # (value from YAML or the command line, field type, what the field gets)
+    ("3", int, 3), ("5_000", int, 5000), ("1e3", int, 1000), (4.0, int, 4), (7, int, 7),
+    ("1e-3", float, 1e-3), (2, float, 2.0), ("2_5.0", float, 25.0),
+    ("yes", bool, True), ("Off", bool, False), (True, bool, True), ("0", bool, False),
+    (5, str, "5"), ("pixels", str, "pixels"),
+    ("auto", Literal["auto", True, False], "auto"), ("TRUE", Literal["auto", True, False], True),
+    ("false", Literal["auto", True, False], False), ("shift", Literal["shift", "none"], "shift"),
+    ("none", int | None, None), (None, int | None, None), ("12", int | None, 12),
+    ("7", int | str, 7), ("seven", int | str, "seven"),
+    ("64, 64", list[int], [64, 64]), ("[1,2,]", list[int], [1, 2]), (0, list[int], [0]),
+    ((1, "2"), list[int], [1, 2]), ("", list[str], []), ("a, b", list[str], ["a", "b"]),
+    ("{time_limit: 5}", dict, {"time_limit": 5}), ({"a": 1}, dict[str, Any], {"a": 1}),
+    ("anything", Any, "anything"),
+]
+
+REFUSED = [  # (value, field type, the error's start: the key, then what was wrong)
+    ("lots", int, "k: expected int, got 'lots'"), (1.5, int, "k: expected int"),
+    (True, int, "k: expected int, got True"), ("2.5", int, "k: expected int"),
+    (False, float, "k: expected float, got False"), ("x", float, "k: expected float"),
+    ("maybe", bool, "k: expected bool"), (1, bool, "k: expected bool"),
+    ([1], str, "k: expected str"), ("flip", Literal["shift", "none"], "k: 'flip' is not allowed"),
+    ("x", int | None, r"k: expected int \| None"), ({"a": 1}, list[int], "k: expected list"),
+    ("a,b", list[int], r"k\[0\]: expected int, got 'a'"), ("[1, 2]", dict, "k: expected dict"),
+    (b"raw", bytes, "k: unsupported field type bytes"),
+]
+
+
+@pytest.mark.parametrize(("value", "tp", "expected"), COERCED)
+def test_values_are_coerced_to_their_field_type(value, tp, expected):
+    from robovision.config import _coerce
+
+    result = _coerce(value, tp, "k")
+    assert result == expected and type(result) is type(expected)
+
+
+@pytest.mark.parametrize(("value", "tp", "message"), REFUSED)
+def test_values_of_the_wrong_type_are_refused_naming_the_key(value, tp, message):
+    from robovision.config import _coerce
+
+    with pytest.raises(ConfigError, match=f"^{message}"):
+        _coerce(value, tp, "k")
