@@ -188,52 +188,12 @@ class Run:
             raise
 
     def _build(self, cfg: Config, resume: bool, checkpoint: str) -> None:
-        self.device = factory.resolve_device(cfg.device)
-        tune_allocator()
-        if cfg.threads > 0:
-            torch.set_num_threads(cfg.threads)
-        backends = factory.use_cuda_backends(cfg.train, self.device)
-        if backends:
-            self.write(f"robovision: {backends}")
-        seed_everything(cfg.seed)
-        self.eval_env = factory.build_eval_env(cfg, cfg.seed + EVAL_SEED_OFFSET, cfg.train.video)
-        self.extra_eval_envs: list[Any] = []
-        if cfg.train.evaluates_in_background(self.device.type):
-            self.evaluator = BackgroundEvaluator(cfg, seed=cfg.seed + EVAL_SEED_OFFSET)
-            precision = factory.encoder_precision(cfg, self.eval_env.observation_space,
-                                                  torch.device("cpu"))
-            self.write("robovision: evaluations run in a process of their own, on the CPU, "
-                       f"while training goes on (train.eval_async: "
-                       f"{str(cfg.train.eval_async).lower()})"
-                       + (f"; evaluator: {precision}" if precision else ""))
-        else:
-            self.extra_eval_envs = factory.build_extra_eval_envs(cfg,
-                                                                 cfg.seed + EVAL_SEED_OFFSET)
-        self._sent: _Sent | None = None
-        self.evaluated_at = -1
-        """The step of the last evaluation this process started."""
-        obs_space, act_space = self.eval_env.observation_space, self.eval_env.action_space
+        self._set_up_process(cfg)
+        self._build_evaluation(cfg)
         self.action_repeat = action_repeat_of(self.eval_env)
         self.train_cfg = in_steps(cfg.train, self.action_repeat)
         self.kind = algorithm(cfg.algo).kind
-        self.agent = factory.build_agent(cfg, obs_space, act_space, self.device)
-        precision = factory.encoder_precision(cfg, obs_space, self.device)
-        if precision:
-            self.write(f"robovision: {precision}")
-        if cfg.train.cuda_graph is not False and self.kind == "off_policy":
-            graphs = factory.use_cuda_graphs(self.agent, self.device, cfg.train.cuda_graph)
-            if graphs:
-                self.write(f"robovision: {graphs}")
-        self.storage = factory.build_storage(cfg, obs_space, act_space, self.device,
-                                             self.train_cfg)
-        self.env = factory.build_train_env(cfg, seed=cfg.seed)
-        if self.device.type == "cuda" and getattr(self.storage, "placement", ""):
-            self.write(f"robovision: {self.storage.placement}")
-        if self.kind == "off_policy" and cfg.env.num_envs > 1:
-            t = self.train_cfg
-            self.write(f"robovision: {cfg.env.num_envs} envs in lockstep (one batched act for "
-                       f"all, a replay lane each); {t.updates_per_step} update(s) every "
-                       f"{t.update_every} agent step(s), counted over all envs as with one")
+        self._build_learner(cfg)
         self.counters = Counters()
         self.warmup_until = self.train_cfg.learning_starts
         """Off-policy: random actions and no updates before this step (moved on when a
@@ -252,6 +212,60 @@ class Run:
                 self.side.disable("video", f"{cfg.env.spec} cannot render: {problem}")
         self.stop_requested = False
         self.last_metrics: dict[str, torch.Tensor] = {}
+
+    def _set_up_process(self, cfg: Config) -> None:
+        """Device, allocator, threads, CUDA backend flags and seeds: before anything is
+        built."""
+        self.device = factory.resolve_device(cfg.device)
+        tune_allocator()
+        if cfg.threads > 0:
+            torch.set_num_threads(cfg.threads)
+        backends = factory.use_cuda_backends(cfg.train, self.device)
+        if backends:
+            self.write(f"robovision: {backends}")
+        seed_everything(cfg.seed)
+
+    def _build_evaluation(self, cfg: Config) -> None:
+        """The evaluation env, and either a background evaluator or the extra evaluation
+        envs that evaluate in this process."""
+        self.eval_env = factory.build_eval_env(cfg, cfg.seed + EVAL_SEED_OFFSET, cfg.train.video)
+        self.extra_eval_envs: list[Any] = []
+        self._sent: _Sent | None = None
+        self.evaluated_at = -1
+        """The step of the last evaluation this process started."""
+        if not cfg.train.evaluates_in_background(self.device.type):
+            self.extra_eval_envs = factory.build_extra_eval_envs(cfg,
+                                                                 cfg.seed + EVAL_SEED_OFFSET)
+            return
+        self.evaluator = BackgroundEvaluator(cfg, seed=cfg.seed + EVAL_SEED_OFFSET)
+        precision = factory.encoder_precision(cfg, self.eval_env.observation_space,
+                                              torch.device("cpu"))
+        self.write("robovision: evaluations run in a process of their own, on the CPU, "
+                   f"while training goes on (train.eval_async: "
+                   f"{str(cfg.train.eval_async).lower()})"
+                   + (f"; evaluator: {precision}" if precision else ""))
+
+    def _build_learner(self, cfg: Config) -> None:
+        """The agent, its storage and the training env(s), each saying how it was set up."""
+        obs_space, act_space = self.eval_env.observation_space, self.eval_env.action_space
+        self.agent = factory.build_agent(cfg, obs_space, act_space, self.device)
+        precision = factory.encoder_precision(cfg, obs_space, self.device)
+        if precision:
+            self.write(f"robovision: {precision}")
+        if cfg.train.cuda_graph is not False and self.kind == "off_policy":
+            graphs = factory.use_cuda_graphs(self.agent, self.device, cfg.train.cuda_graph)
+            if graphs:
+                self.write(f"robovision: {graphs}")
+        self.storage = factory.build_storage(cfg, obs_space, act_space, self.device,
+                                             self.train_cfg)
+        self.env = factory.build_train_env(cfg, seed=cfg.seed)
+        if self.device.type == "cuda" and getattr(self.storage, "placement", ""):
+            self.write(f"robovision: {self.storage.placement}")
+        if self.kind == "off_policy" and cfg.env.num_envs > 1:
+            t = self.train_cfg
+            self.write(f"robovision: {cfg.env.num_envs} envs in lockstep (one batched act for "
+                       f"all, a replay lane each); {t.updates_per_step} update(s) every "
+                       f"{t.update_every} agent step(s), counted over all envs as with one")
 
     @property
     def frames(self) -> int:

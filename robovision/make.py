@@ -216,11 +216,18 @@ def _make_base(spec: str, pixels: bool, size: int, camera, render_mode, options)
         options["obs"] = "pixels" if pixels else "state"
     if not pixels or is_dm_control(spec):
         return gym.make(spec, **options)
+    return _make_gym_to_render(spec, size, camera, options)
+
+
+def _make_gym_to_render(spec: str, size: int, camera, options: dict) -> gym.Env:
+    """A gymnasium env that renders frames: at the target size and camera where it
+    accepts them (gymnasium's MuJoCo envs), else at its own size; an env that cannot
+    render but observes an image is taken as it is."""
     options["render_mode"] = "rgb_array"
     sized = {"width": size, "height": size}
     if camera is not None:
         sized["camera_name" if isinstance(camera, str) else "camera_id"] = camera
-    try:  # gymnasium MuJoCo envs render at the target size directly
+    try:
         return gym.make(spec, **options, **sized)
     except TypeError:
         if camera is not None:

@@ -400,7 +400,8 @@ class Rows(dict):
             self[name] = value
 
 
-def main() -> None:
+def parse_args() -> tuple[argparse.Namespace, list[str], tuple[str, ...]]:
+    """The arguments, with the main-job arms and the levers checked before anything runs."""
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda")
@@ -432,21 +433,18 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true",
                         help="print the ops (CUDA kernels on a GPU) that take an update's time")
     args = parser.parse_args()
-    import torch
-
-    where = (torch.cuda.get_device_name() if args.device == "cuda"
-             else f"{platform.machine()}, {os.cpu_count()} cores")
-    print(f"# {where}, torch {torch.__version__}, MUJOCO_GL={os.environ['MUJOCO_GL']}, "
-          f"{time.strftime('%Y-%m-%d')}")
-    rows = Rows()
     arms = [arm for arm in args.arms.split(",") if arm]  # --arms "": no main-job runs
     unknown = [arm for arm in arms if arm not in ARMS]
     if unknown:
         parser.error(f"unknown arms {unknown}; choose from {', '.join(ARMS)}")
     levers = tuple(lever for lever in args.levers.split(",") if lever)
     wrong = [lever for lever in levers if lever not in VARIANTS + OPT_IN]
-    if wrong:  # before any arm runs
+    if wrong:
         parser.error(f"unknown levers {wrong}; choose from {', '.join(VARIANTS + OPT_IN)}")
+    return args, arms, levers
+
+
+def main_job_rows(args: argparse.Namespace, arms: list[str], rows: Rows) -> None:
     for pair in range(args.pairs):  # alternating the arms
         for arm in arms:
             fps, outside, evaluating = main_job(args.device, args.frames, ARMS[arm],
@@ -456,33 +454,53 @@ def main() -> None:
                 outside)
             if args.eval_every:
                 rows[f"main job ({arm}) #{pair + 1}, s in evaluations"] = evaluating
+
+
+def evaluation_rows(args: argparse.Namespace, rows: Rows) -> None:
+    arms = args.eval_envs.split(",")
+    for arm, times in evaluation_seconds(args.device, arms, max(args.pairs, 1),
+                                         args.preset).items():
+        where = f"{arm[:-1]} env(s), all but one in workers" if arm.endswith("w") else (
+            f"{arm} env(s) in this process")
+        rows[f"evaluation, 10 episodes in {where}, s (median of {len(times)}; "
+             f"min {min(times):.2f}, max {max(times):.2f})"] = statistics.median(times)
+
+
+def state_sac_rows(device: str, rows: Rows) -> None:
+    import bench_speed
+
+    bench_speed.DEVICE = device
+    rows["state SAC HalfCheetah-v5, robovision steps/s"] = bench_speed.run_worker(
+        "robovision", "sac", 1000, 1500, rv_extra=("train.cuda_graph=false",))
+    rows["state SAC HalfCheetah-v5, SB3 steps/s"] = bench_speed.run_worker(
+        "sb3", "sac", 1000, 1500)
+    if device == "cuda":
+        rows["state SAC HalfCheetah-v5, robovision with CUDA graphs, steps/s"] = (
+            bench_speed.run_worker("robovision", "sac", 1000, 1500,
+                                   rv_extra=("train.cuda_graph=true",)))
+        rows["state SAC HalfCheetah-v5, robovision with CUDA graphs, 2 envs in lockstep, "
+             "steps/s"] = bench_speed.run_worker(
+            "robovision", "sac", 1000, 1500,
+            rv_extra=("train.cuda_graph=true", "env.num_envs=2"))
+
+
+def main() -> None:
+    args, arms, levers = parse_args()  # checked before any arm runs
+    import torch
+
+    where = (torch.cuda.get_device_name() if args.device == "cuda"
+             else f"{platform.machine()}, {os.cpu_count()} cores")
+    print(f"# {where}, torch {torch.__version__}, MUJOCO_GL={os.environ['MUJOCO_GL']}, "
+          f"{time.strftime('%Y-%m-%d')}")
+    rows = Rows()
+    main_job_rows(args, arms, rows)
     if args.eval_envs:
-        arms = args.eval_envs.split(",")
-        for arm, times in evaluation_seconds(args.device, arms, max(args.pairs, 1),
-                                             args.preset).items():
-            where = f"{arm[:-1]} env(s), all but one in workers" if arm.endswith("w") else (
-                f"{arm} env(s) in this process")
-            rows[f"evaluation, 10 episodes in {where}, s (median of {len(times)}; "
-                 f"min {min(times):.2f}, max {max(times):.2f})"] = statistics.median(times)
+        evaluation_rows(args, rows)
     if not args.main_only:
         components(args.device, args.fill, rows, args.profile,
                    levers if levers or args.variants or args.device == "cuda" else None)
     if not (args.no_state or args.main_only):
-        import bench_speed
-
-        bench_speed.DEVICE = args.device
-        rows["state SAC HalfCheetah-v5, robovision steps/s"] = bench_speed.run_worker(
-            "robovision", "sac", 1000, 1500, rv_extra=("train.cuda_graph=false",))
-        rows["state SAC HalfCheetah-v5, SB3 steps/s"] = bench_speed.run_worker(
-            "sb3", "sac", 1000, 1500)
-        if args.device == "cuda":
-            rows["state SAC HalfCheetah-v5, robovision with CUDA graphs, steps/s"] = (
-                bench_speed.run_worker("robovision", "sac", 1000, 1500,
-                                       rv_extra=("train.cuda_graph=true",)))
-            rows["state SAC HalfCheetah-v5, robovision with CUDA graphs, 2 envs in lockstep, "
-                 "steps/s"] = bench_speed.run_worker(
-                "robovision", "sac", 1000, 1500,
-                rv_extra=("train.cuda_graph=true", "env.num_envs=2"))
+        state_sac_rows(args.device, rows)
     print("| measure | value |")
     print("|---|---|")
     for name, value in rows.items():

@@ -262,95 +262,101 @@ def _largest_budget(trials: list[Trial], time_attr: str) -> int:
     return max(budgets)
 
 
-def _progress_callback(trials: list[Trial], done: int, show: bool, sweep_dir: Path,
-                       metric: str = EVAL_KEY, mode: str = "max"):
-    from ray.tune import Callback
-    from tqdm import tqdm
+class SweepProgress:
+    """One bar over the sweep: trials' fractions of their budgets, with rate and ETA.
+    Between evaluations (which trials report), the running trials' metrics.csv say how
+    far they are. The hooks are Tune's ``Callback`` ones (``_progress_callback`` mixes
+    that class in, so that Ray is imported only by a sweep)."""
 
-    budgets = {t.name: (train.total_steps, train.unit)
-               for t in trials for train in [t.config().train]}
-    stop_file = sweep_dir / STOP_FILE
+    def __init__(self, trials: list[Trial], done: int, show: bool, sweep_dir: Path,
+                 metric: str = EVAL_KEY, mode: str = "max") -> None:
+        from tqdm import tqdm
 
-    class Progress(Callback):
-        """One bar over the sweep: trials' fractions of their budgets, with rate and ETA.
-        Between evaluations (which trials report), the running trials' metrics.csv say
-        how far they are."""
+        self.budgets = {t.name: (train.total_steps, train.unit)
+                        for t in trials for train in [t.config().train]}
+        self.sweep_dir, self.stop_file = sweep_dir, sweep_dir / STOP_FILE
+        self.done, self.metric, self.mode = done, metric, mode
+        self.polled = 0.0
+        self.fraction: dict[str, float] = {}
+        for name in self.budgets:  # where resumed trials go on from, so the rate is right
+            logged = last_logged(sweep_dir / name)
+            if logged is not None:
+                self.fraction[name] = self._fraction(name, *logged)
+        self.bar = tqdm(total=len(trials) + done, initial=done + sum(self.fraction.values()),
+                        unit="trial", bar_format="{l_bar}{bar}| {n:.2f}/{total} trials "
+                                                 "[{elapsed}<{remaining}{postfix}]",
+                        disable=not show, dynamic_ncols=True)
+        self.best = math.nan
+        self.counts = {"done": 0, "failed": 0}
 
-        def __init__(self) -> None:
-            self.polled = 0.0
-            self.fraction: dict[str, float] = {}
-            for name in budgets:  # where resumed trials go on from, so the rate is right
-                logged = last_logged(sweep_dir / name)
+    def __getstate__(self) -> dict:  # Tune pickles its callbacks; the bar stays here
+        return {k: v for k, v in self.__dict__.items() if k != "bar"}
+
+    def _set(self, name: str, fraction: float) -> None:
+        self.fraction[name] = fraction
+        self.bar.n = min(self.bar.total, self.done + sum(self.fraction.values()))
+        self.bar.refresh()
+
+    def _fraction(self, name: str, steps: int, frames: int) -> float:
+        total, unit = self.budgets[name]
+        return min(1.0, (frames if unit == "frames" else steps) / total)
+
+    def _reached(self, name: str, steps: int, frames: int) -> None:
+        fraction = self._fraction(name, steps, frames)
+        if fraction > self.fraction.get(name, 0.0):
+            self._set(name, fraction)
+
+    def _better(self, value: float) -> bool:
+        return math.isnan(self.best) or (value > self.best if self.mode == "max"
+                                         else value < self.best)
+
+    def on_step_begin(self, iteration, trials, **info):
+        if time.monotonic() - self.polled < PROGRESS_POLL_S:
+            return
+        self.polled = time.monotonic()
+        for trial in trials:
+            name = trial.config["trial"]["name"]
+            if trial.status == "RUNNING" and name in self.budgets:
+                logged = last_logged(self.sweep_dir / name)
                 if logged is not None:
-                    self.fraction[name] = self._fraction(name, *logged)
-            self.bar = tqdm(total=len(trials) + done, initial=done + sum(self.fraction.values()),
-                            unit="trial", bar_format="{l_bar}{bar}| {n:.2f}/{total} trials "
-                                                     "[{elapsed}<{remaining}{postfix}]",
-                            disable=not show, dynamic_ncols=True)
-            self.best = math.nan
-            self.counts = {"done": 0, "failed": 0}
+                    self._reached(name, *logged)
 
-        def __getstate__(self) -> dict:  # Tune pickles its callbacks; the bar stays here
-            return {k: v for k, v in self.__dict__.items() if k != "bar"}
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        self._reached(trial.config["trial"]["name"], result["steps"], result["frames"])
+        if self.metric in result and self._better(result[self.metric]):
+            self.best = result[self.metric]
+        self._postfix(trials)
 
-        def _set(self, name: str, fraction: float) -> None:
-            self.fraction[name] = fraction
-            self.bar.n = min(self.bar.total, done + sum(self.fraction.values()))
-            self.bar.refresh()
-
-        @staticmethod
-        def _fraction(name: str, steps: int, frames: int) -> float:
-            total, unit = budgets[name]
-            return min(1.0, (frames if unit == "frames" else steps) / total)
-
-        def _reached(self, name: str, steps: int, frames: int) -> None:
-            fraction = self._fraction(name, steps, frames)
-            if fraction > self.fraction.get(name, 0.0):
-                self._set(name, fraction)
-
-        def on_step_begin(self, iteration, trials, **info):
-            if time.monotonic() - self.polled < PROGRESS_POLL_S:
-                return
-            self.polled = time.monotonic()
-            for trial in trials:
-                name = trial.config["trial"]["name"]
-                if trial.status == "RUNNING" and name in budgets:
-                    logged = last_logged(sweep_dir / name)
-                    if logged is not None:
-                        self._reached(name, *logged)
-
-        def on_trial_result(self, iteration, trials, trial, result, **info):
-            self._reached(trial.config["trial"]["name"], result["steps"], result["frames"])
-            if metric in result:
-                value = result[metric]
-                if math.isnan(self.best) or (value > self.best if mode == "max"
-                                             else value < self.best):
-                    self.best = value
-            self._postfix(trials)
-
-        def on_trial_complete(self, iteration, trials, trial, **info):
-            if stop_file.exists():  # stopped, not done
-                self._postfix(trials)
-                return
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        if not self.stop_file.exists():  # else stopped, not done
             self._set(trial.config["trial"]["name"], 1.0)
             self.counts["done"] += 1
-            self._postfix(trials)
+        self._postfix(trials)
 
-        def on_trial_error(self, iteration, trials, trial, **info):
-            self._set(trial.config["trial"]["name"], 1.0)
-            self.counts["failed"] += 1
-            self._postfix(trials)
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self._set(trial.config["trial"]["name"], 1.0)
+        self.counts["failed"] += 1
+        self._postfix(trials)
 
-        def _postfix(self, trials) -> None:
-            running = sum(t.status == "RUNNING" for t in trials)
-            best = "-" if math.isnan(self.best) else f"{self.best:.3g}"
-            self.bar.set_postfix_str(f"running {running}, done {self.counts['done']}, failed "
-                                     f"{self.counts['failed']}, best {metric} {best}")
+    def _postfix(self, trials) -> None:
+        running = sum(t.status == "RUNNING" for t in trials)
+        best = "-" if math.isnan(self.best) else f"{self.best:.3g}"
+        self.bar.set_postfix_str(f"running {running}, done {self.counts['done']}, failed "
+                                 f"{self.counts['failed']}, best {self.metric} {best}")
 
-        def on_experiment_end(self, trials, **info):
-            self.bar.close()
+    def on_experiment_end(self, trials, **info):
+        self.bar.close()
 
-    return Progress()
+
+def _progress_callback(trials: list[Trial], done: int, show: bool, sweep_dir: Path,
+                       metric: str = EVAL_KEY, mode: str = "max"):
+    """The sweep's bar as a Tune callback."""
+    from ray.tune import Callback
+
+    class Progress(SweepProgress, Callback):
+        pass
+
+    return Progress(trials, done, show, sweep_dir, metric, mode)
 
 
 def _quiet_tune_output():

@@ -147,17 +147,7 @@ def _from_mapping(data: dict[str, Any], stem: str) -> SweepSpec:
         if key not in allowed:
             raise ConfigError(f"unknown sweep key '{key}'.{_close(str(key), allowed)} "
                               f"Allowed: {', '.join(sorted(allowed))}")
-    presets = data.get("preset")
-    if presets is None:
-        raise ConfigError("preset: missing; name a preset (robovision train's names) or a "
-                          "YAML config, or a list of them")
-    presets = [presets] if isinstance(presets, str) else presets
-    if not isinstance(presets, list) or not presets or not all(isinstance(p, str)
-                                                               for p in presets):
-        raise ConfigError(f"preset: expected a preset name or a non-empty list, got {presets!r}")
-    # YAML paths made absolute: trials may run in another working directory
-    presets = [str(Path(p).resolve()) if Path(p).suffix in (".yaml", ".yml") else p
-               for p in presets]
+    presets = _presets(data.get("preset"))
     spec = SweepSpec(name=str(data.get("name") or stem), presets=presets)
     spec.overrides = _mapping(data.get("overrides"), "overrides")
     spec.search = {str(k): v for k, v in _mapping(data.get("search"), "search").items()}
@@ -169,13 +159,9 @@ def _from_mapping(data: dict[str, Any], stem: str) -> SweepSpec:
     spec.seeds = _int_list(data.get("seeds", [0]), "seeds")
     spec.samples = _positive_int(data.get("samples", 1), "samples")
     spec.sampler_seed = _int(data.get("sampler_seed", 0), "sampler_seed")
-    spec.metric = str(data.get("metric", spec.metric))
-    if spec.metric not in METRICS:
-        raise ConfigError(f"metric: {spec.metric!r} is not reported to Tune; choose "
-                          f"{' or '.join(METRICS)}")
-    spec.mode = str(data.get("mode", spec.mode))
-    if spec.mode not in ("max", "min"):
-        raise ConfigError(f"mode: {spec.mode!r} is not allowed; choose max or min")
+    spec.metric = _choice(data.get("metric", spec.metric), METRICS, "metric",
+                          "is not reported to Tune")
+    spec.mode = _choice(data.get("mode", spec.mode), ("max", "min"), "mode", "is not allowed")
     spec.scheduler = _scheduler(data.get("scheduler"))
     spec.resources = _resources(data.get("resources"))
     spec.max_concurrent = _int(data.get("max_concurrent", 0), "max_concurrent")
@@ -188,6 +174,27 @@ def _from_mapping(data: dict[str, Any], stem: str) -> SweepSpec:
         raise ConfigError(f"samples: {spec.samples} draws need a random key in search "
                           "(choice, uniform, loguniform or randint); grid keys are exhaustive")
     return spec
+
+
+def _presets(value: Any) -> list[str]:
+    """The sweep's presets: names or YAML files (made absolute: trials may run in another
+    working directory)."""
+    if value is None:
+        raise ConfigError("preset: missing; name a preset (robovision train's names) or a "
+                          "YAML config, or a list of them")
+    presets = [value] if isinstance(value, str) else value
+    if not isinstance(presets, list) or not presets or not all(isinstance(p, str)
+                                                               for p in presets):
+        raise ConfigError(f"preset: expected a preset name or a non-empty list, got {presets!r}")
+    return [str(Path(p).resolve()) if Path(p).suffix in (".yaml", ".yml") else p
+            for p in presets]
+
+
+def _choice(value: Any, allowed: tuple[str, ...], key: str, refusal: str) -> str:
+    value = str(value)
+    if value not in allowed:
+        raise ConfigError(f"{key}: {value!r} {refusal}; choose {' or '.join(allowed)}")
+    return value
 
 
 def _mapping(value: Any, key: str) -> dict[str, Any]:

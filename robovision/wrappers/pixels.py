@@ -149,20 +149,7 @@ class PixelObservation(gym.ObservationWrapper):
         self._last_obs: Any = None
         self._fast_render = fast_render
         name = env.spec.id if env.spec else type(base).__name__
-        if self._source is not None or self._image_obs:
-            if keep_state and self._image_obs:
-                raise RenderError(f"{name}: its observation is an image, there is no state to "
-                                  "keep: use obs=pixels")
-            cameras = [None]
-        elif self._dmc:
-            self._camera_ids = [resolve_camera(env, c) for c in cameras]
-        elif len(cameras) > 1:
-            if not hasattr(base, "render_camera"):
-                raise RenderError(f"{name}: several cameras ({cameras}) need a dm_control task "
-                                  "or an mjcf: scene, whose cameras robovision renders by name")
-            self._camera_ids = [base.camera_index(c) for c in cameras]
-        elif env.render_mode != "rgb_array":
-            raise RenderError(cannot_render(name))
+        cameras = self._resolve_cameras(cameras, name)
         self.view_names: list[str] | None = None
         if views == "dict" and self._camera_ids is not None and len(cameras) > 1:
             self.view_names = [str(c) for c in cameras]
@@ -171,20 +158,38 @@ class PixelObservation(gym.ObservationWrapper):
                                   f"'state', got {self.view_names}")
         elif views not in ("channels", "dict"):
             raise ValueError(f"camera views '{views}' is not 'channels' or 'dict'")
-        grey = 1 if grayscale else 3
+        self.observation_space = self._space(len(cameras))
+
+    def _resolve_cameras(self, cameras: list, name: str) -> list:
+        """Check that the frames can be made, and set the camera ids to render (None: the
+        env's own render or frame source); returns the cameras, one entry per image."""
+        base = self.env.unwrapped
+        if self._source is not None or self._image_obs:
+            if self.keep_state and self._image_obs:
+                raise RenderError(f"{name}: its observation is an image, there is no state to "
+                                  "keep: use obs=pixels")
+            return [None]
+        if self._dmc:
+            self._camera_ids = [resolve_camera(self.env, c) for c in cameras]
+        elif len(cameras) > 1:
+            if not hasattr(base, "render_camera"):
+                raise RenderError(f"{name}: several cameras ({cameras}) need a dm_control task "
+                                  "or an mjcf: scene, whose cameras robovision renders by name")
+            self._camera_ids = [base.camera_index(c) for c in cameras]
+        elif self.env.render_mode != "rgb_array":
+            raise RenderError(cannot_render(name))
+        return cameras
+
+    def _space(self, n_cameras: int) -> spaces.Space:
+        """The observation space: an image with the cameras along channels, or one image
+        per camera name; with the env's state beside it when it is kept."""
+        grey = 1 if self.grayscale else 3
+        state = {"state": self.env.observation_space} if self.keep_state else {}
         if self.view_names:
-            image = spaces.Box(0, 255, (grey, size, size), np.uint8)
-            entries = {view: image for view in self.view_names}
-            if keep_state:
-                entries["state"] = env.observation_space
-            self.observation_space = spaces.Dict(entries)
-            return
-        pixels = spaces.Box(0, 255, (grey * len(cameras), size, size), np.uint8)
-        if keep_state:
-            state = env.observation_space
-            self.observation_space = spaces.Dict({"pixels": pixels, "state": state})
-        else:
-            self.observation_space = pixels
+            image = spaces.Box(0, 255, (grey, self.size, self.size), np.uint8)
+            return spaces.Dict({**{view: image for view in self.view_names}, **state})
+        pixels = spaces.Box(0, 255, (grey * n_cameras, self.size, self.size), np.uint8)
+        return spaces.Dict({"pixels": pixels, **state}) if state else pixels
 
     def reset(self, *, seed=None, options=None):
         if self._source is not None and hasattr(self._source, "reset"):
