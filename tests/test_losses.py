@@ -14,10 +14,10 @@ def test_soft_q_target_by_hand():
     reward = torch.tensor([1.0, 2.0])
     discount = torch.tensor([0.99, 0.0])  # second transition is a true terminal
     next_q = torch.tensor([[5.0, 3.0], [4.0, 7.0]])  # (n_critics, batch)
-    next_log_prob = torch.tensor([-1.0, 0.5])
+    next_log_prob = torch.tensor([-2.0, 0.5])
     target = losses.soft_q_target(reward, discount, next_q, next_log_prob, alpha=0.2)
-    # min Q = [4, 3]; soft value = [4 + 0.2, ...]; terminal ignores it
-    assert target.tolist() == pytest.approx([1.0 + 0.99 * (4.0 + 0.2), 2.0])
+    # min Q = [4, 3]; soft value = [4 + 0.2 * 2, ...]; terminal ignores it
+    assert target.tolist() == pytest.approx([1.0 + 0.99 * (4.0 + 0.4), 2.0])
 
 
 def test_clipped_double_q_target_by_hand():
@@ -39,18 +39,31 @@ def test_target_smoothing_is_clipped_and_bounded():
     assert torch.equal(losses.smoothed_target_action(action, torch.tensor(0.3), 0.5), as_float)
 
 
+def test_target_smoothing_adds_the_clipped_noise_by_hand():
+    action = torch.tensor([[-0.95, 0.0, 0.2, 0.95]])
+    torch.manual_seed(3)
+    noise = torch.randn_like(action) * 0.4
+    torch.manual_seed(3)
+    smoothed = losses.smoothed_target_action(action, 0.4, 0.3)
+    expected = (action + noise.clamp(-0.3, 0.3)).clamp(-1.0, 1.0)
+    assert torch.equal(smoothed, expected)
+    low = losses.smoothed_target_action(torch.full((1000, 1), -0.9), 5.0, 0.5)
+    assert low.min() == -1.0 and low.max() == pytest.approx(-0.4)  # bounded below too
+
+
 def test_critic_loss_sums_members():
-    q = torch.tensor([[1.0, 2.0], [0.0, 0.0]])
-    target = torch.tensor([0.0, 0.0])
-    # member 0: (1 + 4) / 2 = 2.5, member 1: 0
-    assert losses.critic_loss(q, target).item() == pytest.approx(2.5)
+    q = torch.tensor([[1.0, 2.0, 4.0], [0.0, 0.0, 1.0]])  # (n_critics, batch)
+    target = torch.tensor([1.0, 0.0, 2.0])
+    # member 0: (0 + 4 + 4) / 3, member 1: (1 + 0 + 1) / 3; summed over members
+    assert losses.critic_loss(q, target).item() == pytest.approx(8 / 3 + 2 / 3)
 
 
 def test_sac_actor_and_alpha_losses():
-    q = torch.tensor([[1.0, 3.0], [2.0, 1.0]])
+    q = torch.tensor([[1.0, 3.0, 2.0], [2.0, 0.5, 2.0]])  # (n_critics, batch)
+    log_prob = torch.tensor([-1.0, -2.0, 0.0])
+    # min over critics = [1, 0.5, 2]; alpha*logp - q = [-1.5, -1.5, -2] -> mean -5/3
+    assert losses.sac_actor_loss(q, log_prob, 0.5).item() == pytest.approx(-5 / 3)
     log_prob = torch.tensor([-1.0, -2.0])
-    # min q = [1, 1]; alpha*logp - q = [-0.5-1, -1-1] -> mean -1.75
-    assert losses.sac_actor_loss(q, log_prob, 0.5).item() == pytest.approx(-1.75)
     log_alpha = torch.tensor(math.log(0.5), requires_grad=True)
     loss = losses.sac_alpha_loss(log_alpha, log_prob, target_entropy=-1.0)
     # -(log a * mean(logp + H)) = -(log 0.5 * mean([-2, -3]))
@@ -60,8 +73,8 @@ def test_sac_actor_and_alpha_losses():
 
 
 def test_ppo_clip_by_hand():
-    old = torch.zeros(3)
-    new = torch.log(torch.tensor([1.5, 0.5, 1.1]))  # ratios 1.5, 0.5, 1.1
+    old = torch.tensor([0.3, -1.0, 2.0])
+    new = old + torch.log(torch.tensor([1.5, 0.5, 1.1]))  # ratios 1.5, 0.5, 1.1
     adv = torch.tensor([1.0, -1.0, 2.0])
     loss, clip_fraction = losses.ppo_policy_loss(new, old, adv, clip=0.2)
     # min(r*A, clip(r)*A): [min(1.5, 1.2), min(-0.5, -0.8), min(2.2, 2.2)] = [1.2, -0.8, 2.2]
@@ -76,6 +89,18 @@ def test_ppo_value_loss_clipped_takes_pessimistic_branch():
     assert losses.ppo_value_loss(value, old, ret, 0.2).item() == pytest.approx(2.0)
     ret = torch.tensor([3.0])  # now the clipped branch is worse: (0.2-3)^2 = 7.84
     assert losses.ppo_value_loss(value, old, ret, 0.2).item() == pytest.approx(0.5 * 7.84)
+    # a value that fell below old - clip: clipped to 1.0 - 0.2 = 0.8, which is further
+    # from the return -1 than the value 0 is: max((0 + 1)^2, (0.8 + 1)^2) = 1.8^2
+    value, old, ret = torch.tensor([0.0]), torch.tensor([1.0]), torch.tensor([-1.0])
+    assert losses.ppo_value_loss(value, old, ret, 0.2).item() == pytest.approx(0.5 * 1.8 ** 2)
+
+
+def test_advantages_are_normalised_to_zero_mean_and_unit_std():
+    advantage = torch.tensor([1.0, 2.0, 3.0, 6.0])
+    normalised = losses.normalize_advantage(advantage)
+    expected = (advantage - 3.0) / advantage.std()
+    assert torch.allclose(normalised, expected)
+    assert losses.normalize_advantage(torch.full((3,), 2.0)).abs().max() == 0.0  # eps: no nan
 
 
 def test_gae_worked_example():
