@@ -7,10 +7,12 @@ logic the tests do not pin down: either a missing assertion or code that does no
 matter. The module is mutated in a copy of the checkout, never in place.
 
     python scripts/mutation_check.py robovision/agents/losses.py tests/test_losses.py
-    python scripts/mutation_check.py robovision/replay/buffer.py tests/test_replay.py \\
-        --lines 120-220 --timeout 120
+    python scripts/mutation_check.py robovision/replay/buffer.py --lines 120-220 \\
+        --timeout 120 -- tests/test_replay.py tests/test_pixels.py -k replay
 
-Prints one line per mutant (line, change, killed or survived) and a summary.
+Pytest options (``-k``) go after ``--``.
+
+Prints one line per mutant (line:column, change, killed or survived) and a summary.
 """
 
 from __future__ import annotations
@@ -91,8 +93,8 @@ def _in_docstring_or_annotation(tree: ast.Module) -> set[int]:
     return skip
 
 
-def mutants(source: str, lines: range | None) -> Iterator[tuple[int, str, str]]:
-    """(line, description, mutated source) for every mutation site of ``source``."""
+def mutants(source: str, lines: range | None) -> Iterator[tuple[str, str, str]]:
+    """("line:column", description, mutated source) for every mutation site of ``source``."""
     tree = ast.parse(source)
     skip = _in_docstring_or_annotation(tree)
     sites = [n for n in ast.walk(tree) if id(n) not in skip and hasattr(n, "lineno")]
@@ -102,7 +104,7 @@ def mutants(source: str, lines: range | None) -> Iterator[tuple[int, str, str]]:
         for description, replacement in _changes(node):
             mutated = _replace(tree, node, replacement)
             if mutated is not None:
-                yield node.lineno, description, mutated
+                yield f"{node.lineno}:{node.col_offset + 1}", description, mutated
 
 
 def _replace(tree: ast.Module, target: ast.AST, replacement: ast.AST) -> str | None:
@@ -140,7 +142,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("module", help="path of the module to mutate, from the checkout")
-    parser.add_argument("tests", nargs="+", help="pytest arguments that should notice")
+    parser.add_argument("tests", nargs="+",
+                        help="pytest arguments that should notice (after --, if any is an "
+                             "option)")
     parser.add_argument("--lines", default="", help="only mutate these lines: START-END")
     parser.add_argument("--timeout", type=float, default=300, help="s per mutant's tests")
     args = parser.parse_args()
@@ -157,14 +161,14 @@ def main() -> None:
         if run_tests(checkout, args.tests, args.timeout):
             sys.exit("the tests fail on the unmutated code: fix them first")
         survivors, total, started = [], 0, time.monotonic()
-        for line, description, source in mutants(original, lines):
+        for where, description, source in mutants(original, lines):
             total += 1
             target.write_text(source)
             killed = run_tests(checkout, args.tests, args.timeout)
-            print(f"{args.module}:{line}: {description}: {'killed' if killed else 'SURVIVED'}",
-                  flush=True)
+            print(f"{args.module}:{where}: {description}: "
+                  f"{'killed' if killed else 'SURVIVED'}", flush=True)
             if not killed:
-                survivors.append((line, description))
+                survivors.append((where, description))
         target.write_text(original)
     print(f"{total - len(survivors)} of {total} mutants killed, {len(survivors)} survived "
           f"({time.monotonic() - started:.0f} s)")

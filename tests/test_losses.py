@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -151,3 +152,34 @@ def test_soft_update_is_polyak():
     target, source = [torch.zeros(3)], [torch.ones(3)]
     losses.soft_update_(target, source, 0.1)
     assert target[0].tolist() == pytest.approx([0.1] * 3)
+
+
+def test_a_rollout_bootstraps_truncations_from_the_final_observation():
+    """Env 0 is truncated after step 1 (V(final obs) = 10 bootstraps it), env 1 terminates
+    after step 0 (nothing bootstraps); elsewhere the next stored value does, and the last
+    step takes the value of the observation after the rollout."""
+    from gymnasium import spaces
+
+    from robovision.replay import RolloutBuffer
+
+    space = spaces.Box(-1, 1, (1,), np.float32)
+    rollout = RolloutBuffer(3, 2, space, space, torch.device("cpu"))
+    values = [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]
+    ended = [[False, True], [True, False], [False, False]]
+    terminated = [[False, True], [False, False], [False, False]]
+    bootstrap = [[0.0, 0.0], [10.0, 0.0], [0.0, 0.0]]
+    for t in range(3):
+        rollout.store(t, torch.full((2, 1), float(t)), torch.full((2, 1), 0.5 * t),
+                      torch.tensor([-0.1 * t, -0.2 * t]), torch.tensor(values[t]),
+                      np.array([1.0, 2.0]), np.array(terminated[t]), np.array(ended[t]),
+                      torch.tensor(bootstrap[t]))
+    data = rollout.finish(torch.tensor([7.0, 8.0]), gamma=0.5, lam=1.0)
+    next_values = torch.tensor([[3.0, 0.0], [10.0, 6.0], [7.0, 8.0]])
+    advantage, returns = compute_gae(rollout.reward, rollout.value, next_values,
+                                     rollout.terminated, rollout.episode_end, 0.5, 1.0)
+    assert torch.equal(data["advantage"], advantage.flatten())
+    assert torch.equal(data["return"], returns.flatten())
+    # by hand for env 0: deltas 1 + 0.5*3 - 1 = 1.5, 1 + 0.5*10 - 3 = 3, 1 + 0.5*7 - 5 = -0.5
+    assert data["advantage"][0::2].tolist() == pytest.approx([1.5 + 0.5 * 3, 3.0, -0.5])
+    assert data["obs"][:, 0].tolist() == [0, 0, 1, 1, 2, 2]  # (T, N) flattened time-major
+    assert data["log_prob"].tolist() == pytest.approx([0, 0, -0.1, -0.2, -0.2, -0.4])

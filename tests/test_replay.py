@@ -111,6 +111,29 @@ def test_state_dict_round_trip_is_exact():
     small = ReplayBuffer(OBS, ACT, 3, gamma=0.9)
     with pytest.raises(ValueError, match="buffer_size=8"):
         small.load_state_dict(a.state_dict())
+    unwrapped = ReplayBuffer(OBS, ACT, 8, gamma=0.9)
+    for t in range(5):
+        unwrapped.add(_obs(t), [0.5], 1.0, _obs(t + 1), False, False)
+    with pytest.raises(ValueError, match=r"has 6 slots, this buffer 3; set train\.buffer_size=6"):
+        small.load_state_dict(unwrapped.state_dict())
+
+
+def test_a_first_episode_still_open_is_restored_open():
+    a = ReplayBuffer(OBS, ACT, 8, gamma=0.9, n_step=2)
+    a.add(_obs(0), [0.5], 1.0, _obs(1), False, False)
+    assert a.current_start == 0
+    b = ReplayBuffer(OBS, ACT, 8, gamma=0.9, n_step=2)
+    b.load_state_dict(a.state_dict())
+    assert b.current_start == 0
+    for buffer in (a, b):
+        buffer.add(_obs(1), [0.5], 2.0, _obs(2), False, False)
+    assert _all(a) == _all(b) == ([0.0, 1.0], pytest.approx([2.8, 2.0]), [2.0, 2.0],
+                                  pytest.approx([0.81, 0.9]))
+
+
+def test_channels_that_are_not_a_stack_are_named():
+    with pytest.raises(ValueError, match="8 channels of 'pixels' are not a stack of 3 frames"):
+        ReplayBuffer(spaces.Box(0, 255, (8, 4, 4), np.uint8), ACT, 5, gamma=0.9, frame_stack=3)
 
 
 def test_dict_observations():
@@ -230,5 +253,187 @@ def test_lanes_round_trip_and_refuse_another_number_of_envs():
         _lanes(3).load_state_dict(state)
     with pytest.raises(ValueError, match=r"2 lanes.*one env.*env\.num_envs=2"):
         ReplayBuffer(OBS, ACT, 20, gamma=0.5).load_state_dict(state)
-    with pytest.raises(ValueError, match=r"1 lane.*2 envs.*env\.num_envs=1"):
+    with pytest.raises(ValueError, match=r"has 1 lane, one per env, and this run has 2 envs; "
+                                         r"resume with env\.num_envs=1"):
         _lanes(2).load_state_dict(replay.lanes[0].state_dict())
+
+
+def _allocated_bytes(buffer: ReplayBuffer) -> int:
+    stores = [*buffer.obs.values(), buffer.action, buffer.reward, buffer.terminated,
+              buffer.last, buffer.has_action, buffer.episode_start]
+    return sum(store.nbytes for store in stores)
+
+
+@pytest.mark.parametrize(("obs_space", "frame_stack"), [
+    (OBS, 1),
+    (spaces.Box(0, 255, (9, 12, 10), np.uint8), 3),  # one frame of a stack per slot
+    (spaces.Box(0, 255, (4, 6, 6), np.uint8), 2),
+    (spaces.Box(0, 255, (3, 6, 6), np.uint8), 1),
+    (spaces.Dict({"pixels": spaces.Box(0, 255, (6, 8, 8), np.uint8), "state": OBS}), 2),
+])
+def test_the_memory_estimate_is_what_the_replay_allocates(obs_space, frame_stack):
+    """The memory check and the factory's placement decide from ``bytes_needed``: it must
+    be the bytes the stores really take, not a guess."""
+    action_space = spaces.Box(-1, 1, (3,), np.float32)
+    buffer = ReplayBuffer(obs_space, action_space, 17, gamma=0.9, frame_stack=frame_stack)
+    assert _allocated_bytes(buffer) == ReplayBuffer.bytes_needed(obs_space, action_space, 17,
+                                                                 frame_stack)
+    assert buffer.bytes_per_slot * 17 == _allocated_bytes(buffer)
+
+
+def test_the_largest_capacity_it_names_fits_and_one_more_slot_does_not(monkeypatch):
+    from robovision.replay import buffer as module
+
+    free = 20 * 2**30
+    monkeypatch.setattr(module, "available_memory", lambda device: free)
+    per_slot = 2**20
+    fits = int(0.9 * free // per_slot)  # a 10 % margin of the free memory is kept
+    assert fits == 18432
+    ReplayBuffer.check_fits(fits, per_slot, torch.device("cpu"))
+    with pytest.raises(MemoryError) as error:
+        ReplayBuffer.check_fits(fits + 1, per_slot, torch.device("cpu"))
+    assert str(error.value) == ("a replay of 18,433 transitions needs 18.0 GiB on cpu but "
+                                "20.0 GiB are available; the largest capacity that fits is "
+                                "18,432 (set train.buffer_size=18432)")
+
+
+def test_a_replay_can_sample_from_its_first_transition_on():
+    buffer = ReplayBuffer(OBS, ACT, 4, gamma=0.9)
+    assert not buffer.can_sample
+    with pytest.raises(RuntimeError, match="no complete transition"):
+        buffer.sample(2)
+    buffer.add(_obs(0), [0.5], 1.0, _obs(1), False, False)
+    assert buffer.can_sample and len(buffer) == 1
+    assert buffer.sample(8).obs[:, 0].tolist() == [0.0] * 8
+    for t in range(1, 6):  # the ring wraps: still exactly what is live
+        buffer.add(_obs(t), [0.5], 1.0, _obs(t + 1), False, False)
+        assert buffer.can_sample
+
+
+# --------------------------------------------------------------------------- against a reference
+
+
+def _random_stream(buffer: ReplayBuffer, steps: int, seed: int) -> dict[int, tuple]:
+    """Episodes of random lengths, ending by termination or truncation. Each observation
+    is its own global slot number, so a transition is known by its start. Returns the
+    steps by start: (action, reward, terminated, truncated)."""
+    rng = np.random.default_rng(seed)
+    steps_at: dict[int, tuple] = {}
+    g = 0
+    for _ in range(steps):
+        action = rng.uniform(-1, 1, 1).astype(np.float32)
+        reward = float(rng.normal())
+        end = rng.random()
+        terminated, truncated = end < 0.06, 0.06 <= end < 0.12
+        buffer.add(_obs(g), action, reward, _obs(g + 1), terminated, truncated)
+        steps_at[g] = (float(action[0]), reward, terminated, truncated)
+        g += 2 if terminated or truncated else 1  # a new episode starts in a new slot
+    return steps_at
+
+
+def _reference(steps_at: dict[int, tuple], g: int, n: int, gamma: float):
+    """The n-step transition from ``g`` by the textbook: (return, next obs, discount)."""
+    ret, m = 0.0, 0
+    while m < n and g + m in steps_at:
+        _, reward, terminated, truncated = steps_at[g + m]
+        ret += gamma**m * reward
+        m += 1
+        if terminated or truncated:
+            break
+    terminated = steps_at[g + m - 1][2]
+    return ret, g + m, 0.0 if terminated else gamma**m
+
+
+@pytest.mark.parametrize("n_step", [1, 2, 3, 5])
+@pytest.mark.parametrize("capacity", [1000, 37], ids=["filling", "wrapped"])
+def test_every_stored_transition_is_the_textbook_n_step_transition(n_step, capacity):
+    gamma = 0.9
+    buffer = ReplayBuffer(OBS, ACT, capacity, gamma=gamma, n_step=n_step)
+    steps_at = _random_stream(buffer, 150, seed=n_step)
+    live = sorted(g for g in steps_at if g >= buffer.t - capacity)
+    assert buffer.valid_starts().tolist() == live
+    g = torch.tensor(live)
+    for batch in (buffer.transitions(g), buffer.transitions(g, buffer.t_device)):
+        assert batch.obs[:, 0].tolist() == live
+        assert batch.action[:, 0].tolist() == pytest.approx([steps_at[s][0] for s in live])
+        expected = [_reference(steps_at, s, n_step, gamma) for s in live]
+        assert batch.reward.tolist() == pytest.approx([e[0] for e in expected], abs=1e-5)
+        assert batch.next_obs[:, 0].tolist() == [e[1] for e in expected]
+        assert batch.discount.tolist() == pytest.approx([e[2] for e in expected])
+
+
+def _expected_draws(buffer: ReplayBuffer, low: int) -> dict[int, float]:
+    """Probability of each start: uniform over the slots low..t-2, a slot without an
+    action (an episode's final observation) giving its draw to the step before it."""
+    slots = range(low, buffer.t - 1)
+    counts: dict[int, float] = {}
+    for u in slots:
+        start = u if buffer.has_action[u % buffer.capacity] else (u - 1 if u - 1 >= low
+                                                                   else u + 1)
+        counts[start] = counts.get(start, 0) + 1 / len(slots)
+    return counts
+
+
+@pytest.mark.parametrize("device_counter", [False, True], ids=["host", "device"])
+@pytest.mark.parametrize(("capacity", "frame_stack"), [(1000, 1), (29, 1), (29, 3)])
+def test_starts_are_drawn_uniformly_from_the_live_slots(capacity, frame_stack, device_counter):
+    """Once the ring has wrapped, a stack of k frames reaches k - 1 slots back, so the
+    oldest k - 1 live slots are not drawn as starts."""
+    space = (OBS if frame_stack == 1 else
+             spaces.Box(0, 255, (frame_stack, 2, 2), np.uint8))
+    buffer = ReplayBuffer(space, ACT, capacity, gamma=0.9, frame_stack=frame_stack)
+    rng = np.random.default_rng(1)
+    for t in range(60):
+        obs = space.sample() if frame_stack > 1 else _obs(t)
+        buffer.add(obs, [0.0], 0.0, obs, False, bool(rng.random() < 0.15))
+    wrapped = buffer.t > capacity
+    low = buffer.t - capacity + frame_stack - 1 if wrapped else 0
+    assert int(buffer._oldest_start(buffer.t_device)) == buffer._oldest_start() == low
+    torch.manual_seed(0)
+    draws = 40_000
+    drawn = buffer.sample_starts(draws, buffer.t_device if device_counter else None)
+    expected = _expected_draws(buffer, low)
+    assert set(drawn.tolist()) == set(expected)
+    found = torch.bincount(drawn - low).float() / draws
+    for start, p in expected.items():
+        assert abs(found[start - low].item() - p) < 0.01, (start, p)
+
+
+@pytest.mark.parametrize("frame_stack", [1, 3])
+def test_the_oldest_start_follows_the_ring_step_by_step(frame_stack):
+    """Before the wrap every slot from 0 on; after it, the slots a stack of k frames can
+    reach back from without meeting an overwritten one: on the host and on the device."""
+    space = spaces.Box(0, 255, (frame_stack, 2, 2), np.uint8)
+    capacity = 7
+    buffer = ReplayBuffer(space, ACT, capacity, gamma=0.9, frame_stack=frame_stack)
+    obs = space.sample()
+    for _ in range(20):
+        buffer.add(obs, [0.0], 0.0, obs, False, False)
+        oldest = buffer.t - capacity
+        expected = oldest + frame_stack - 1 if oldest > 0 else 0
+        assert buffer._oldest_start() == expected, buffer.t
+        assert int(buffer._oldest_start(buffer.t_device)) == expected, buffer.t
+
+
+@pytest.mark.parametrize("device_counter", [False, True], ids=["host", "device"])
+def test_an_episode_end_at_the_oldest_live_slot_gives_its_draw_to_the_step_after(
+        device_counter):
+    """Episodes of 3 steps take 4 slots (the last holds the final observation). With 11
+    slots and 5 episodes and a step stored, the oldest live slot is a final observation:
+    it has no step before it that is still live, so its draws go to the step after."""
+    buffer = ReplayBuffer(OBS, ACT, 11, gamma=0.9)
+    g = 0
+    for _ in range(5 * 3 + 1):
+        end = g % 4 == 2
+        buffer.add(_obs(g), [0.0], 0.0, _obs(g + 1), False, end)
+        g += 2 if end else 1
+    low = buffer._oldest_start()
+    assert (low, buffer.t, bool(buffer.has_action[low % 11])) == (11, 22, False)
+    torch.manual_seed(0)
+    drawn = buffer.sample_starts(20_000, buffer.t_device if device_counter else None)
+    found = torch.bincount(drawn, minlength=buffer.t).float() / 20_000
+    expected = _expected_draws(buffer, low)
+    assert expected[12] == pytest.approx(2 / 10)  # its own draw and the final slot's
+    assert set(drawn.tolist()) == set(expected) == {12, 13, 14, 16, 17, 18, 20}
+    for start, p in expected.items():
+        assert abs(found[start].item() - p) < 0.015, (start, p)
