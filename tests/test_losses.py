@@ -183,3 +183,5 @@ def test_a_rollout_bootstraps_truncations_from_the_final_observation():
     assert data["advantage"][0::2].tolist() == pytest.approx([1.5 + 0.5 * 3, 3.0, -0.5])
     assert data["obs"][:, 0].tolist() == [0, 0, 1, 1, 2, 2]  # (T, N) flattened time-major
     assert data["log_prob"].tolist() == pytest.approx([0, 0, -0.1, -0.2, -0.2, -0.4])
+    discrete = RolloutBuffer(3, 2, space, spaces.Discrete(4), torch.device("cpu"))
+    assert discrete.action.shape == (3, 2, 1)  # one index per step

@@ -253,6 +253,41 @@ def test_random_shift_moves_content_and_replicates_border():
     assert z.dtype == torch.uint8 and z.shape == (64, 3, 16, 16)
 
 
+def _offsets(shifted: torch.Tensor, size: int, pad: int) -> set[tuple[int, int]]:
+    """The crop offsets of images made from ``arange`` (each pixel its own value), read
+    from the centre pixel, which replicate padding never reaches at these sizes."""
+    centre = shifted[:, 0, size // 2, size // 2].long()
+    rows, cols = centre // size - size // 2 + pad, centre % size - size // 2 + pad
+    return set(zip(rows.tolist(), cols.tolist(), strict=True))
+
+
+def test_random_shift_draws_every_offset_and_drq_pads_by_4():
+    from robovision.augment import augment_obs
+
+    size = 20
+    images = torch.arange(size * size, dtype=torch.float32).reshape(1, 1, size, size)
+    torch.manual_seed(0)
+    every = {(r, c) for r in range(5) for c in range(5)}
+    assert _offsets(random_shift(images.repeat(2000, 1, 1, 1), pad=2), size, 2) == every
+    drq = _offsets(augment_obs(images.repeat(4000, 1, 1, 1)), size, 4)  # DrQ's pad: 4
+    assert drq == {(r, c) for r in range(9) for c in range(9)}
+
+
+def test_each_camera_view_is_shifted_on_its_own_and_state_passes_unchanged():
+    from robovision.augment import augment_obs
+
+    size = 20
+    front = (torch.arange(size * size) % 200).to(torch.uint8).reshape(1, 1, size, size)
+    obs = {"front": front.repeat(64, 1, 1, 1), "wrist": front.repeat(64, 1, 1, 1),
+           "state": torch.randn(64, 7)}
+    torch.manual_seed(1)
+    out = augment_obs(obs)
+    assert torch.equal(out["state"], obs["state"])
+    assert out["front"].shape == obs["front"].shape and out["front"].dtype == torch.uint8
+    assert not torch.equal(out["front"], obs["front"])  # shifted
+    assert not torch.equal(out["front"], out["wrist"])  # each view its own offsets
+
+
 def _fill(buffer, env, steps, seen):
     obs, _ = env.reset()
     for _ in range(steps):

@@ -17,6 +17,10 @@ def test_parse_schedule():
     assert linear(0) == 1.0 and linear(500) == pytest.approx(0.55) and linear(5000) == 0.1
     assert parse_schedule("0.2")(123) == 0.2
     assert parse_schedule("linear(1,1e-1,1e3)")(1000) == pytest.approx(0.1)
+    rising = parse_schedule("linear(2.0, 0.5, 10)")  # a start other than 1
+    assert rising(4) == pytest.approx(0.6 * 2.0 + 0.4 * 0.5) and rising(-3) == 2.0
+    one_step = parse_schedule("linear(3, 1, 1)")
+    assert one_step(0) == 3.0 and one_step(1) == 1.0
     with pytest.raises(ValueError, match="neither a number nor linear"):
         parse_schedule("__import__('os')")
 
