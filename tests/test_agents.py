@@ -259,3 +259,34 @@ def test_checkpoint_round_trip_gives_identical_actions(algo, tmp_path):
         torch.manual_seed(9)
         restored.update(fixed_batch())
         assert np.array_equal(agent.act(obs, eval=True), restored.act(obs, eval=True))
+
+
+@pytest.mark.parametrize(("algo", "every"), [("sac", {"target_update_every": 2}),
+                                             ("td3", {"policy_delay": 2})])
+def test_targets_follow_their_networks_by_tau_on_their_updates_only(algo, every):
+    """Polyak steps on the updates that the schedule names, by exactly tau."""
+    agent = make_agent(algo, tau=0.25, **every)
+    pairs = [(agent.critic_target, agent.critic)]
+    if algo == "td3":
+        pairs.append((agent.actor_target, agent.actor))
+    for n in range(4):
+        before = [[p.clone() for p in target.parameters()] for target, _ in pairs]
+        agent.update(fixed_batch())
+        for (target, online), old in zip(pairs, before, strict=True):
+            for t, o, b in zip(target.parameters(), online.parameters(), old, strict=True):
+                expected = 0.75 * b + 0.25 * o if n % 2 == 1 else b  # the 2nd and 4th
+                assert torch.allclose(t, expected, atol=1e-6), (n, algo)
+
+
+def test_sac_targets_an_entropy_of_minus_the_action_dimension_by_default():
+    assert make_agent("sac").target_entropy == -2.0
+    assert make_agent("sac", target_entropy=-0.5).target_entropy == -0.5
+
+
+def test_sac_reports_the_entropy_its_temperature_loss_reads():
+    """alpha_loss = -log_alpha * (mean log pi + target): the logged entropy is -mean log pi."""
+    agent = make_agent("sac", init_alpha=0.5)
+    log_alpha = agent.log_alpha.item()
+    metrics = agent.update(fixed_batch())
+    mean_log_prob = -metrics["alpha_loss"].item() / log_alpha - agent.target_entropy
+    assert metrics["entropy"].item() == pytest.approx(-mean_log_prob, rel=1e-4)

@@ -50,3 +50,73 @@ def test_ou_noise_is_temporally_correlated():
     x = actions[:, 0]
     lag1 = np.corrcoef(x[:-1], x[1:])[0, 1]
     assert lag1 > 0.8 and np.all(np.abs(actions) <= 1)
+
+
+def test_ou_noise_follows_its_recurrence_by_hand():
+    """x' = x - theta * x * dt + sigma * sqrt(dt) * n, from x = 0, with dt = 1e-2."""
+    from robovision.agents.td3 import OUNoise
+
+    noise = OUNoise(sigma=0.3, theta=0.15)
+    like = torch.zeros(2, 1)
+    torch.manual_seed(4)
+    draws = [torch.randn_like(like) for _ in range(3)]
+    torch.manual_seed(4)
+    got = [noise(like).clone() for _ in range(3)]
+    x = torch.zeros_like(like)
+    for n, value in zip(draws, got, strict=True):
+        x = x - 0.15 * x * 0.01 + 0.3 * 0.1 * n
+        assert torch.allclose(value, x)
+
+
+def test_ou_noise_restarts_only_the_env_whose_episode_ended():
+    agent = TD3(TD3Config(hidden=[8], noise_type="ou", exploration_noise=0.3), OBS, ACT,
+                torch.device("cpu"))
+    for _ in range(20):
+        agent.act(np.zeros((3, 3), np.float32))  # three envs in lockstep
+    before = agent.ou.state.clone()
+    agent.episode_end(1)
+    assert torch.equal(agent.ou.state[1], torch.zeros(2))
+    assert torch.equal(agent.ou.state[[0, 2]], before[[0, 2]]) and before[[0, 2]].abs().min() > 0
+
+
+def _pure_noise_agent(**cfg) -> TD3:
+    agent = TD3(TD3Config(hidden=[8], **cfg), OBS, ACT, torch.device("cpu"))
+    with torch.no_grad():
+        for p in agent.actor.parameters():
+            p.zero_()  # the policy outputs 0: an explored action is its noise
+    return agent
+
+
+def test_gaussian_exploration_has_the_configured_std_and_stays_in_bounds():
+    torch.manual_seed(0)
+    actions = _pure_noise_agent(exploration_noise=0.1).act(np.zeros((20_000, 3), np.float32))
+    assert abs(actions.std() - 0.1) < 0.003 and abs(actions.mean()) < 0.003
+    scheduled = _pure_noise_agent(noise_schedule="linear(0.3,0.1,100)")  # at its start
+    assert scheduled.act(np.zeros((20_000, 3), np.float32)).std() == pytest.approx(0.3, 0.03)
+    wide = _pure_noise_agent(exploration_noise=5.0).act(np.zeros((2000, 3), np.float32))
+    assert np.abs(wide).max() == 1.0 and np.mean(np.abs(wide) == 1.0) > 0.8  # clipped
+
+
+def test_td3_smooths_its_target_action_and_ddpg_does_not():
+    from robovision.agents.configs import DDPGConfig
+
+    td3 = TD3(TD3Config(hidden=[8]), OBS, ACT, torch.device("cpu"))
+    assert td3.next_phase() == (True, True) and td3._target_std.item() == pytest.approx(0.2)
+    ddpg = TD3(DDPGConfig(hidden=[8]), OBS, ACT, torch.device("cpu"))
+    assert ddpg.next_phase() == (True, False)
+    scheduled = TD3(DDPGConfig(hidden=[8], noise_schedule="linear(0.8,0.1,100)"), OBS, ACT,
+                    torch.device("cpu"))
+    scheduled.explore_steps = 50
+    assert scheduled.next_phase()[1] and scheduled._target_std.item() == pytest.approx(0.45)
+
+
+def test_ou_noise_restarts_whole_when_the_row_is_beyond_its_batch():
+    from robovision.agents.td3 import OUNoise
+
+    noise = OUNoise(sigma=0.3, theta=0.15)
+    noise(torch.zeros(1, 2))
+    noise.reset(1)  # an env index its one-row state does not have: start over
+    assert noise.state is None
+    noise(torch.zeros(3, 2))
+    noise.reset(2)
+    assert noise.state.shape == (3, 2) and torch.equal(noise.state[2], torch.zeros(2))
