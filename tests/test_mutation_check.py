@@ -1,0 +1,32 @@
+"""scripts/mutation_check.py: the changes it makes, one place at a time."""
+
+import ast
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+
+import mutation_check
+
+SOURCE = '''
+def f(a: int, b: float = 1.5) -> bool:
+    """Doc 7."""
+    return min(a + 1, b) < 2 and not a
+'''
+
+
+def test_each_mutant_changes_one_place_and_leaves_docstrings_and_annotations():
+    found = list(mutation_check.mutants(SOURCE, None))
+    changes = [description for _, description, _ in found]
+    assert changes == ["1.5 -> 2.5", "and -> or", "< -> <=", "min -> max", "+ -> -",
+                       "1 -> 2", "2 -> 3", "drop unary not"]
+    original = ast.unparse(ast.parse(SOURCE))
+    for _, description, source in found:
+        assert source != original, description
+        ast.parse(source)  # still Python
+        differing = [a for a, b in zip(original.splitlines(), source.splitlines(),
+                                       strict=True) if a != b]
+        assert len(differing) == 1, description
+    assert found[3][0] == "4:12" and "return max(a + 1, b) < 2" in found[3][2]
+    in_lines = [description for _, description, _ in mutation_check.mutants(SOURCE, range(1, 3))]
+    assert in_lines == ["1.5 -> 2.5"]  # --lines 1-2: the signature only
