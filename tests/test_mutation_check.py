@@ -1,12 +1,13 @@
 """scripts/mutation_check.py: the changes it makes, one place at a time."""
 
 import ast
-import sys
+import importlib.util
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-
-import mutation_check
+_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "mutation_check.py"
+_SPEC = importlib.util.spec_from_file_location("mutation_check", _SCRIPT)
+mutation_check = importlib.util.module_from_spec(_SPEC)  # loaded without touching sys.path
+_SPEC.loader.exec_module(mutation_check)
 
 SOURCE = '''
 def f(a: int, b: float = 1.5) -> bool:

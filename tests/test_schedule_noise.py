@@ -40,12 +40,16 @@ def test_td3_noise_follows_schedule_over_exploration_steps():
     assert fresh.exploration_std == pytest.approx(0.55)
 
 
-def test_ou_noise_is_temporally_correlated():
-    agent = TD3(TD3Config(hidden=[8], noise_type="ou", exploration_noise=0.3), OBS, ACT,
-                torch.device("cpu"))
+def _pure_noise_agent(**cfg) -> TD3:
+    agent = TD3(TD3Config(hidden=[8], **cfg), OBS, ACT, torch.device("cpu"))
     with torch.no_grad():
         for p in agent.actor.parameters():
-            p.zero_()  # the policy outputs 0: actions are pure noise
+            p.zero_()  # the policy outputs 0: an explored action is its noise
+    return agent
+
+
+def test_ou_noise_is_temporally_correlated():
+    agent = _pure_noise_agent(noise_type="ou", exploration_noise=0.3)
     actions = np.array([agent.act(np.zeros(3, np.float32)) for _ in range(400)])
     x = actions[:, 0]
     lag1 = np.corrcoef(x[:-1], x[1:])[0, 1]
@@ -77,14 +81,6 @@ def test_ou_noise_restarts_only_the_env_whose_episode_ended():
     agent.episode_end(1)
     assert torch.equal(agent.ou.state[1], torch.zeros(2))
     assert torch.equal(agent.ou.state[[0, 2]], before[[0, 2]]) and before[[0, 2]].abs().min() > 0
-
-
-def _pure_noise_agent(**cfg) -> TD3:
-    agent = TD3(TD3Config(hidden=[8], **cfg), OBS, ACT, torch.device("cpu"))
-    with torch.no_grad():
-        for p in agent.actor.parameters():
-            p.zero_()  # the policy outputs 0: an explored action is its noise
-    return agent
 
 
 def test_gaussian_exploration_has_the_configured_std_and_stays_in_bounds():
