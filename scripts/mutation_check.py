@@ -137,6 +137,18 @@ def run_tests(checkout: Path, tests: list[str], timeout: float) -> bool:
     return done.returncode != 0
 
 
+MOUNTED = {"envs": "robovision/envs", "configs": "robovision/configs"}
+"""Folders installed under another name (setup.py): linked there in the copy, so the
+copy's ``robovision.envs`` is its own ``envs/``, not the editable install's."""
+
+
+def copy_checkout(checkout: Path) -> None:
+    shutil.copytree(ROOT, checkout, ignore=shutil.ignore_patterns(
+        ".venv", ".git", "runs", "*.egg-info", "__pycache__", ".gpu"))
+    for folder, name in MOUNTED.items():
+        (checkout / name).symlink_to(checkout / folder, target_is_directory=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -153,12 +165,15 @@ def main() -> None:
         lines = range(start, end + 1)
     with tempfile.TemporaryDirectory(prefix="mutation-") as folder:
         checkout = Path(folder) / "checkout"
-        shutil.copytree(ROOT, checkout, ignore=shutil.ignore_patterns(
-            ".venv", ".git", "runs", "*.egg-info", "__pycache__", ".gpu"))
+        copy_checkout(checkout)
         target = checkout / args.module
         original = target.read_text()
         if run_tests(checkout, args.tests, args.timeout):
             sys.exit("the tests fail on the unmutated code: fix them first")
+        target.write_text(f"raise ImportError('mutation check')\n{original}")
+        if not run_tests(checkout, args.tests, args.timeout):
+            sys.exit(f"the tests pass with {args.module} unimportable: they never load it "
+                     "(from this copy)")
         survivors, total, started = [], 0, time.monotonic()
         for where, description, source in mutants(original, lines):
             total += 1
