@@ -362,15 +362,19 @@ def test_every_stored_transition_is_the_textbook_n_step_transition(n_step, capac
         assert batch.discount.tolist() == pytest.approx([e[2] for e in expected])
 
 
-def _expected_draws(buffer: ReplayBuffer, low: int) -> dict[int, float]:
-    """Probability of each start: uniform over the slots low..t-2, a slot without an
-    action (an episode's final observation) giving its draw to the step before it."""
+def _expected_draws(buffer: ReplayBuffer, low: int, redraws: int) -> dict[int, float]:
+    """Probability of each start, drawing from the slots low..t-2: a slot without an
+    action (an episode's final observation) is drawn again ``redraws`` times, and if it
+    is still one, gives its draw to the step before it (after it at the oldest edge)."""
     slots = range(low, buffer.t - 1)
+    valid = [bool(buffer.has_action[u % buffer.capacity]) for u in slots]
+    q = valid.count(False) / len(slots)
+    kept = sum(q**i for i in range(redraws + 1)) / len(slots)  # a valid slot, any round
+    handed = q**redraws / len(slots)  # an invalid slot after the last redraw
     counts: dict[int, float] = {}
-    for u in slots:
-        start = u if buffer.has_action[u % buffer.capacity] else (u - 1 if u - 1 >= low
-                                                                   else u + 1)
-        counts[start] = counts.get(start, 0) + 1 / len(slots)
+    for u, ok in zip(slots, valid, strict=True):
+        start = u if ok else (u - 1 if u - 1 >= low else u + 1)
+        counts[start] = counts.get(start, 0) + (kept if ok else handed)
     return counts
 
 
@@ -392,9 +396,9 @@ def test_starts_are_drawn_uniformly_from_the_live_slots(capacity, frame_stack, d
     torch.manual_seed(0)
     draws = 40_000
     drawn = buffer.sample_starts(draws, buffer.t_device if device_counter else None)
-    expected = _expected_draws(buffer, low)
+    expected = _expected_draws(buffer, low, ReplayBuffer.REDRAWS)
     assert set(drawn.tolist()) == set(expected)
-    found = torch.bincount(drawn - low).float() / draws
+    found = torch.bincount(drawn - low, minlength=buffer.t - low).float() / draws
     for start, p in expected.items():
         assert abs(found[start - low].item() - p) < 0.01, (start, p)
 
@@ -415,25 +419,52 @@ def test_the_oldest_start_follows_the_ring_step_by_step(frame_stack):
         assert int(buffer._oldest_start(buffer.t_device)) == expected, buffer.t
 
 
-@pytest.mark.parametrize("device_counter", [False, True], ids=["host", "device"])
-def test_an_episode_end_at_the_oldest_live_slot_gives_its_draw_to_the_step_after(
-        device_counter):
-    """Episodes of 3 steps take 4 slots (the last holds the final observation). With 11
-    slots and 5 episodes and a step stored, the oldest live slot is a final observation:
-    it has no step before it that is still live, so its draws go to the step after."""
-    buffer = ReplayBuffer(OBS, ACT, 11, gamma=0.9)
+def _episodes_of_three_steps(capacity: int, episodes: int) -> ReplayBuffer:
+    """Episodes of 3 steps take 4 slots (the last holds the final observation), and one
+    step of the next episode is stored."""
+    buffer = ReplayBuffer(OBS, ACT, capacity, gamma=0.9)
     g = 0
-    for _ in range(5 * 3 + 1):
+    for _ in range(episodes * 3 + 1):
         end = g % 4 == 2
         buffer.add(_obs(g), [0.0], 0.0, _obs(g + 1), False, end)
         g += 2 if end else 1
-    low = buffer._oldest_start()
-    assert (low, buffer.t, bool(buffer.has_action[low % 11])) == (11, 22, False)
+    return buffer
+
+
+@pytest.mark.parametrize("device_counter", [False, True], ids=["host", "device"])
+def test_every_step_is_drawn_equally_often_however_short_the_episodes(device_counter):
+    """A quarter of the slots hold an episode's final observation; handing their draws
+    to the step before would draw every episode's last step twice as often."""
+    buffer = _episodes_of_three_steps(capacity=1000, episodes=12)
+    valid = buffer.valid_starts()
+    assert len(valid) == 37
+    torch.manual_seed(0)
+    drawn = buffer.sample_starts(60_000, buffer.t_device if device_counter else None)
+    counts = torch.bincount(drawn, minlength=buffer.t)[valid]
+    assert counts.sum().item() == 60_000  # every draw is a step
+    found = counts.float() / 60_000
+    assert (found - 1 / 37).abs().max().item() < 0.004  # 1/37 = 0.027; twice it: 0.054
+
+
+@pytest.mark.parametrize(("capacity", "low", "starts", "doubled"), [
+    (11, 11, {12, 13, 14, 16, 17, 18, 20}, 12),  # oldest live slot: a final observation
+    (8, 14, {14, 16, 17, 18, 20}, 14),  # the slot after it is one
+], ids=["final-oldest", "final-after-oldest"])
+@pytest.mark.parametrize("device_counter", [False, True], ids=["host", "device"])
+def test_a_final_observation_at_the_ring_edge_gives_its_draw_to_a_live_step(
+        capacity, low, starts, doubled, device_counter, monkeypatch):
+    """5 episodes of 3 steps and one step more in a ring of ``capacity`` slots. A draw of
+    a final observation that stays one after the redraws (without redraws: every such
+    draw) goes to the step before it, or after it when the step before is overwritten."""
+    monkeypatch.setattr(ReplayBuffer, "REDRAWS", 0)
+    buffer = _episodes_of_three_steps(capacity=capacity, episodes=5)
+    assert (buffer._oldest_start(), buffer.t) == (low, 22)
     torch.manual_seed(0)
     drawn = buffer.sample_starts(20_000, buffer.t_device if device_counter else None)
     found = torch.bincount(drawn, minlength=buffer.t).float() / 20_000
-    expected = _expected_draws(buffer, low)
-    assert expected[12] == pytest.approx(2 / 10)  # its own draw and the final slot's
-    assert set(drawn.tolist()) == set(expected) == {12, 13, 14, 16, 17, 18, 20}
+    expected = _expected_draws(buffer, low, redraws=0)
+    slots = buffer.t - 1 - low
+    assert expected[doubled] == pytest.approx(2 / slots)  # its own draw and the final slot's
+    assert set(drawn.tolist()) == set(expected) == starts
     for start, p in expected.items():
         assert abs(found[start].item() - p) < 0.015, (start, p)
