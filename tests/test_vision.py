@@ -22,7 +22,13 @@ from robovision.envs.vision.data import (
 )
 from robovision.envs.vision.geometry import box_iou, pairwise_iou, point_distance
 from robovision.envs.vision.landmarks import LandmarkEnv
-from robovision.envs.vision.localization import TRIGGER, BoxLocalization, transform_box
+from robovision.envs.vision.localization import (
+    MIN_SIZE,
+    TRIGGER,
+    BoxLocalization,
+    crop_resize,
+    transform_box,
+)
 
 # ---------------------------------------------------------------------------- geometry
 
@@ -89,6 +95,52 @@ def test_transformations_stay_inside_the_image(action):
         box = transform_box(box, action, 0.2, 100, 80)
         assert box[0] >= 0 and box[1] >= 0 and box[2] <= 100 and box[3] <= 80
         assert box[2] - box[0] >= 4 and box[3] - box[1] >= 4
+
+
+def test_a_move_that_leaves_the_box_under_the_minimum_size_keeps_the_old_box():
+    """``smaller`` by 0.5 of a 9 px box leaves 4.5 px (kept), then 2.25 px (refused)."""
+    box = np.array([0, 0, 9, 40], np.float32)
+    box = transform_box(box, 5, 0.5, 100, 100)
+    assert box == pytest.approx([2.25, 10, 6.75, 30])
+    assert transform_box(box, 5, 0.5, 100, 100) == pytest.approx(box)
+    wide = np.array([10, 10, 10 + MIN_SIZE * 2, 50], np.float32)  # taller: to MIN_SIZE wide
+    assert transform_box(wide, 7, 0.5, 100, 100) == pytest.approx(
+        [10 + MIN_SIZE / 2, 10, 10 + MIN_SIZE * 1.5, 50])
+    tall = np.array([10, 10, 50, 10 + MIN_SIZE * 2], np.float32)  # fatter: to MIN_SIZE tall
+    assert transform_box(tall, 6, 0.5, 100, 100) == pytest.approx(
+        [10, 10 + MIN_SIZE / 2, 50, 10 + MIN_SIZE * 1.5])
+
+
+def test_the_spaces_are_the_documented_ones():
+    """Crops as uint8 in [0, 255]; the history (one-hot, or the clipped continuous
+    actions) and the continuous actions in [-1, 1]."""
+    discrete = _one_image_env(history=4, obs_size=32)
+    assert discrete.action_space == gym.spaces.Discrete(9)
+    assert discrete.observation_space == gym.spaces.Dict({
+        "pixels": gym.spaces.Box(0, 255, (3, 32, 32), np.uint8),
+        "state": gym.spaces.Box(-1.0, 1.0, (4 * 9,), np.float32)})
+    continuous = _one_image_env(action_type="continuous", history=4)
+    assert continuous.action_space == gym.spaces.Box(-1.0, 1.0, (5,), np.float32)
+    assert continuous.observation_space["state"] == gym.spaces.Box(-1.0, 1.0, (20,), np.float32)
+
+
+def _gradient_image(height=60, width=80):
+    y, x = np.mgrid[0:height, 0:width]
+    return np.stack([x * 3, y * 4, (x + y) % 256], -1).astype(np.uint8)
+
+
+@pytest.mark.parametrize(("box", "rows", "cols"), [
+    ([10.5, 20.2, 40.7, 50.0], (20, 50), (10, 41)),  # floor of the start, ceil of the end
+    ([0, 0, 80, 60], (0, 60), (0, 80)),  # the whole image
+    ([30, 40, 30, 40], (40, 41), (30, 31)),  # empty: one pixel, not an error
+    ([79.5, 59.5, 80, 60], (59, 60), (79, 80)),  # the last pixel
+])
+def test_the_crop_is_the_image_under_the_box_resized(box, rows, cols):
+    image = _gradient_image()
+    crop = crop_resize(image, np.array(box, np.float32), 16)
+    want = cv2.resize(image[rows[0]:rows[1], cols[0]:cols[1]], (16, 16),
+                      interpolation=cv2.INTER_AREA).transpose(2, 0, 1)
+    assert crop.shape == (3, 16, 16) and np.array_equal(crop, want)
 
 
 def _one_image_env(**kwargs):
@@ -182,6 +234,105 @@ def test_target_is_the_best_box_and_inhibition_allows_several():
     only_class_0 = BoxLocalization(dataset=[sample], split="all", target_class=0)
     only_class_0.reset(seed=0)
     assert only_class_0.targets.tolist() == [[0, 0, 40, 40]]
+
+
+def test_step_count_truncates_exactly_at_the_limit_after_every_reset():
+    env = _one_image_env(max_steps=3)
+    for _ in range(2):
+        _, info = env.reset(seed=0)
+        assert info["steps"] == 0
+        flags = [env.step(5)[3] for _ in range(3)]
+        assert flags == [False, False, True] and env.steps == 3
+
+
+def test_a_trigger_at_exactly_tau_succeeds_and_is_never_truncated():
+    env = _one_image_env(max_steps=1)
+    env.reset(seed=0)
+    env.box = np.array([0, 0, 30, 100], np.float32)  # inside the target: IoU 30/50
+    assert env.iou() == 0.6 == env.tau
+    _, reward, terminated, truncated, _ = env.step(TRIGGER)  # also the last step
+    assert (reward, terminated, truncated) == (3.0, True, False)
+
+
+def test_one_hot_history_holds_ones_and_zeros_only():
+    env = _one_image_env(history=2)
+    env.reset(seed=0)
+    env.step(3)
+    obs, *_ = env.step(6)
+    assert obs["state"].reshape(2, 9).tolist() == [list(np.eye(9)[3]), list(np.eye(9)[6])]
+
+
+def test_continuous_moves_scale_with_the_box_clip_the_action_and_remember_it():
+    env = _one_image_env(action_type="continuous", history=3)
+    env.reset(seed=0)
+    env.box = np.array([10, 20, 60, 64], np.float32)  # 50 wide, 44 tall
+    obs, _, terminated, _, info = env.step(np.array([3, -3, 0, 0.25, -3], np.float32))
+    assert not terminated  # -3 on the trigger dimension is clipped to -1: a move
+    # clipped to [1, -1, 0, 0.25]: x1 + 0.2*50, y1 - 0.2*44, y2 + 0.25*0.2*44
+    assert info["box"] == pytest.approx([20, 11.2, 60, 66.2])
+    assert obs["state"].reshape(3, 5)[-1] == pytest.approx([1, -1, 0, 0.25, -1])
+    *_, terminated, _, _ = env.step(np.array([0, 0, 0, 0, 0], np.float32))
+    assert not terminated  # the trigger needs more than the threshold (0)
+    *_, terminated, _, _ = env.step(np.array([0, 0, 0, 0, 1e-3], np.float32))
+    assert terminated
+
+
+def _two_objects(**kwargs):
+    image = np.full((100, 100, 3), 128, np.uint8)
+    boxes = np.array([[0, 0, 40, 40], [50, 50, 100, 100]], np.float32)
+    sample = AnnotatedImage(image=image, boxes=boxes, labels=np.array([0, 1]))
+    return BoxLocalization(dataset=[sample], split="all", inhibition=True, **kwargs)
+
+
+def test_a_found_object_is_no_longer_a_target_and_is_crossed_out():
+    env = _two_objects(max_triggers=2)
+    env.reset(seed=0)
+    env.box = np.array([48, 48, 100, 100], np.float32)
+    env.step(TRIGGER)
+    assert env.iou() == pytest.approx(1600 / 10000)  # the whole image against box 0 only
+    cx, cy, half_width = 74, 74, 52 // 8 // 2  # the cross over the trigger's box
+    for row, col in [(cy, 50), (cy, 98), (50, cx), (98, cx), (cy - half_width, 60)]:
+        assert env.image[row, col].tolist() == [0, 0, 0], (row, col)
+    for row, col in [(cy - half_width - 2, 60), (60, cx + half_width + 2), (20, 20)]:
+        assert env.image[row, col].tolist() == [128, 128, 128], (row, col)
+    env.box = np.array([0, 0, 42, 42], np.float32)
+    *_, terminated, _, _ = env.step(TRIGGER)
+    assert terminated and env.found.tolist() == [True, True]
+
+
+def test_a_search_with_inhibition_ends_after_its_triggers_hit_or_miss():
+    env = _two_objects(max_triggers=2)
+    env.reset(seed=0)
+    _, reward, terminated, _, _ = env.step(TRIGGER)  # the whole image: IoU 0.25, a miss
+    assert (reward, terminated) == (-3.0, False)
+    _, reward, terminated, _, _ = env.step(TRIGGER)
+    assert (reward, terminated) == (-3.0, True) and not env.found.any()
+
+
+def test_render_outlines_the_target_in_green_and_the_box_in_red_on_their_own_pixels():
+    env = _one_image_env()  # a black 100x100 image, target [0, 0, 50, 100]
+    env.reset(seed=0)
+    env.box = np.array([10, 20, 60, 80], np.float32)
+    frame = env.render()
+    green, red, black = [0, 255, 0], [255, 0, 0], [0, 0, 0]
+    assert frame[50, 49].tolist() == green and frame[50, 50].tolist() == black
+    assert frame[99, 25].tolist() == green and frame[50, 0].tolist() == green
+    assert frame[20, 30].tolist() == red and frame[79, 30].tolist() == red
+    assert frame[50, 10].tolist() == red and frame[50, 59].tolist() == red
+    assert frame[19, 30].tolist() == black and frame[50, 60].tolist() == black
+    assert env.image.max() == 0  # drawn on a copy
+
+
+def test_the_context_channels_are_the_whole_image():
+    image = _gradient_image(100, 100)
+    sample = AnnotatedImage(image=image, boxes=np.array([[0, 0, 50, 50]], np.float32),
+                            labels=np.zeros(1, np.int64))
+    env = BoxLocalization(dataset=[sample], split="all", context=True, obs_size=32)
+    env.reset(seed=0)
+    obs, *_ = env.step(5)  # smaller: the crop changes, the context does not
+    whole = cv2.resize(image, (32, 32), interpolation=cv2.INTER_AREA).transpose(2, 0, 1)
+    assert np.array_equal(obs["pixels"][3:], whole)
+    assert np.array_equal(obs["pixels"][:3], crop_resize(image, env.box, 32))
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"action_type": "continuous"}, {"context": True},

@@ -71,7 +71,7 @@ class BoxLocalization(gym.Env):
     Observation: ``{"pixels": uint8 (C, S, S), "state": float32}`` with the crop under
     the box (plus, with ``context``, a small view of the whole image as 3 more
     channels) and the one-hot history of the last ``history`` actions (continuous
-    actions: the last raw actions).
+    actions: the last actions, clipped to [-1, 1]).
     """
 
     metadata: ClassVar[dict] = {"render_modes": ["rgb_array"], "render_fps": 4}
@@ -235,13 +235,18 @@ class BoxLocalization(gym.Env):
         return {"iou": self.iou(), "box": self.box.copy(), "steps": self.steps}
 
     def render(self) -> np.ndarray:
+        """The image with the targets outlined in green and the box in red (a box
+        ``(x1, y1, x2, y2)`` covers the pixels ``x1..x2-1`` and ``y1..y2-1``)."""
         frame = self.image.copy()
-        for t in self.targets:
-            cv2.rectangle(frame, tuple(int(v) for v in t[:2]), tuple(int(v) for v in t[2:]),
-                          (0, 255, 0), 1)
-        x1, y1, x2, y2 = self.box.astype(int)
-        cv2.rectangle(frame, (x1, y1), (x2 - 1, y2 - 1), (255, 0, 0), 1)
+        for target in self.targets:
+            _outline(frame, target, (0, 255, 0))
+        _outline(frame, self.box, (255, 0, 0))
         return frame
+
+
+def _outline(frame: np.ndarray, box: np.ndarray, colour: tuple[int, int, int]) -> None:
+    x1, y1, x2, y2 = (int(v) for v in box)
+    cv2.rectangle(frame, (x1, y1), (x2 - 1, y2 - 1), colour, 1)
 
 
 def greedy_oracle_action(env: BoxLocalization) -> int:
