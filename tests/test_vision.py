@@ -394,6 +394,120 @@ def test_landmark_reward_is_distance_decrease():
     assert reward == pytest.approx(-1.0)
 
 
+def _grey_gradient(height=40, width=50):
+    """An RGB image whose three channels hold the same value, unique per pixel mod 256."""
+    y, x = np.mgrid[0:height, 0:width]
+    value = ((7 * x + 3 * y) % 250 + 5).astype(np.uint8)  # never 0: 0 is the border
+    return np.repeat(value[..., None], 3, -1), value
+
+
+def _window(value, x, y, roi, stride=1):
+    """The ``roi`` x ``roi`` window of ``value`` centred on ``(x, y)``, zero outside."""
+    height, width = value.shape
+    out = np.zeros((roi, roi), np.uint8)
+    for j in range(roi):
+        for i in range(roi):
+            yy, xx = y + (j - roi // 2) * stride, x + (i - roi // 2) * stride
+            if 0 <= yy < height and 0 <= xx < width:
+                out[j, i] = value[yy, xx]
+    return out
+
+
+@pytest.mark.parametrize(("x", "y"), [(20, 15), (2, 37), (49, 0), (47, 39)])
+def test_the_roi_is_the_window_centred_on_the_agent_and_zero_off_the_image(x, y):
+    image, value = _grey_gradient()  # 50 wide, 40 tall
+    sample = AnnotatedImage(image=image, keypoints=np.array([[1.0, 1.0]], np.float32))
+    env = LandmarkEnv(2, [sample], roi=8, history=1)
+    env.reset(seed=0)
+    env.position = np.array([x, y], np.float32)
+    assert np.array_equal(env._roi()[0], _window(value, x, y, 8))
+
+
+@pytest.mark.parametrize("stride", [2, 3])
+def test_a_coarse_scale_samples_the_box_filtered_image_at_its_stride(stride):
+    from scipy.ndimage import uniform_filter
+
+    image, value = _grey_gradient()
+    sample = AnnotatedImage(image=image, keypoints=np.array([[1.0, 1.0]], np.float32))
+    env = LandmarkEnv(2, [sample], roi=8, history=1, multiscale=True, scales=(1, stride))
+    env.reset(seed=0)
+    assert env.step_size == stride and sorted(env._padded) == [1, stride]
+    smooth = uniform_filter(value.astype(np.float32), stride, mode="nearest").round().astype(
+        np.uint8)
+    env.position = np.array([30, 12], np.float32)
+    assert np.array_equal(env._roi()[0], _window(smooth, 30, 12, 8, stride=stride))
+
+
+def test_one_scale_is_the_finest_of_those_given_with_the_roi_at_full_resolution():
+    env = _landmark_env(scales=(4, 3, 2))
+    env.reset(seed=0)
+    assert env.step_size == 2 and list(env._padded) == [1]  # steps of 2, every pixel seen
+
+
+def test_the_agent_stays_on_the_image_and_starts_inside_its_central_part():
+    image, _ = _grey_gradient()  # 50 wide, 40 tall: x in 0..49, y in 0..39
+    sample = AnnotatedImage(image=image, keypoints=np.array([[1.0, 1.0]], np.float32))
+    env = LandmarkEnv(2, [sample], multiscale=True, scales=(4, 1))
+    starts = []
+    for seed in range(200):
+        env.reset(seed=seed)
+        starts.append(env.position.copy())
+    starts = np.array(starts) / [49, 39]
+    assert starts.min() >= 0.1 and starts.max() <= 0.9
+    assert starts.min(0) == pytest.approx([0.1, 0.1], abs=0.03)
+    assert starts.max(0) == pytest.approx([0.9, 0.9], abs=0.03)
+    env.position = np.array([2.0, 1.0], np.float32)
+    env.step(1)  # -x by the step of 4
+    env.step(3)  # -y
+    assert env.position.tolist() == [0, 0]
+    env.position = np.array([47.0, 37.0], np.float32)
+    env.step(0)
+    env.step(2)
+    assert env.position.tolist() == [49, 39]
+
+
+def test_continuous_moves_are_clipped_actions_times_the_step():
+    env = _landmark_env(action_type="continuous", multiscale=True, scales=(4, 1))
+    assert env.action_space == gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    env.reset(seed=0)
+    env.position = np.array([30.0, 30.0], np.float32)
+    env.step(np.array([0.5, -3.0], np.float32))
+    assert env.position == pytest.approx([32.0, 26.0])  # step 4: +0.5 * 4, -1 * 4
+    env.step(np.array([3.0, 0.25], np.float32))
+    assert env.position == pytest.approx([36.0, 27.0])
+
+
+def test_landmark_render_marks_the_target_green_and_the_agent_red():
+    image, value = _grey_gradient()
+    sample = AnnotatedImage(image=image, keypoints=np.array([[40.0, 10.0]], np.float32))
+    env = LandmarkEnv(2, [sample])
+    env.reset(seed=0)
+    env.position = np.array([12.0, 30.0], np.float32)
+    frame = env.render()
+    assert frame.shape == (40, 50, 3)
+    assert frame[10, 40].tolist() == [0, 255, 0] and frame[12, 40].tolist() == [0, 255, 0]
+    assert frame[30, 12].tolist() == [255, 0, 0] and frame[30, 14].tolist() == [255, 0, 0]
+    assert frame[20, 25].tolist() == [value[20, 25]] * 3  # the grey image elsewhere
+    assert frame[13, 40].tolist() == [value[13, 40]] * 3  # a dot of radius 2
+    volume = np.zeros((6, 20, 30), np.uint8)  # z, y, x
+    volume[4] = 90
+    in_3d = LandmarkEnv(3, [AnnotatedImage(image=volume, keypoints=np.array(
+        [[5.0, 5.0, 4.0]], np.float32))], roi=4)
+    in_3d.reset(seed=0)
+    in_3d.position = np.array([20.0, 15.0, 4.0], np.float32)
+    frame = in_3d.render()
+    assert frame.shape == (20, 30, 3) and frame[0, 0].tolist() == [90, 90, 90]  # slice z=4
+    assert frame[15, 20].tolist() == [255, 0, 0] and frame[5, 5].tolist() == [0, 255, 0]
+
+
+def test_landmark_episodes_truncate_exactly_at_the_limit_after_every_reset():
+    env = _landmark_env(max_steps=3)
+    for _ in range(2):
+        env.reset(seed=0)
+        flags = [env.step(t % 2)[3] for t in range(3)]
+        assert flags == [False, False, True]
+
+
 def test_coarse_scale_roi_does_not_alias_away_a_small_landmark():
     """A one-pixel marker must show in the stride-4 ROI wherever the agent stands
     (strided sampling alone would miss it from 15 of 16 positions)."""
@@ -420,6 +534,10 @@ def test_color_roi_keeps_the_channels_in_place():
     assert obs.shape == (6, 8, 8)  # 2 frames x RGB
     centre = obs[:3, 4, 4]
     assert centre.tolist() == [200, 0, 50]
+    coarse = LandmarkEnv(2, [sample], color=True, history=1, roi=8, multiscale=True,
+                         scales=(2, 1))
+    obs, _ = coarse.reset(seed=0)  # box-filtered over x and y, never across channels
+    assert coarse.step_size == 2 and obs[:, 4, 4].tolist() == [200, 0, 50]
     with pytest.raises(ValueError, match="2D"):
         LandmarkEnv(3, [sample], color=True)
 
