@@ -7,7 +7,15 @@ import pytest
 import torch
 
 from robovision.agents import losses
-from robovision.nets.distributions import gaussian_log_prob, tanh_gaussian_sample
+from robovision.nets.distributions import (
+    categorical_entropy,
+    categorical_log_prob,
+    categorical_sample,
+    gaussian_entropy,
+    gaussian_log_prob,
+    tanh_gaussian_sample,
+    tanh_log_det_jacobian,
+)
 from robovision.replay.rollout import compute_gae
 
 
@@ -146,6 +154,39 @@ def test_gaussian_log_prob_matches_torch():
     mean, log_std, x = torch.randn(4, 2), torch.randn(4, 2), torch.randn(4, 2)
     ref = torch.distributions.Normal(mean, log_std.exp()).log_prob(x).sum(-1)
     assert torch.allclose(gaussian_log_prob(x, mean, log_std), ref, atol=1e-5)
+
+
+def test_gaussian_entropy_matches_torch():
+    log_std = torch.randn(5, 3)
+    reference = torch.distributions.Normal(torch.zeros(5, 3), log_std.exp()).entropy().sum(-1)
+    assert torch.allclose(gaussian_entropy(log_std), reference, atol=1e-5)
+
+
+def test_the_tanh_correction_is_log_of_one_minus_tanh_squared_and_stays_finite():
+    u = torch.linspace(-4, 4, 41).reshape(-1, 1).repeat(1, 2)
+    reference = torch.log(1 - torch.tanh(u).pow(2)).sum(-1)
+    assert torch.allclose(tanh_log_det_jacobian(u), reference, atol=1e-4)
+    far = tanh_log_det_jacobian(torch.tensor([[30.0], [-30.0]]))  # tanh rounds to +-1 there
+    assert torch.isfinite(far).all() and far == pytest.approx([2 * (np.log(2) - 30)] * 2)
+
+
+def test_categorical_log_prob_and_entropy_match_torch_over_batch_dims():
+    torch.manual_seed(0)
+    logits = torch.randn(2, 3, 4)  # batch (2, 3), 4 actions
+    action = torch.randint(0, 4, (2, 3, 1)).float()  # the rollout's layout
+    reference = torch.distributions.Categorical(logits=logits)
+    assert torch.allclose(categorical_log_prob(logits, action),
+                          reference.log_prob(action.squeeze(-1).long()), atol=1e-6)
+    assert torch.allclose(categorical_entropy(logits), reference.entropy(), atol=1e-6)
+
+
+def test_categorical_sample_draws_each_action_with_its_probability():
+    probs = torch.tensor([0.1, 0.2, 0.7])
+    torch.manual_seed(0)
+    sample = categorical_sample(probs.log().expand(2, 10_000, 3))
+    assert sample.shape == (2, 10_000, 1) and sample.dtype == torch.float32
+    found = torch.bincount(sample.flatten().long(), minlength=3) / sample.numel()
+    assert torch.allclose(found, probs, atol=0.01)
 
 
 def test_soft_update_is_polyak():

@@ -75,4 +75,16 @@ def test_running_mean_std_matches_numpy_over_chunks():
     assert np.allclose(rms.var.numpy(), data.var(0), atol=1e-8)
     normalized = rms.normalize(torch.as_tensor(data, dtype=torch.float32))
     assert torch.allclose(normalized.mean(0), torch.zeros(4), atol=1e-4)
+    assert torch.allclose(normalized.std(0, unbiased=False), torch.ones(4), atol=1e-4)
     assert rms.normalize(torch.full((1, 4), 1e6)).max() == 10.0  # clipped
+
+
+def test_running_mean_std_takes_the_first_batch_as_it_is_and_normalises_a_constant():
+    rms = RunningMeanStd((2,))  # the default epsilon: a prior count of 1e-4
+    rms.update(torch.tensor([[1.0, 5.0], [3.0, 5.0], [5.0, 5.0]]))
+    assert rms.mean.tolist() == pytest.approx([3.0, 5.0], rel=1e-4)
+    assert rms.var.tolist() == pytest.approx([8 / 3, 0.0], abs=1e-3)
+    constant = RunningMeanStd((1,), epsilon=1e-12)
+    constant.update(torch.full((4, 1), 5.0))
+    assert constant.var.item() < 1e-8  # below the normaliser's eps
+    assert constant.normalize(torch.full((2, 1), 5.0)).tolist() == [[0.0], [0.0]]  # not nan
