@@ -4,9 +4,9 @@ Each lane is a :class:`~robovision.replay.ReplayBuffer` of its own, so a lane st
 time order: frame stacks and n-step returns read neighbouring slots of one env's
 episodes, exactly as with one env. A batch takes the same share from every lane
 (``batch_size // lanes``, the first ``batch_size % lanes`` lanes one more), uniform
-within a lane. Envs stepped in lockstep fill their lanes at the same rate, so that is
-uniform over the stored transitions (as far as
-:meth:`~robovision.replay.ReplayBuffer.sample_starts` is within a lane).
+within a lane (:meth:`~robovision.replay.ReplayBuffer.sample_starts`). Envs stepped in
+lockstep fill their lanes at the same rate, so that is uniform over the stored
+transitions.
 
 The lanes' device counters are views into one tensor, :attr:`ReplayLanes.t_device`, so
 sampling inside a CUDA graph reads every lane's end from one input, as with one lane.
