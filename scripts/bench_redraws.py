@@ -4,11 +4,13 @@
     python scripts/bench_redraws.py time                # ms per sample_starts / sample
     python scripts/bench_redraws.py learn --seeds 0 1 2 3
 
-``time``: the main job's replay shapes (3 stacked 84x84 RGB frames, 3-step returns,
-episodes of 500 agent steps), batch 256, 7 alternating rounds; prints medians, ranges
-and the after/before ratio. ``learn``: ``reach_site_dense_state_sac`` (19-step episodes,
-where the old rule drew each last step twice as often) for ``--steps`` agent steps with
-the learning test's settings; prints the final evaluation's success rate and return.
+``time``: the main job's replay shapes (``bench_sample.main_job_replay``: 3 stacked
+84x84 RGB frames, 3-step returns, episodes of 500 agent steps), batch 256, 7
+alternating rounds; prints medians, ranges and the after/before ratio.
+
+``learn``: ``reach_site_dense_state_sac`` (19-step episodes, where the old rule drew
+each last step twice as often) for ``--steps`` agent steps with the learning test's
+settings; prints the final evaluation's success rate and return.
 """
 
 from __future__ import annotations
@@ -17,8 +19,6 @@ import argparse
 import statistics
 import tempfile
 import time
-
-import numpy as np
 
 RULES = (0, 3)
 
@@ -32,18 +32,13 @@ def _per_call_ms(fn, calls: int) -> float:
 
 def time_sampling(rounds: int) -> None:
     import torch
-    from gymnasium import spaces
+    from bench_sample import main_job_replay  # this script's folder is on sys.path
 
     from robovision.replay import ReplayBuffer
     from robovision.runtime import tune_allocator
 
     tune_allocator()
-    pixels = spaces.Box(0, 255, (9, 84, 84), np.uint8)
-    action = spaces.Box(-1, 1, (6,), np.float32)
-    replay = ReplayBuffer(pixels, action, 20_000, gamma=0.99, n_step=3, frame_stack=3)
-    obs = pixels.sample()
-    for t in range(15_000):
-        replay.add(obs, action.sample(), 0.0, obs, False, t % 500 == 499)
+    replay, _ = main_job_replay(15_000)
     found: dict[tuple[str, int], list[float]] = {
         (what, r): [] for what in ("sample_starts", "sample") for r in RULES}
     torch.manual_seed(0)

@@ -21,6 +21,28 @@ import time
 import numpy as np
 
 
+def main_job_replay(fill: int):
+    """A replay shaped like the main job's, holding ``fill`` synthetic steps in episodes
+    of 500, and the ms each ``add`` took."""
+    from gymnasium import spaces
+
+    from robovision.replay import ReplayBuffer
+
+    obs_space = spaces.Box(0, 255, (9, 84, 84), np.uint8)
+    action_space = spaces.Box(-1, 1, (6,), np.float32)
+    replay = ReplayBuffer(obs_space, action_space, fill + fill // 100 + 10,
+                          gamma=0.99, n_step=3, frame_stack=3)
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (9, 84, 84), dtype=np.uint8) for _ in range(8)]
+    obs = frames[0]
+    start = time.perf_counter()
+    for t in range(fill):
+        next_obs = frames[t % 8]
+        replay.add(obs, rng.uniform(-1, 1, 6), 1.0, next_obs, False, t % 500 == 499)
+        obs = next_obs
+    return replay, (time.perf_counter() - start) / fill * 1e3
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -31,27 +53,13 @@ def main() -> None:
     args = parser.parse_args()
 
     import torch
-    from gymnasium import spaces
 
-    from robovision.replay import ReplayBuffer
     from robovision.runtime import tune_allocator
 
     tune_allocator()  # as a training run does
     if args.threads:
         torch.set_num_threads(args.threads)
-    obs_space = spaces.Box(0, 255, (9, 84, 84), np.uint8)
-    action_space = spaces.Box(-1, 1, (6,), np.float32)
-    replay = ReplayBuffer(obs_space, action_space, args.fill + args.fill // 100 + 10,
-                          gamma=0.99, n_step=3, frame_stack=3)
-    rng = np.random.default_rng(0)
-    frames = [rng.integers(0, 256, (9, 84, 84), dtype=np.uint8) for _ in range(8)]
-    obs = frames[0]
-    start = time.perf_counter()
-    for t in range(args.fill):
-        next_obs = frames[t % 8]
-        replay.add(obs, rng.uniform(-1, 1, 6), 1.0, next_obs, False, t % 500 == 499)
-        obs = next_obs
-    add_ms = (time.perf_counter() - start) / args.fill * 1e3
+    replay, add_ms = main_job_replay(args.fill)
     replay.sample(args.batch)
     times = []
     for _ in range(args.repeats):
@@ -60,7 +68,6 @@ def main() -> None:
         times.append((time.perf_counter() - start) * 1e3)
     print(json.dumps({"sample_ms": statistics.median(times), "sample_ms_min": min(times),
                       "add_ms": add_ms, "threads": torch.get_num_threads()}))
-
 
 if __name__ == "__main__":
     main()

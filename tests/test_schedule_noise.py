@@ -73,8 +73,7 @@ def test_ou_noise_follows_its_recurrence_by_hand():
 
 
 def test_ou_noise_restarts_only_the_env_whose_episode_ended():
-    agent = TD3(TD3Config(hidden=[8], noise_type="ou", exploration_noise=0.3), OBS, ACT,
-                torch.device("cpu"))
+    agent = _pure_noise_agent(noise_type="ou", exploration_noise=0.3)
     for _ in range(20):
         agent.act(np.zeros((3, 3), np.float32))  # three envs in lockstep
     before = agent.ou.state.clone()

@@ -217,11 +217,16 @@ def test_continuous_actions_and_trigger_dimension():
     assert terminated
 
 
-def test_target_is_the_best_box_and_inhibition_allows_several():
+def _two_objects(**kwargs):
+    """Objects of classes 0 and 1 on a grey 100x100 image, searched with inhibition."""
     image = np.full((100, 100, 3), 128, np.uint8)
     boxes = np.array([[0, 0, 40, 40], [50, 50, 100, 100]], np.float32)
     sample = AnnotatedImage(image=image, boxes=boxes, labels=np.array([0, 1]))
-    env = BoxLocalization(dataset=[sample], split="all", inhibition=True, max_triggers=2)
+    return BoxLocalization(dataset=[sample], split="all", inhibition=True, **kwargs)
+
+
+def test_target_is_the_best_box_and_inhibition_allows_several():
+    env = _two_objects(max_triggers=2)
     env.reset(seed=0)
     env.box = np.array([48, 48, 100, 100], np.float32)
     _, reward, terminated, _, _ = env.step(TRIGGER)
@@ -231,7 +236,7 @@ def test_target_is_the_best_box_and_inhibition_allows_several():
     env.box = np.array([0, 0, 42, 42], np.float32)
     _, reward, terminated, _, _ = env.step(TRIGGER)
     assert reward == 3.0 and terminated
-    only_class_0 = BoxLocalization(dataset=[sample], split="all", target_class=0)
+    only_class_0 = BoxLocalization(dataset=env.images, split="all", target_class=0)
     only_class_0.reset(seed=0)
     assert only_class_0.targets.tolist() == [[0, 0, 40, 40]]
 
@@ -275,13 +280,6 @@ def test_continuous_moves_scale_with_the_box_clip_the_action_and_remember_it():
     assert not terminated  # the trigger needs more than the threshold (0)
     *_, terminated, _, _ = env.step(np.array([0, 0, 0, 0, 1e-3], np.float32))
     assert terminated
-
-
-def _two_objects(**kwargs):
-    image = np.full((100, 100, 3), 128, np.uint8)
-    boxes = np.array([[0, 0, 40, 40], [50, 50, 100, 100]], np.float32)
-    sample = AnnotatedImage(image=image, boxes=boxes, labels=np.array([0, 1]))
-    return BoxLocalization(dataset=[sample], split="all", inhibition=True, **kwargs)
 
 
 def test_a_found_object_is_no_longer_a_target_and_is_crossed_out():
@@ -394,11 +392,14 @@ def test_landmark_reward_is_distance_decrease():
     assert reward == pytest.approx(-1.0)
 
 
-def _grey_gradient(height=40, width=50):
-    """An RGB image whose three channels hold the same value, unique per pixel mod 256."""
-    y, x = np.mgrid[0:height, 0:width]
+def _on_grey_gradient(landmark=(1.0, 1.0), **kwargs):
+    """A 2D landmark env on one 50x40 image whose three channels hold the same value,
+    unique per pixel mod 256, and those grey values ``(40, 50)``."""
+    y, x = np.mgrid[0:40, 0:50]
     value = ((7 * x + 3 * y) % 250 + 5).astype(np.uint8)  # never 0: 0 is the border
-    return np.repeat(value[..., None], 3, -1), value
+    sample = AnnotatedImage(image=np.repeat(value[..., None], 3, -1),
+                            keypoints=np.array([landmark], np.float32))
+    return LandmarkEnv(2, [sample], **kwargs), value
 
 
 def _window(value, x, y, roi, stride=1):
@@ -415,9 +416,7 @@ def _window(value, x, y, roi, stride=1):
 
 @pytest.mark.parametrize(("x", "y"), [(20, 15), (2, 37), (49, 0), (47, 39)])
 def test_the_roi_is_the_window_centred_on_the_agent_and_zero_off_the_image(x, y):
-    image, value = _grey_gradient()  # 50 wide, 40 tall
-    sample = AnnotatedImage(image=image, keypoints=np.array([[1.0, 1.0]], np.float32))
-    env = LandmarkEnv(2, [sample], roi=8, history=1)
+    env, value = _on_grey_gradient(roi=8, history=1)  # 50 wide, 40 tall
     env.reset(seed=0)
     env.position = np.array([x, y], np.float32)
     assert np.array_equal(env._roi()[0], _window(value, x, y, 8))
@@ -427,9 +426,7 @@ def test_the_roi_is_the_window_centred_on_the_agent_and_zero_off_the_image(x, y)
 def test_a_coarse_scale_samples_the_box_filtered_image_at_its_stride(stride):
     from scipy.ndimage import uniform_filter
 
-    image, value = _grey_gradient()
-    sample = AnnotatedImage(image=image, keypoints=np.array([[1.0, 1.0]], np.float32))
-    env = LandmarkEnv(2, [sample], roi=8, history=1, multiscale=True, scales=(1, stride))
+    env, value = _on_grey_gradient(roi=8, history=1, multiscale=True, scales=(1, stride))
     env.reset(seed=0)
     assert env.step_size == stride and sorted(env._padded) == [1, stride]
     smooth = uniform_filter(value.astype(np.float32), stride, mode="nearest").round().astype(
@@ -445,9 +442,7 @@ def test_one_scale_is_the_finest_of_those_given_with_the_roi_at_full_resolution(
 
 
 def test_the_agent_stays_on_the_image_and_starts_inside_its_central_part():
-    image, _ = _grey_gradient()  # 50 wide, 40 tall: x in 0..49, y in 0..39
-    sample = AnnotatedImage(image=image, keypoints=np.array([[1.0, 1.0]], np.float32))
-    env = LandmarkEnv(2, [sample], multiscale=True, scales=(4, 1))
+    env, _ = _on_grey_gradient(multiscale=True, scales=(4, 1))  # x in 0..49, y in 0..39
     starts = []
     for seed in range(200):
         env.reset(seed=seed)
@@ -478,9 +473,7 @@ def test_continuous_moves_are_clipped_actions_times_the_step():
 
 
 def test_landmark_render_marks_the_target_green_and_the_agent_red():
-    image, value = _grey_gradient()
-    sample = AnnotatedImage(image=image, keypoints=np.array([[40.0, 10.0]], np.float32))
-    env = LandmarkEnv(2, [sample])
+    env, value = _on_grey_gradient(landmark=(40.0, 10.0))
     env.reset(seed=0)
     env.position = np.array([12.0, 30.0], np.float32)
     frame = env.render()
