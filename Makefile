@@ -48,8 +48,11 @@ $(STAMP): pyproject.toml setup.py | $(VENV)/bin/python
 train: setup
 	$(VENV)/bin/robovision train $(PRESET) $(ARGS)
 
+# A worker per core (at most 8), one torch thread each (tests/conftest.py); the Ray
+# tests share one worker. TEST_WORKERS=0 runs them all in this process.
+TEST_WORKERS ?= auto
 test: setup
-	$(VENV)/bin/python -m pytest -q $(ARGS)
+	$(VENV)/bin/python -m pytest -q -n $(TEST_WORKERS) --maxprocesses 8 --dist loadgroup $(ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check robovision envs tests scripts examples setup.py

@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 import time
@@ -7,6 +8,22 @@ import pytest
 import torch
 
 import robovision  # noqa: F401  (defaults MUJOCO_GL before any renderer is loaded)
+
+
+def _xdist_workers() -> int:
+    """How many pytest-xdist workers run the suite (1 without xdist)."""
+    return int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+
+
+def pytest_configure(config):
+    """Under ``pytest -n N`` (pytest-xdist; ``make test`` runs a worker per core) each
+    worker computes with one torch thread, and so do the processes it starts (runs from
+    the CLI, evaluators, Ray trials): N workers at the full thread count would fight
+    over the cores. One thread is also what keeps a learning test's numbers the same
+    whichever worker, and whatever machine, runs it."""
+    if _xdist_workers() > 1:
+        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
+        torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)
@@ -63,7 +80,11 @@ def hide_package(monkeypatch):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests marked ``cuda`` run on a GPU machine and are skipped elsewhere."""
+    """Tests marked ``cuda`` run on a GPU machine and are skipped elsewhere. Under
+    pytest-xdist the learning tests (``slow``) go first, so that the workers do not end
+    with one of them running alone."""
+    if _xdist_workers() > 1:
+        items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable sort
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason="needs a CUDA device")

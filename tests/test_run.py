@@ -113,6 +113,7 @@ def test_eval_plays_its_episodes_on_the_runs_eval_envs(tmp_path, monkeypatch, ca
     assert alone.split(": return ")[1] == together.split(": return ")[1]  # the same episodes
 
 
+@pytest.mark.xdist_group("ray")  # beside the sweep tests, one Ray cluster at a time
 def test_multi_seed_runs_side_by_side(tmp_path):
     pytest.importorskip("ray")  # installed by `make setup`; absent where only a bundle travels
     run = tmp_path / "multi"

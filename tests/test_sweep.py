@@ -26,6 +26,9 @@ from robovision.sweep import aggregate as agg
 from robovision.sweep.runner import _wait_for_run_dir
 from robovision.sweep.spec import expand, load_spec
 
+# Under pytest-xdist every test here runs in one worker, one Ray cluster at a time
+pytestmark = pytest.mark.xdist_group("ray")
+
 TINY = {"train.total_steps": 300, "train.learning_starts": 100, "train.batch_size": 32,
         "agent.hidden": [32, 32], "train.eval_episodes": 1, "train.eval_every": 150,
         "train.log_every": 50, "train.checkpoint_every": 150}
