@@ -290,3 +290,162 @@ def test_sac_reports_the_entropy_its_temperature_loss_reads():
     metrics = agent.update(fixed_batch())
     mean_log_prob = -metrics["alpha_loss"].item() / log_alpha - agent.target_entropy
     assert metrics["entropy"].item() == pytest.approx(-mean_log_prob, rel=1e-4)
+
+
+# --------------------------------------------------------------------------- PPO, part by part
+
+
+def make_ppo(obs_space=OBS, action_space=ACT, **cfg_kwargs):
+    entry = algorithm("ppo")
+    return entry.agent_class()(entry.config(hidden=[32, 32], **cfg_kwargs), obs_space,
+                               action_space, CPU)
+
+
+def test_ppo_initialises_orthogonally_with_the_usual_gains():
+    """Hidden layers at gain sqrt(2), the policy head at 0.01 and the value head at 1
+    (every singular value of an orthogonal matrix times g is g), biases at zero."""
+    agent = make_ppo()
+    for net, head_gain in ((agent.actor, 0.01), (agent.critic, 1.0)):
+        linears = [m for m in net if isinstance(m, torch.nn.Linear)]
+        for i, layer in enumerate(linears):
+            gain = head_gain if i == len(linears) - 1 else 2 ** 0.5
+            singular = torch.linalg.svdvals(layer.weight.detach())
+            assert torch.allclose(singular, torch.full_like(singular, gain), rtol=1e-4), (i, gain)
+            assert not layer.bias.any()
+
+
+def test_ppo_samples_around_the_mean_with_the_std_of_its_log_std():
+    agent = make_ppo(log_std_init=-1.0)
+    mean = torch.full((20_000, 2), 0.3)
+    with torch.no_grad():
+        samples = agent._sample(mean)
+    assert samples.mean(0) == pytest.approx([0.3, 0.3], abs=0.01)
+    assert samples.std(0) == pytest.approx([np.exp(-1.0)] * 2, rel=0.03)
+
+
+def test_ppo_sends_clipped_gaussian_actions_and_flat_indices_to_the_env():
+    assert np.array_equal(make_ppo().to_env(torch.tensor([[-3.0, 0.5], [0.25, 3.0]])),
+                          np.array([[-1.0, 0.5], [0.25, 1.0]], np.float32))
+    discrete = make_ppo(action_space=spaces.Discrete(3))
+    indices = discrete.to_env(torch.tensor([[2.0], [0.0], [1.0]]))
+    assert indices.shape == (3,) and indices.tolist() == [2, 0, 1]
+
+
+def test_ppo_with_discrete_actions_acts_by_index():
+    agent = make_ppo(action_space=spaces.Discrete(3))
+    step = agent.explore(np.random.randn(4, 5).astype(np.float32))
+    assert agent.action_dim == 1 and step.action.shape == (4, 1) and step.env_action.shape == (4,)
+    obs = np.random.randn(6, 5).astype(np.float32)
+    with torch.no_grad():
+        logits = agent.actor(agent.encoder(agent._prepare(obs, update_stats=False)[0]))
+    assert agent.act(obs, eval=True).tolist() == logits.argmax(-1).tolist()  # the likeliest
+    single = agent.act(obs[0], eval=True)
+    assert single.shape == () and single == logits[0].argmax()
+
+
+def test_ppo_act_samples_unless_evaluating():
+    agent = make_ppo(log_std_init=0.0)
+    obs = np.zeros((64, 5), np.float32)
+    assert not np.array_equal(agent.act(obs), agent.act(obs))
+    assert np.array_equal(agent.act(obs, eval=True), agent.act(obs, eval=True))
+
+
+def test_ppo_normalises_state_vectors_only_while_exploring():
+    agent = make_ppo()
+    obs = np.random.randn(8, 5).astype(np.float32) * 3 + 1
+    agent.act(obs)
+    agent.act(obs, eval=True)
+    agent.value(obs)
+    assert agent.obs_rms.count.item() == pytest.approx(1e-4, abs=1e-3)  # untouched
+    agent.explore(obs)
+    assert agent.obs_rms.count.item() == pytest.approx(8, abs=1e-3)
+    assert torch.allclose(agent.obs_rms.mean.float(), torch.as_tensor(obs.mean(0)), atol=1e-4)
+    assert not make_ppo(normalize_obs=False).normalize_obs
+
+
+def test_ppo_keeps_images_as_uint8_and_does_not_normalise_them():
+    image = spaces.Box(0, 255, (3, 16, 16), np.uint8)
+    agent = make_ppo(obs_space=image)
+    assert not agent.normalize_obs
+    frames = np.random.randint(0, 256, (2, 3, 16, 16), np.uint8)
+    step = agent.explore(frames)
+    assert step.obs.dtype == torch.uint8 and torch.equal(step.obs, torch.as_tensor(frames))
+
+
+def _recording_minibatches(agent, kls=None):
+    """Replace the agent's minibatch step by one that records the rows it is given (by
+    their first observation feature) and reports the KLs of ``kls`` in turn."""
+    seen, kls = [], iter(kls or [])
+
+    def step(mb):
+        seen.append(mb["obs"][:, 0].tolist())
+        return {"approx_kl": torch.tensor(next(kls, 0.0))}
+    agent._minibatch_step = step
+    return seen
+
+
+def _numbered_rollout(size):
+    return {"obs": torch.arange(size, dtype=torch.float32)[:, None].repeat(1, 5),
+            "action": torch.zeros(size, 2), "log_prob": torch.zeros(size),
+            "value": torch.zeros(size), "advantage": torch.zeros(size),
+            "return": torch.zeros(size)}
+
+
+def test_ppo_epochs_visit_every_step_once_in_equal_minibatches():
+    agent = make_ppo(epochs=3, num_minibatches=4)
+    seen = _recording_minibatches(agent)
+    agent.update_minibatches(_numbered_rollout(32))
+    assert [len(rows) for rows in seen] == [8] * 12
+    epochs = [[row for rows in seen[4 * e: 4 * e + 4] for row in rows] for e in range(3)]
+    assert all(sorted(rows) == list(range(32)) for rows in epochs)
+    assert epochs[0] != epochs[1]  # reshuffled each epoch
+
+
+def test_ppo_stops_its_epochs_when_the_last_minibatch_kl_exceeds_the_target():
+    # epoch 1 ends at kl 0.25 (not above the target: go on), epoch 2 at 0.375 (stop)
+    agent = make_ppo(epochs=4, num_minibatches=2, target_kl=0.25)
+    seen = _recording_minibatches(agent, kls=[0.5, 0.25, 0.0, 0.375, 0.0, 0.0])
+    agent.update_minibatches(_numbered_rollout(8))
+    assert len(seen) == 4
+
+
+def _losses_on(agent, data):
+    with torch.no_grad():
+        features = agent.encoder(data["obs"])
+        value = agent.critic(features).squeeze(-1)
+        return ((value - data["return"]) ** 2).mean().item(), agent.log_std.sum().item()
+
+
+def test_ppo_loss_descends_the_value_error_and_ascends_the_entropy():
+    """With only the value term, the critic fits each step's return; with a large
+    entropy coefficient the policy's log std grows."""
+    data = _numbered_rollout(64) | {"return": torch.linspace(-1, 1, 64),
+                                    "obs": torch.randn(64, 5)}
+    critic_only = make_ppo(ent_coef=0.0, vf_coef=1.0, clip_vloss=False, lr=1e-2)
+    error, _ = _losses_on(critic_only, data)
+    for _ in range(20):
+        critic_only.update_minibatches(data)
+    # below 0.34, the error of predicting the mean return for every step
+    assert error > 0.3 and _losses_on(critic_only, data)[0] < 0.1
+    explorer = make_ppo(ent_coef=10.0, vf_coef=0.0, lr=1e-2)
+    _, log_std = _losses_on(explorer, data)
+    explorer.update_minibatches(data)
+    assert _losses_on(explorer, data)[1] > log_std + 0.05
+
+
+def test_ppo_reports_the_kl_estimate_of_its_ratios():
+    """approx_kl = mean((r - 1) - log r), the low-variance estimator (Schulman 2020)."""
+    agent = make_ppo(epochs=1, num_minibatches=1)
+    data = _numbered_rollout(16) | {"obs": torch.randn(16, 5), "action": torch.randn(16, 2)}
+    with torch.no_grad():
+        log_prob = agent._log_prob(agent.actor(agent.encoder(data["obs"])), data["action"])
+    data["log_prob"] = log_prob + torch.linspace(-0.2, 0.6, 16)  # mean log ratio -0.2
+    log_ratio = log_prob - data["log_prob"]
+    expected = ((log_ratio.exp() - 1) - log_ratio).mean()
+    assert agent.update_minibatches(data)["approx_kl"] == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_ppo_update_without_progress_keeps_the_full_lr_and_counts_itself():
+    agent = make_ppo(lr=1e-3)
+    assert agent.update(*ppo_rollout(agent))["lr"] == pytest.approx(1e-3)
+    assert agent.num_updates == agent.state_dict()["num_updates"] == 1
