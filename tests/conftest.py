@@ -19,8 +19,8 @@ def pytest_configure(config):
     """Under ``pytest -n N`` (pytest-xdist; ``make test`` runs a worker per core) each
     worker computes with one torch thread, and so do the processes it starts (runs from
     the CLI, evaluators, Ray trials): N workers at the full thread count would fight
-    over the cores. One thread is also what keeps a learning test's numbers the same
-    whichever worker, and whatever machine, runs it."""
+    over the cores. With one thread, a learning test's numbers do not depend on which
+    worker runs it or on how many workers there are."""
     if _xdist_workers() > 1:
         os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
         torch.set_num_threads(1)
