@@ -1,0 +1,45 @@
+"""scripts/test_budgets.py: where every seed's curve stays above a test's threshold."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "test_budgets.py"
+_SPEC = importlib.util.spec_from_file_location("budgets_script", _SCRIPT)
+test_budgets = importlib.util.module_from_spec(_SPEC)  # loaded without touching sys.path
+sys.modules["budgets_script"] = test_budgets  # its dataclass looks its module up there
+_SPEC.loader.exec_module(test_budgets)
+
+
+def test_the_budget_point_is_where_the_last_seed_crosses_for_good():
+    steps = [500, 1000, 1500, 2000]
+    curves = {0: (steps, [-900, -300, -200, -150]),
+              1: (steps, [-300, -900, -250, -120])}  # above at 500, then a dip
+    assert test_budgets.stays_above(curves, -400) == 1500
+    assert test_budgets.stays_above(curves, -250) == 1500  # at the threshold counts
+    assert test_budgets.stays_above(curves, -100) is None
+
+
+def test_every_case_names_a_preset_that_loads():
+    from robovision.config import load_config
+
+    for name, case in test_budgets.CASES.items():
+        cfg = load_config(case.preset, list(case.overrides))
+        assert cfg.algo and case.steps > 0, name
+
+
+def test_a_shorter_run_keeps_the_case_but_its_budget(monkeypatch, capsys):
+    calls = []
+
+    def fake_curve(case, seed, every, episodes, run_dir):
+        calls.append((case.steps, seed, every, episodes))
+        return [every, 2 * every], [case.threshold - 1, case.threshold]
+    monkeypatch.setattr(test_budgets, "curve", fake_curve)
+    test_budgets.main(["pendulum_sac", "--seeds", "3", "4", "--every", "250", "--steps", "900"])
+    assert calls == [(900, 3, 250, 10), (900, 4, 250, 10)]
+    out = capsys.readouterr().out
+    assert "seed 3" in out and "stays >= -400 from step 500" in out
+    with pytest.raises(SystemExit):
+        test_budgets.main(["no_such_case"])
