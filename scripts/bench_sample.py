@@ -69,5 +69,6 @@ def main() -> None:
     print(json.dumps({"sample_ms": statistics.median(times), "sample_ms_min": min(times),
                       "add_ms": add_ms, "threads": torch.get_num_threads()}))
 
+
 if __name__ == "__main__":
     main()

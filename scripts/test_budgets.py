@@ -17,7 +17,7 @@ import argparse
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     case = CASES[args.case]
     if args.steps:
-        case = Case(case.preset, args.steps, case.threshold, case.overrides, case.metric)
+        case = replace(case, steps=args.steps)
     curves = {}
     for seed in args.seeds:
         started = time.perf_counter()
