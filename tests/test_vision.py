@@ -259,6 +259,39 @@ def test_a_trigger_at_exactly_tau_succeeds_and_is_never_truncated():
     assert (reward, terminated, truncated) == (3.0, True, False)
 
 
+def test_success_is_the_box_iou_against_success_iou_and_the_triggered_box_on_a_trigger():
+    env = _one_image_env()
+    _, info = env.reset(seed=0)  # the whole image: IoU 0.5 with the target, exactly enough
+    assert info["success"] == 1.0
+    env.box = np.array([0, 0, 70, 100], np.float32)  # IoU 50/70
+    _, _, _, _, info = env.step(0)  # right by 14: [14, 0, 84, 100], IoU 36/84
+    assert info["iou"] == pytest.approx(36 / 84) and info["success"] == 0.0
+    env.box = np.array([0, 0, 60, 100], np.float32)  # IoU 50/60
+    *_, terminated, _, info = env.step(TRIGGER)
+    assert terminated and info["success"] == 1.0 and info["final_iou"] == pytest.approx(50 / 60)
+    strict = _one_image_env(success_iou=0.9)
+    strict.reset(seed=0)
+    strict.box = np.array([0, 0, 60, 100], np.float32)
+    *_, info = strict.step(TRIGGER)
+    assert info["success"] == 0.0  # the same box, a stricter criterion
+
+
+def test_a_missed_trigger_fails_and_a_found_object_keeps_its_success():
+    env = _one_image_env()
+    env.reset(seed=0)
+    env.box = np.array([50, 0, 100, 100], np.float32)  # beside the target: IoU 0
+    *_, info = env.step(TRIGGER)
+    assert info["success"] == 0.0
+    two = _two_objects(max_triggers=2)
+    two.reset(seed=0)
+    two.box = np.array([48, 48, 100, 100], np.float32)
+    *_, terminated, _, info = two.step(TRIGGER)
+    # the hit's success, although the box now searches afresh for the other object
+    assert not terminated and info["success"] == 1.0 and two.iou() < 0.5
+    with pytest.raises(ValueError, match="success_iou=0"):
+        _one_image_env(success_iou=0.0)
+
+
 def test_one_hot_history_holds_ones_and_zeros_only():
     env = _one_image_env(history=2)
     env.reset(seed=0)
@@ -546,6 +579,33 @@ def test_landmark_reward_in_physical_units():
     assert reward == pytest.approx(2.0)
 
 
+def test_landmark_success_is_within_success_radius_in_the_distance_units():
+    env = _landmark_env()  # the landmark at (40, 20)
+    env.reset(seed=0)
+    env.position = np.array([37.0, 20.0], np.float32)
+    *_, info = env.step(0)  # to (38, 20): 2 pixels away
+    assert info["distance"] == pytest.approx(2.0) and info["success"] == 1.0
+    *_, info = env.step(1)  # back to (37, 20): 3 away
+    assert info["success"] == 0.0
+    wide = _landmark_env(success_radius=3.5)
+    wide.reset(seed=0)
+    wide.position = np.array([37.0, 20.0], np.float32)
+    *_, info = wide.step(1)  # 4 away
+    assert info["success"] == 0.0
+    *_, info = wide.step(0)  # 3 away
+    assert info["success"] == 1.0
+    image = np.zeros((64, 64, 3), np.uint8)
+    spaced = AnnotatedImage(image=image, keypoints=np.array([[40.0, 20.0]], np.float32),
+                            spacing=(1.0, 2.0))
+    env = LandmarkEnv(2, [spaced])
+    env.reset(seed=0)
+    env.position = np.array([40.0, 21.0], np.float32)
+    *_, info = env.step(2)  # +y to 22: 2 pixels, 4 mm
+    assert info["distance"] == pytest.approx(4.0) and info["success"] == 0.0
+    with pytest.raises(ValueError, match="success_radius=-1"):
+        _landmark_env(success_radius=-1)
+
+
 def test_oscillation_shrinks_scale_then_stops():
     env = _landmark_env(scales=(4, 2, 1), multiscale=True, stop_on_oscillation=True)
     env.reset(seed=0)
@@ -762,9 +822,12 @@ def test_vision_presets_run_every_algorithm(tmp_path):
         counters = train(cfg, tmp_path / preset)
         assert counters.step == cfg.train.total_steps, preset
         assert np.isfinite(counters.last_eval), preset
-        from robovision.logging import read_metrics
+        from robovision.logging import SUCCESS_KEY, read_metrics
 
-        losses = {k: v for k, v in read_metrics(tmp_path / preset).items()
+        metrics = read_metrics(tmp_path / preset)
+        success = metrics[SUCCESS_KEY][2]  # the envs' own success, at every evaluation
+        assert len(success) >= 1 and set(success.tolist()) <= {0.0, 1.0}, preset
+        losses = {k: v for k, v in metrics.items()
                   if k in ("train/critic_loss", "train/policy_loss")}
         assert losses, f"{preset}: no training loss was logged (did it update at all?)"
         assert all(np.isfinite(v[2]).all() for v in losses.values()), preset

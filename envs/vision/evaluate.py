@@ -1,10 +1,12 @@
 """Evaluation of vision agents on held-out images, with the random and greedy-oracle
 baselines in the same report.
 
-Box localization: success rate (final IoU >= 0.5), mean final IoU, steps per
-localization (median and mean) and recall against the number of proposals (triggers)
-per image. Landmarks: mean +- std final distance error and the success rate within
-``radius``.
+Box localization: success rate (final IoU >= the env's ``success_iou``, 0.5 by
+default), mean final IoU, steps per localization (median and mean) and recall against
+the number of proposals (triggers) per image. Landmarks: mean +- std final distance
+error and the success rate within ``radius`` (the env's ``success_radius`` by default).
+The success criteria are the envs' own, so these rates and the ``eval/success_rate`` a
+training run logs count the same thing.
 """
 
 from __future__ import annotations
@@ -46,10 +48,10 @@ def localization_report(env: BoxLocalization, policy: Policy, seed: int = 0,
             n_steps, info = n_steps + 1, step.info
             if info.get("triggered"):
                 triggers += 1
-                if info["final_iou"] >= 0.5 and found_at is None:
+                if info["final_iou"] >= env.success_iou and found_at is None:
                     found_at = triggers
         final_iou = info.get("final_iou", info.get("iou", env.iou()))
-        successes.append(final_iou >= 0.5)
+        successes.append(final_iou >= env.success_iou)
         ious.append(final_iou)
         steps.append(n_steps)
         if found_at is not None and found_at <= max_proposals:
@@ -63,8 +65,9 @@ def localization_report(env: BoxLocalization, policy: Policy, seed: int = 0,
     return report
 
 
-def landmark_report(env: Any, policy: Policy, radius: float = 2.0, seed: int = 0
+def landmark_report(env: Any, policy: Policy, radius: float | None = None, seed: int = 0
                     ) -> dict[str, float]:
+    radius = env.success_radius if radius is None else radius
     errors = []
     env.action_space.seed(seed)
     for index in range(len(env.images)):

@@ -7,6 +7,11 @@ Actions: +-x, +-y (+-z) by the current step size (discrete) or continuous deltas
 to it. Multi-scale search (optional): the step and the ROI sampling stride shrink
 when the agent oscillates. For evaluation, ``stop_on_oscillation`` ends an episode
 when the agent oscillates at the finest scale, detected from its own positions.
+
+``info["success"]`` (1.0 or 0.0) says whether the point is within ``success_radius`` of
+the landmark (in the distance's units: pixels, or the sample's spacing). At an
+episode's last step it is the episode's success, which training evaluations log as
+``eval/success_rate``.
 """
 
 from __future__ import annotations
@@ -36,7 +41,8 @@ class LandmarkEnv(gym.Env):
                  roi: int = 32, history: int = 4, max_steps: int = 60,
                  scales: tuple[int, ...] = (1,), multiscale: bool = False,
                  stop_on_oscillation: bool = False, landmark: int = 0,
-                 color: bool = False, render_mode: str | None = None) -> None:
+                 color: bool = False, success_radius: float = 2.0,
+                 render_mode: str | None = None) -> None:
         if not dataset:
             raise ValueError("a landmark env needs at least one annotated image")
         self.dims, self.images, self.action_type = dims, dataset, action_type
@@ -47,6 +53,9 @@ class LandmarkEnv(gym.Env):
         if color and dims == 3:
             raise ValueError("color=True is for 2D images; volumes are single-channel")
         self.color = color
+        if success_radius <= 0:
+            raise ValueError(f"success_radius={success_radius}: a distance > 0")
+        self.success_radius = success_radius
         if action_type == "discrete":
             self.action_space = spaces.Discrete(2 * dims)
         else:
@@ -143,8 +152,9 @@ class LandmarkEnv(gym.Env):
         return np.concatenate(list(self.frames), 0).astype(np.uint8)
 
     def _info(self) -> dict:
-        return {"distance": self.distance(), "position": self.position.copy(),
-                "scale": self.step_size}
+        distance = self.distance()
+        return {"distance": distance, "position": self.position.copy(),
+                "scale": self.step_size, "success": float(distance <= self.success_radius)}
 
     def render(self) -> np.ndarray:
         image = self.volume if self.dims == 2 else self.volume[int(self.position[2])]

@@ -8,6 +8,11 @@ transformation earns ``sign(delta IoU)`` (or the raw delta); the trigger earns
 the search. The first box is the
 whole image; a search lasts at most ``max_steps`` steps. The target is the
 ground-truth box of highest IoU with the current box (optionally of one class).
+
+``info["success"]`` (1.0 or 0.0) says whether the box counts as a localization: IoU
+with the target >= ``success_iou`` (0.5, PASCAL VOC's criterion), on a trigger step the
+IoU of the box that was triggered. At an episode's last step it is the episode's
+success, which training evaluations log as ``eval/success_rate``.
 """
 
 from __future__ import annotations
@@ -86,6 +91,7 @@ class BoxLocalization(gym.Env):
                  context: bool = False,
                  target_class: int | None = None, inhibition: bool = False,
                  max_triggers: int = 1, trigger_threshold: float = 0.0,
+                 success_iou: float = 0.5,
                  num_images: int = 500, image_size: int = 96,
                  difficulty: str = "easy", data_seed: int = 0,
                  render_mode: str | None = None) -> None:
@@ -103,6 +109,9 @@ class BoxLocalization(gym.Env):
         self.context, self.target_class = context, target_class
         self.inhibition, self.max_triggers = inhibition, max_triggers
         self.trigger_threshold, self.render_mode = trigger_threshold, render_mode
+        if not 0.0 < success_iou <= 1.0:
+            raise ValueError(f"success_iou={success_iou}: an IoU threshold in (0, 1]")
+        self.success_iou = success_iou
         self.action_dim = len(ACTIONS) if action_type == "discrete" else 5
         if action_type == "discrete":
             self.action_space = spaces.Discrete(len(ACTIONS))
@@ -177,7 +186,8 @@ class BoxLocalization(gym.Env):
                 self.box = self.box  # refresh the cached IoU: the target changed
             terminated = (not self.inhibition or self.triggers >= self.max_triggers
                           or self.found.all())
-            info = {**self._info(), "triggered": True, "final_iou": before}
+            info = {**self._info(), "triggered": True, "final_iou": before,
+                    "success": float(before >= self.success_iou)}
             if not terminated:
                 self._mark_inhibition()
                 self._new_search()
@@ -232,7 +242,9 @@ class BoxLocalization(gym.Env):
         return {"pixels": np.ascontiguousarray(pixels), "state": self.history.reshape(-1).copy()}
 
     def _info(self) -> dict[str, Any]:
-        return {"iou": self.iou(), "box": self.box.copy(), "steps": self.steps}
+        iou = self.iou()
+        return {"iou": iou, "box": self.box.copy(), "steps": self.steps,
+                "success": float(iou >= self.success_iou)}
 
     def render(self) -> np.ndarray:
         """The image with the targets outlined in green and the box in red (a box
