@@ -1,6 +1,7 @@
 """scripts/test_budgets.py: where every seed's curve stays above a test's threshold."""
 
 import importlib.util
+import re
 import sys
 from pathlib import Path
 
@@ -30,6 +31,20 @@ def test_every_case_names_a_preset_that_loads():
         assert cfg.algo and case.steps > 0, name
 
 
+def test_every_case_carries_the_budget_its_test_trains_for():
+    """A case whose budget drifted from its test's would print a stale "test budget
+    today" and train the wrong length by default."""
+    tests = Path(__file__).resolve().parent
+    blocks = [block for path in sorted(tests.glob("test_*.py")) if path.name != Path(__file__).name
+              for block in re.split(r"\n(?=@pytest|def )", path.read_text())]
+    for name, case in test_budgets.CASES.items():
+        as_parameter = re.compile(rf'"{case.preset}",\s*{case.steps}\b')
+        as_override = re.compile(rf"total_steps={case.steps}\b")
+        assert any(as_parameter.search(block) or (f'"{case.preset}"' in block
+                                                  and as_override.search(block))
+                   for block in blocks), f"{name}: no test trains {case.preset} {case.steps} steps"
+
+
 def test_a_shorter_run_keeps_the_case_but_its_budget(monkeypatch, capsys):
     calls = []
 
@@ -41,5 +56,7 @@ def test_a_shorter_run_keeps_the_case_but_its_budget(monkeypatch, capsys):
     assert calls == [(900, 3, 250, 10), (900, 4, 250, 10)]
     out = capsys.readouterr().out
     assert "seed 3" in out and "stays >= -400 from step 500" in out
+    budget = test_budgets.CASES["pendulum_sac"].steps
+    assert budget != 900 and f"test budget today: {budget})" in out  # not the short run's
     with pytest.raises(SystemExit):
         test_budgets.main(["no_such_case"])
