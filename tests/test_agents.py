@@ -416,13 +416,14 @@ def test_ppo_loss_descends_the_value_error_and_ascends_the_entropy():
     entropy coefficient the policy's log std grows."""
     data = _numbered_rollout(64) | {"return": torch.linspace(-1, 1, 64),
                                     "obs": torch.randn(64, 5)}
-    critic_only = make_agent("ppo", ent_coef=0.0, vf_coef=1.0, clip_vloss=False, lr=1e-2)
+    critic_only = make_agent("ppo", ent_coef=0.0, vf_coef=1.0, clip_vloss=False, lr=1e-2,
+                             num_minibatches=4)
     error = _value_error(critic_only, data)
     for _ in range(20):
         critic_only.update_minibatches(data)
     # below 0.34, the error of predicting the mean return for every step
     assert error > 0.3 and _value_error(critic_only, data) < 0.1
-    explorer = make_agent("ppo", ent_coef=10.0, vf_coef=0.0, lr=1e-2)
+    explorer = make_agent("ppo", ent_coef=10.0, vf_coef=0.0, lr=1e-2, num_minibatches=4)
     log_std = explorer.log_std.sum().item()
     explorer.update_minibatches(data)
     assert explorer.log_std.sum().item() > log_std + 0.05
