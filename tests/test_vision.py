@@ -274,6 +274,11 @@ def test_success_is_the_box_iou_against_success_iou_and_the_triggered_box_on_a_t
     strict.box = np.array([0, 0, 60, 100], np.float32)
     *_, info = strict.step(TRIGGER)
     assert info["success"] == 0.0  # the same box, a stricter criterion
+    exact = _one_image_env(success_iou=0.6)
+    exact.reset(seed=0)
+    exact.box = np.array([0, 0, 30, 100], np.float32)  # IoU 30/50: exactly enough
+    *_, info = exact.step(TRIGGER)
+    assert info["final_iou"] == 0.6 and info["success"] == 1.0
 
 
 def test_a_missed_trigger_fails_and_a_found_object_keeps_its_success():
@@ -288,8 +293,9 @@ def test_a_missed_trigger_fails_and_a_found_object_keeps_its_success():
     *_, terminated, _, info = two.step(TRIGGER)
     # the hit's success, although the box now searches afresh for the other object
     assert not terminated and info["success"] == 1.0 and two.iou() < 0.5
-    with pytest.raises(ValueError, match="success_iou=0"):
-        _one_image_env(success_iou=0.0)
+    for bad in (0.0, 1.5):
+        with pytest.raises(ValueError, match=f"success_iou={bad}"):
+            _one_image_env(success_iou=bad)
 
 
 def test_one_hot_history_holds_ones_and_zeros_only():
