@@ -415,9 +415,11 @@ def test_greedy_oracle_reaches_an_object_in_a_corner():
 # ---------------------------------------------------------------------------- landmarks
 
 
-def _landmark_env(**kwargs):
+def _landmark_env(spacing=None, **kwargs):
+    """A 2D landmark env on one black 64x64 image, its landmark at (40, 20)."""
     image = np.zeros((64, 64, 3), np.uint8)
-    sample = AnnotatedImage(image=image, keypoints=np.array([[40.0, 20.0]], np.float32))
+    sample = AnnotatedImage(image=image, keypoints=np.array([[40.0, 20.0]], np.float32),
+                            spacing=spacing)
     return LandmarkEnv(2, [sample], **kwargs)
 
 
@@ -575,10 +577,7 @@ def test_color_roi_keeps_the_channels_in_place():
 
 
 def test_landmark_reward_in_physical_units():
-    image = np.zeros((64, 64, 3), np.uint8)
-    sample = AnnotatedImage(image=image, keypoints=np.array([[40.0, 20.0]], np.float32),
-                            spacing=(0.5, 2.0))
-    env = LandmarkEnv(2, [sample])
+    env = _landmark_env(spacing=(0.5, 2.0))
     env.reset(seed=0)
     env.position = np.array([40.0, 10.0], np.float32)
     _, reward, *_ = env.step(2)  # +y by 1 pixel = 2 mm
@@ -600,10 +599,7 @@ def test_landmark_success_is_within_success_radius_in_the_distance_units():
     assert info["success"] == 0.0
     *_, info = wide.step(0)  # 3 away
     assert info["success"] == 1.0
-    image = np.zeros((64, 64, 3), np.uint8)
-    spaced = AnnotatedImage(image=image, keypoints=np.array([[40.0, 20.0]], np.float32),
-                            spacing=(1.0, 2.0))
-    env = LandmarkEnv(2, [spaced])
+    env = _landmark_env(spacing=(1.0, 2.0))
     env.reset(seed=0)
     env.position = np.array([40.0, 21.0], np.float32)
     *_, info = env.step(2)  # +y to 22: 2 pixels, 4 mm
