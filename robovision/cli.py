@@ -260,14 +260,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_sweep)
 
     p = sub.add_parser("plot", help="learning curves of runs as a PNG; for a sweep directory, "
-                                    "rliable aggregates over seeds and tasks (PNG and CSV)")
+                                    "IQM aggregates over seeds and tasks (PNG and CSV)")
     p.add_argument("run_dirs", nargs="+")
     p.add_argument("--out", default=None)
     p.add_argument("--metric", default="eval/return_mean")
     p.add_argument("--x", choices=["step", "frames"], default="step",
                    help="curves of single runs; aggregates use each run's own unit")
     p.add_argument("--rliable", action="store_true",
-                   help="aggregate run directories that are not sweeps with rliable too")
+                   help="aggregate run directories that are not sweeps too (IQMs and "
+                        "bootstrap intervals as rliable computes them)")
     p.add_argument("--reps", type=int, default=2000, help="bootstrap resamples")
     p.set_defaults(fn=cmd_plot)
     return parser

@@ -1,4 +1,4 @@
-"""Aggregates over seeds and tasks with rliable: one PNG and one CSV per sweep.
+"""Aggregates over seeds and tasks as rliable computes them: one PNG and one CSV per sweep.
 
 Per task and variant: the interquartile mean (IQM) of the evaluation return over
 seeds at every evaluation, and of the final return, each with a stratified bootstrap
@@ -85,18 +85,56 @@ def collect(dirs: list[Path], metric: str = EVAL_KEY) -> list[Runs]:
     return list(groups.values())
 
 
+CONFIDENCE = 0.95
+BLOCK = 4_000_000
+"""Most values one block of bootstrap resamples holds (32 MB of float64)."""
+
+
+def iqm(scores: np.ndarray, axis: tuple[int, ...] | int) -> np.ndarray:
+    """Interquartile mean over ``axis``: the mean of the middle half of the values once
+    ``int(n / 4)`` are cut from each end (``scipy.stats.trim_mean(.., 0.25)``, rliable's
+    ``aggregate_iqm``)."""
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    rest = [a for a in range(scores.ndim) if a not in axes]
+    flat = np.transpose(scores, [*axes, *rest]).reshape(-1, *[scores.shape[a] for a in rest])
+    cut = int(0.25 * flat.shape[0])
+    return np.sort(flat, axis=0)[cut:flat.shape[0] - cut].mean(axis=0)
+
+
+def bootstrap(matrix: np.ndarray, statistic, reps: int, seed: int = 0
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """``statistic`` of ``matrix`` (runs, tasks, ...) and its stratified bootstrap 95 %
+    percentile interval ``(point[k], ci[2, k])`` (Agarwal et al., 2021; rliable's
+    ``get_interval_estimates``): each resample draws runs with replacement separately
+    in every other cell, so tasks are never mixed. ``statistic`` maps ``(reps, runs,
+    tasks, ...)`` to ``(reps, k)``; all resamples are computed at once, in blocks of
+    at most :data:`BLOCK` values."""
+    rng = np.random.default_rng(seed)
+    point = statistic(matrix[None])[0]
+    per_block = max(1, BLOCK // matrix.size)
+    stats = []
+    for start in range(0, reps, per_block):
+        n = min(per_block, reps - start)
+        runs = rng.integers(0, matrix.shape[0], size=(n, *matrix.shape))
+        stats.append(statistic(np.take_along_axis(matrix[None], runs, axis=1)))
+    tail = 100 * (1 - CONFIDENCE) / 2
+    return point, np.percentile(np.concatenate(stats), [tail, 100 - tail], axis=0)
+
+
 def _iqm_ci(matrix: np.ndarray, reps: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """IQM over runs (axis 0) and tasks (axis 1) for each column of axis 2, with its
     stratified bootstrap 95 % interval: ``(iqm[k], ci[2, k])``."""
-    from rliable import library as rly
-    from rliable import metrics
+    return bootstrap(matrix, lambda m: iqm(m, axis=(1, 2)), reps, seed)
 
-    def per_column(scores: np.ndarray) -> np.ndarray:
-        return np.array([metrics.aggregate_iqm(scores[..., k]) for k in range(scores.shape[-1])])
 
-    np.random.seed(seed)  # rliable draws its bootstrap from numpy's global generator
-    point, interval = rly.get_interval_estimates({"m": matrix}, per_column, reps=reps)
-    return point["m"], interval["m"]
+def _profile_ci(matrix: np.ndarray, taus: np.ndarray, reps: int, seed: int = 0
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Performance profile of a ``(runs, tasks)`` matrix: the fraction of its scores
+    above each ``tau`` (rliable's score distribution), with its 95 % interval."""
+    def above(m: np.ndarray) -> np.ndarray:
+        return (m[..., None] > taus).mean(axis=(1, 2))
+
+    return bootstrap(matrix, above, reps, seed)
 
 
 def aggregate(groups: list[Runs], reps: int = 2000) -> list[dict]:
@@ -137,8 +175,6 @@ def normalised_finals(groups: list[Runs], tasks: list[str]) -> dict[str, np.ndar
 
 
 def _over_tasks(groups: list[Runs], tasks: list[str], reps: int) -> list[dict]:
-    from rliable import library as rly
-
     rows = []
     matrices = normalised_finals(groups, tasks)
     taus = np.linspace(0.0, 1.0, 21)
@@ -148,11 +184,10 @@ def _over_tasks(groups: list[Runs], tasks: list[str], reps: int) -> list[dict]:
         iqm, ci = _iqm_ci(matrix[..., None], reps)
         rows.append(base | {"kind": "final_normalised", "x": 0, "iqm": iqm[0],
                             "ci_low": ci[0, 0], "ci_high": ci[1, 0]})
-        np.random.seed(0)
-        profile, profile_ci = rly.create_performance_profile({variant: matrix}, taus, reps=reps)
+        profile, profile_ci = _profile_ci(matrix, taus, reps)
         rows += [base | {"kind": "profile", "x": float(t), "iqm": p, "ci_low": lo, "ci_high": hi}
-                 for t, p, lo, hi in zip(taus, profile[variant], profile_ci[variant][0],
-                                         profile_ci[variant][1], strict=True)]
+                 for t, p, lo, hi in zip(taus, profile, profile_ci[0], profile_ci[1],
+                                         strict=True)]
     return rows
 
 
