@@ -287,24 +287,34 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    from robovision.checkpoint import CheckpointError
-    from robovision.config import ConfigError
-    from robovision.envs import MJCFError
-    from robovision.lock import RunDirLocked
-    from robovision.loop import NonFiniteLossError
-    from robovision.make import UnknownEnvError
-    from robovision.wrappers.pixels import RenderError
+# Errors a user can fix, printed as one line without a traceback: (module, class). A
+# command that never imported a module cannot raise its error, so ``main`` looks them up
+# only in modules already imported, and a light command (``envs``, ``plot``, the ``sweep``
+# driver) never loads torch for them.
+USER_ERRORS = (("robovision.checkpoint", "CheckpointError"), ("robovision.config", "ConfigError"),
+               ("robovision.envs", "MJCFError"), ("robovision.lock", "RunDirLocked"),
+               ("robovision.loop", "NonFiniteLossError"), ("robovision.make", "UnknownEnvError"),
+               ("robovision.wrappers.pixels", "RenderError"))
 
+
+def is_user_error(exc: BaseException) -> bool:
+    if isinstance(exc, FileNotFoundError | MemoryError):
+        return True
+    return any(isinstance(exc, getattr(sys.modules[module], name))
+               for module, name in USER_ERRORS if module in sys.modules)
+
+
+def main(argv: list[str] | None = None) -> int:
     args = _parse(build_parser(), argv)
     try:
         return args.fn(args)
-    except (ConfigError, UnknownEnvError, CheckpointError, NonFiniteLossError, RunDirLocked,
-            MJCFError, RenderError, FileNotFoundError, MemoryError) as exc:
-        print(f"robovision: error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        if not is_user_error(exc):
+            raise
+        print(f"robovision: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -67,3 +67,27 @@ def test_an_env_worker_builds_its_env_without_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "[]", out
+
+
+def test_commands_that_do_not_train_import_no_torch(tmp_path):
+    """``robovision envs`` and a config error load no torch (they took 3-5 s more when
+    the CLI imported every error class up front); the error is still a one-line message."""
+    code = ("import sys\nfrom robovision.cli import main\n"
+            "codes = [main(['envs', 'dmc/cheetah']), main(['train', 'no_such_preset'])]\n"
+            "print(codes, sorted(m for m in sys.modules if m == 'torch'))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, cwd=tmp_path)
+    assert done.stdout.strip().splitlines()[-1] == "[0, 2] []", done.stdout
+    assert "robovision: error:" in done.stderr and "no_such_preset" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_an_unexpected_error_keeps_its_traceback(monkeypatch):
+    from robovision import cli
+
+    def broken(args):
+        raise ZeroDivisionError("a bug, not a user error")
+
+    monkeypatch.setattr(cli, "cmd_envs", broken)
+    with pytest.raises(ZeroDivisionError):
+        cli.main(["envs"])
