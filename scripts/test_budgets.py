@@ -7,6 +7,9 @@ a test's budget should sit above that step, with margin, and its seed among thos
 
     python scripts/test_budgets.py pendulum_sac --seeds 0 1 2 3 --every 500
 
+``--set KEY=VALUE ...`` adds overrides, to read the curves of a cheaper configuration
+(a smaller batch, say) before a test adopts it.
+
 Steps are agent steps (the tests' unit); with ``env.num_envs=2`` each agent step
 collects two env steps.
 """
@@ -33,18 +36,23 @@ class Case:
     metric: str = "eval/return_mean"
 
 
+SMALL = ("agent.hidden=[128,128]", "train.batch_size=128")
+"""The smaller networks and batches of the SAC and DDPG pendulum tests."""
+
 CASES = {
-    "pendulum_sac": Case("pendulum_sac", 4500, -400.0, ("env.num_envs=1",)),
+    "pendulum_sac": Case("pendulum_sac", 4500, -400.0, ("env.num_envs=1", *SMALL)),
     "pendulum_td3": Case("pendulum_td3", 7000, -400.0, ("env.num_envs=1",)),
-    "pendulum_ddpg": Case("pendulum_ddpg", 5500, -400.0, ("env.num_envs=2",)),
+    "pendulum_ddpg": Case("pendulum_ddpg", 7000, -400.0, ("env.num_envs=2", *SMALL)),
     "inverted_pendulum_ppo": Case("inverted_pendulum_ppo", 40960, 500.0),
     "point_reach_pixels_sac": Case("point_reach_pixels_sac", 1000, -10.0),
     "box_localization_ppo": Case("box_localization_ppo", 24576, 1.0),
     "landmark2d_ppo": Case("landmark2d_ppo", 20480, 8.0, ("env.options.num_images=200",)),
-    "landmark2d_td3": Case("landmark2d_td3", 3000, 8.0, ("env.options.num_images=200",)),
+    "landmark2d_td3": Case("landmark2d_td3", 3000, 8.0, ("env.options.num_images=200",
+                                                          "train.batch_size=64")),
     # its test scores all 100 held-out images; the curve samples them (--episodes)
     "box_localization_sac": Case("box_localization_sac", 4000, 0.3,
-                                 ("env.eval_options.split=test",), "eval/success_rate"),
+                                 ("env.eval_options.split=test", "train.batch_size=32"),
+                                 "eval/success_rate"),
 }
 
 
@@ -80,10 +88,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--every", type=int, default=500, help="agent steps between evaluations")
     parser.add_argument("--episodes", type=int, default=10, help="episodes per evaluation")
     parser.add_argument("--steps", type=int, help="train this long instead of the test's budget")
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="overrides on top of the test's")
     args = parser.parse_args(argv)
     case = budget = CASES[args.case]
     if args.steps:
         case = replace(case, steps=args.steps)
+    if args.set:
+        case = replace(case, overrides=(*case.overrides, *args.set))
     curves = {}
     for seed in args.seeds:
         started = time.perf_counter()

@@ -31,18 +31,25 @@ def test_every_case_names_a_preset_that_loads():
         assert cfg.algo and case.steps > 0, name
 
 
-def test_every_case_carries_the_budget_its_test_trains_for():
+def test_every_case_carries_the_budget_and_overrides_its_test_trains_with():
     """A case whose budget drifted from its test's would print a stale "test budget
-    today" and train the wrong length by default."""
+    today" and train the wrong length by default; one without the test's overrides (a
+    smaller network, say) would draw the curves of another configuration."""
     tests = Path(__file__).resolve().parent
-    blocks = [block for path in sorted(tests.glob("test_*.py")) if path.name != Path(__file__).name
+    blocks = [(path, block) for path in sorted(tests.glob("test_*.py"))
+              if path.name != Path(__file__).name
               for block in re.split(r"\n(?=@pytest|def )", path.read_text())]
     for name, case in test_budgets.CASES.items():
         as_parameter = re.compile(rf'"{case.preset}",\s*{case.steps}\b')
         as_override = re.compile(rf"total_steps={case.steps}\b")
-        assert any(as_parameter.search(block) or (f'"{case.preset}"' in block
-                                                  and as_override.search(block))
-                   for block in blocks), f"{name}: no test trains {case.preset} {case.steps} steps"
+        files = {path for path, block in blocks
+                 if as_parameter.search(block) or (f'"{case.preset}"' in block
+                                                   and as_override.search(block))}
+        assert files, f"{name}: no test trains {case.preset} {case.steps} steps"
+        for override in case.overrides:
+            if not override.startswith("env.num_envs="):  # a parameter of the pendulum test
+                assert any(f'"{override}"' in path.read_text() for path in files), \
+                    f"{name}: its test does not set {override}"
 
 
 def test_a_shorter_run_keeps_the_case_but_its_budget(monkeypatch, capsys):
@@ -60,3 +67,16 @@ def test_a_shorter_run_keeps_the_case_but_its_budget(monkeypatch, capsys):
     assert budget != 900 and f"test budget today: {budget})" in out  # not the short run's
     with pytest.raises(SystemExit):
         test_budgets.main(["no_such_case"])
+
+
+def test_extra_overrides_go_on_top_of_the_case(monkeypatch, capsys):
+    seen = []
+
+    def fake_curve(case, seed, every, episodes, run_dir):
+        seen.append(case.overrides)
+        return [every], [case.threshold]
+    monkeypatch.setattr(test_budgets, "curve", fake_curve)
+    test_budgets.main(["landmark2d_td3", "--seeds", "0", "--set", "train.batch_size=32",
+                       "agent.gamma=0.9"])
+    base = test_budgets.CASES["landmark2d_td3"].overrides
+    assert seen == [(*base, "train.batch_size=32", "agent.gamma=0.9")]
