@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,7 +91,7 @@ BLOCK = 4_000_000
 """Most values one block of bootstrap resamples holds (32 MB of float64)."""
 
 
-def iqm(scores: np.ndarray, axis: tuple[int, ...] | int) -> np.ndarray:
+def interquartile_mean(scores: np.ndarray, axis: tuple[int, ...] | int) -> np.ndarray:
     """Interquartile mean over ``axis``: the mean of the middle half of the values once
     ``int(n / 4)`` are cut from each end (``scipy.stats.trim_mean(.., 0.25)``, rliable's
     ``aggregate_iqm``)."""
@@ -101,8 +102,8 @@ def iqm(scores: np.ndarray, axis: tuple[int, ...] | int) -> np.ndarray:
     return np.sort(flat, axis=0)[cut:flat.shape[0] - cut].mean(axis=0)
 
 
-def bootstrap(matrix: np.ndarray, statistic, reps: int, seed: int = 0
-              ) -> tuple[np.ndarray, np.ndarray]:
+def bootstrap(matrix: np.ndarray, statistic: Callable[[np.ndarray], np.ndarray], reps: int,
+              seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """``statistic`` of ``matrix`` (runs, tasks, ...) and its stratified bootstrap 95 %
     percentile interval ``(point[k], ci[2, k])`` (Agarwal et al., 2021; rliable's
     ``get_interval_estimates``): each resample draws runs with replacement separately
@@ -124,7 +125,7 @@ def bootstrap(matrix: np.ndarray, statistic, reps: int, seed: int = 0
 def _iqm_ci(matrix: np.ndarray, reps: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """IQM over runs (axis 0) and tasks (axis 1) for each column of axis 2, with its
     stratified bootstrap 95 % interval: ``(iqm[k], ci[2, k])``."""
-    return bootstrap(matrix, lambda m: iqm(m, axis=(1, 2)), reps, seed)
+    return bootstrap(matrix, lambda m: interquartile_mean(m, axis=(1, 2)), reps, seed)
 
 
 def _profile_ci(matrix: np.ndarray, taus: np.ndarray, reps: int, seed: int = 0
