@@ -248,6 +248,25 @@ def test_the_bootstrap_resamples_runs_within_each_task():
     assert point.tolist() == [50.0] and ci.tolist() == [[50.0], [50.0]]
 
 
+def test_the_interval_is_the_central_95_percent_of_the_resampled_statistic():
+    """A statistic that numbers the resamples 0, 1, ... in the order drawn: the interval
+    is then exactly the 2.5th and 97.5th percentiles of 0..1999."""
+    drawn = iter(range(10_000))
+
+    def numbered(m):
+        return np.array([[next(drawn)] for _ in range(len(m))], dtype=float)
+
+    point, ci = agg.bootstrap(np.zeros((5, 1)), numbered, reps=2000)
+    assert point.tolist() == [0.0]  # the point estimate comes first
+    assert ci[:, 0].tolist() == pytest.approx([np.percentile(np.arange(1, 2001), 2.5),
+                                               np.percentile(np.arange(1, 2001), 97.5)])
+
+
+def test_a_profile_counts_the_scores_strictly_above_each_threshold():
+    profile, _ = agg._profile_ci(np.array([[0.0, 0.5, 1.0]]), np.array([0.0, 0.5, 1.0]), reps=10)
+    assert profile.tolist() == pytest.approx([2 / 3, 1 / 3, 0.0])
+
+
 def test_intervals_agree_with_rliable_and_do_not_depend_on_the_block_size(monkeypatch):
     """The vectorised bootstrap against rliable's (arch's percentile bootstrap, one
     statistic call per resample): the same point estimates, and intervals that differ by
