@@ -6,6 +6,7 @@ reset, which is left out of the timing).
     python scripts/bench_manipulation.py --tasks robotics/FetchPickAndPlace-v4 metaworld/reach-v3
     python scripts/bench_manipulation.py --resets 20 --repeats 3 --tasks reach_site
     python scripts/bench_manipulation.py --seeded-resets 10 --tasks reach_site reach_duplo
+    python scripts/bench_manipulation.py --substeps 300 --repeats 3
 
 ``--resets N``: ms per reset (plus one step) with dm_control's per-episode rebuild of the
 physics forced on against robovision's default (skipped where the task edits no part of
@@ -14,6 +15,10 @@ its model between episodes), alternating in one process, state and 84x84 fast pi
 ``--seeded-resets N``: ms per ``reset(seed=i)`` from state, building the env anew from
 the seed (what robovision did before 2026-11-25) against reseeding its random state in
 place (what it does now), alternating in one env, N of each.
+
+``--substeps N``: control steps/s from state, N random steps, with a control step's 20
+physics substeps in one ``physics.step`` call (robovision's default since 2026-11-26)
+against composer's substep-by-substep loop, alternating, ``--repeats`` times each.
 """
 
 from __future__ import annotations
@@ -32,11 +37,11 @@ def spec_of(task: str) -> str:
     return task if "/" in task else f"manip/{task}"
 
 
-def steps_per_second(task: str, obs: str, fast: bool, steps: int) -> float:
+def steps_per_second(task: str, obs: str, fast: bool, steps: int, **options) -> float:
     from robovision import make_env
 
     pixel = {"image_size": 84, "frame_stack": 1, "fast_render": fast} if obs != "state" else {}
-    env = make_env(spec_of(task), obs=obs, action_repeat=1, **pixel)
+    env = make_env(spec_of(task), obs=obs, action_repeat=1, **pixel, **options)
     env.reset(seed=0)
     env.step(env.action_space.sample())  # render context and caches outside the timing
     start = time.perf_counter()
@@ -113,6 +118,23 @@ def compare_seeded_resets(tasks: list[str], resets: int) -> None:
         print(f"| {task} | {cells[0]} | {cells[1]} | {ratio:.2f} |", flush=True)
 
 
+def compare_substeps(tasks: list[str], steps: int, repeats: int) -> None:
+    print(f"control steps/s from state, {steps} random steps, {repeats} alternating repeats "
+          "(median, range)")
+    print("| task | composer's substep loop | one physics.step call | speed-up |")
+    print("|---|---|---|---|")
+    for task in tasks:
+        rates: dict[bool, list[float]] = {False: [], True: []}
+        for _ in range(repeats):
+            for batched in (False, True):
+                rates[batched].append(steps_per_second(task, "state", True, steps,
+                                                       batch_substeps=batched))
+        cells = [f"{statistics.median(v):.0f} ({min(v):.0f}-{max(v):.0f})"
+                 for v in rates.values()]
+        ratio = statistics.median(rates[True]) / statistics.median(rates[False])
+        print(f"| {task} | {cells[0]} | {cells[1]} | {ratio:.2f}x |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -121,9 +143,13 @@ def main() -> None:
     parser.add_argument("--resets", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seeded-resets", type=int, default=0)
+    parser.add_argument("--substeps", type=int, default=0)
     args = parser.parse_args()
     from robovision.envs.manipulation import TASKS
 
+    if args.substeps:
+        compare_substeps(args.tasks or list(TASKS), args.substeps, args.repeats)
+        return
     if args.seeded_resets:
         compare_seeded_resets(args.tasks or list(TASKS), args.seeded_resets)
         return

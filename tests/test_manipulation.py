@@ -182,25 +182,59 @@ def test_batched_substeps_step_the_physics_bitwise_as_composer_does(task):
     composer's loop; episodes of 1 s put resets in between."""
     batched, stock = (make_env(f"manip/{task}", obs="state", time_limit=1.0,
                                batch_substeps=flag) for flag in (True, False))
-    assert type(batched.unwrapped._env).__name__ == "BatchedSubsteps"
-    _assert_same_traces(_physics_trace(batched, 4, 60), _physics_trace(stock, 4, 60))
+    substeps = []
+    batched_trace = _physics_trace(_counting_substeps(batched, substeps), 4, 60)
+    _assert_same_traces(batched_trace, _physics_trace(stock, 4, 60))
+    assert substeps == []  # the batched path ran, not composer's loop
 
 
-def test_a_substep_hook_or_a_mid_step_observation_takes_composers_loop():
+def _counting_substeps(env, calls: list):
+    """``env``, its composer env (and any it is rebuilt into) logging composer's
+    per-substep calls into ``calls``."""
+    environment = type(env.unwrapped._env)
+    original = environment._substep
+
+    def counted(self, action):
+        calls.append(1)
+        return original(self, action)
+
+    env.unwrapped._env.__class__ = type("Counted", (environment,), {"_substep": counted})
+    return env
+
+
+@pytest.mark.parametrize("needs", ["a substep hook", "a mid-step observation"])
+def test_what_needs_the_substeps_takes_composers_loop(needs):
     """A hook between substeps must run at every substep, and an observable read every
     7 substeps must see the physics there: the batched env falls back to composer's
-    loop for both, and still matches it bit for bit."""
-    calls = []
-    envs = {}
+    loop for either, and matches it bit for bit."""
+    hooked, substeps, traces = [], [], {}
     for flag in (True, False):
         env = make_env("manip/reach_site", obs="state", batch_substeps=flag)
         composer_env = env.unwrapped._env
-        composer_env.task.observables["jaco_arm/joints_pos"].update_interval = 7
-        composer_env.add_extra_hook("before_substep", lambda *args: calls.append(1))
-        envs[flag] = env
-    traces = {flag: _physics_trace(env, 2, 5) for flag, env in envs.items()}
-    assert len(calls) == 2 * 5 * 20  # every substep of both envs
+        if needs == "a substep hook":
+            composer_env.add_extra_hook("before_substep", lambda *args: hooked.append(1))
+        else:
+            composer_env.task.observables["jaco_arm/joints_pos"].update_interval = 7
+        traces[flag] = _physics_trace(_counting_substeps(env, substeps), 2, 5)
+    assert len(substeps) == 2 * 5 * 20  # every substep of both envs went through composer
+    assert len(hooked) == (len(substeps) if needs == "a substep hook" else 0)
     _assert_same_traces(traces[True], traces[False])
+
+
+def test_a_step_after_the_last_starts_a_new_episode_as_composer_does():
+    """Stepping a composer env past its episode's end resets it (the gym env resets
+    itself, but the composer env keeps composer's contract)."""
+    firsts = []
+    for flag in (True, False):
+        env = make_env("manip/reach_site", obs="state", time_limit=0.08, batch_substeps=flag)
+        env.reset(seed=0)
+        composer_env = env.unwrapped._env
+        zero = np.zeros(env.action_space.shape)
+        kinds = [composer_env.step(zero).step_type for _ in range(3)]
+        assert [k.name for k in kinds] == ["MID", "LAST", "FIRST"]
+        firsts.append(composer_env.step(zero).observation)
+    for a, b in zip(firsts[0].values(), firsts[1].values(), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("task", ["reach_site", "reach_duplo",
