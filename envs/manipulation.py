@@ -129,54 +129,37 @@ def batched_substeps_environment() -> type:
     observations are read at the control step's end, so the substeps can run in one
     call: the trajectories are bitwise the same (tests/test_manipulation.py). A task
     with a substep hook, or an observable scheduled within the step (an
-    ``update_interval`` or ``delay`` of its own), takes composer's loop. One difference:
-    a state that diverges mid-step is reported at the step's end rather than at that
-    substep; the episode ends there either way.
+    ``update_interval`` or ``delay`` of its own), takes composer's loop, and so does an
+    env that reports a diverging physics state instead of raising. A state that diverges
+    mid-step raises ``PhysicsError`` at the step's end rather than at that substep.
     """
     import dm_env
-    from absl import logging
     from dm_control import composer
-    from dm_control.rl import control
 
     class BatchedSubsteps(composer.Environment):
         def step(self, action):
-            if self._reset_next_step or _substeps_have_hooks(self):
+            if (self._reset_next_step or _substeps_have_hooks(self)
+                    or not self._raise_exception_on_physics_error):
                 return super().step(action)
             updater, n = self._observation_updater, self._n_sub_steps
             self._hooks.before_step(self._physics_proxy, action, self._random_state)
             updater.prepare_for_next_control_step()
-            try:
-                if _observed_before(updater, updater._step_counter + n):
-                    for i in range(n):
-                        self._substep(action)
-                        if i < n - 1:
-                            updater.update()
-                else:
-                    self._physics.step(n)
-                    updater._step_counter += n - 1  # the updates between had nothing due
-                divergent = False
-            except control.PhysicsError as exc:
-                if self._raise_exception_on_physics_error:
-                    raise
-                logging.warning(exc)  # as composer does
-                divergent = True
+            if _observed_before(updater, updater._step_counter + n):
+                for i in range(n):
+                    self._substep(action)
+                    if i < n - 1:
+                        updater.update()
+            else:
+                self._physics.step(n)  # a diverging state raises PhysicsError here
+                updater._step_counter += n - 1  # the updates between had nothing due
             self._hooks.after_step(self._physics_proxy, self._random_state)
             updater.update()
-            return self._time_step(divergent, dm_env)
-
-        def _time_step(self, divergent: bool, dm_env: Any):
-            """The end of composer's ``step``: reward, discount and the episode's end."""
             physics, task = self._physics_proxy, self._task
-            if divergent:
-                reward, discount, last = 0.0, 0.0, True
-            else:
-                reward, discount = task.get_reward(physics), task.get_discount(physics)
-                last = (task.should_terminate_episode(physics)
-                        or self._physics.time() >= self._time_limit)
-            self._reset_next_step = last
-            kind = dm_env.StepType.LAST if last else dm_env.StepType.MID
-            return dm_env.TimeStep(kind, reward, discount,
-                                   self._observation_updater.get_observation())
+            reward, discount = task.get_reward(physics), task.get_discount(physics)
+            self._reset_next_step = (task.should_terminate_episode(physics)
+                                     or self._physics.time() >= self._time_limit)
+            kind = dm_env.StepType.LAST if self._reset_next_step else dm_env.StepType.MID
+            return dm_env.TimeStep(kind, reward, discount, updater.get_observation())
 
     return BatchedSubsteps
 

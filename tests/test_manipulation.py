@@ -221,6 +221,17 @@ def test_what_needs_the_substeps_takes_composers_loop(needs):
     _assert_same_traces(traces[True], traces[False])
 
 
+def test_a_diverging_state_raises_as_composer_does():
+    from dm_control.rl.control import PhysicsError
+
+    for flag in (True, False):
+        env = make_env("manip/reach_site", obs="state", batch_substeps=flag)
+        env.reset(seed=0)
+        env.unwrapped.physics.data.qvel[:] = np.nan
+        with pytest.raises(PhysicsError):
+            env.step(np.zeros(env.action_space.shape, np.float32))
+
+
 def test_a_step_after_the_last_starts_a_new_episode_as_composer_does():
     """Stepping a composer env past its episode's end resets it (the gym env resets
     itself, but the composer env keeps composer's contract)."""
