@@ -234,13 +234,19 @@ def test_a_diverging_state_raises_as_composer_does():
 
 def test_a_step_after_the_last_starts_a_new_episode_as_composer_does():
     """Stepping a composer env past its episode's end resets it (the gym env resets
-    itself, but the composer env keeps composer's contract)."""
+    itself, but the composer env keeps composer's contract). The time limit is the
+    physics clock after two control steps exactly, so the episode ends as it reaches it."""
+    probe = make_env("manip/reach_site", obs="state")
+    probe.reset(seed=0)
+    zero = np.zeros(probe.action_space.shape)
+    probe.step(zero)
+    probe.step(zero)
+    limit = probe.unwrapped.physics.time()  # 40 physics steps of 2 ms, summed in floats
     firsts = []
     for flag in (True, False):
-        env = make_env("manip/reach_site", obs="state", time_limit=0.08, batch_substeps=flag)
+        env = make_env("manip/reach_site", obs="state", time_limit=limit, batch_substeps=flag)
         env.reset(seed=0)
         composer_env = env.unwrapped._env
-        zero = np.zeros(env.action_space.shape)
         kinds = [composer_env.step(zero).step_type for _ in range(3)]
         assert [k.name for k in kinds] == ["MID", "LAST", "FIRST"]
         firsts.append(composer_env.step(zero).observation)
