@@ -27,6 +27,9 @@ import argparse
 import os
 import statistics
 import time
+from collections.abc import Callable
+from functools import partial
+from typing import Any
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
@@ -77,6 +80,22 @@ def reset_ms(task: str, obs: str, rebuild: bool, resets: int) -> float:
     return elapsed / resets * 1e3
 
 
+def alternating(measure: Callable[[Any], float], sides: tuple, repeats: int
+                ) -> dict[Any, list[float]]:
+    """``measure(side)`` for each side in turn, ``repeats`` rounds: the samples per side."""
+    samples: dict[Any, list[float]] = {side: [] for side in sides}
+    for _ in range(repeats):
+        for side in sides:
+            samples[side].append(measure(side))
+    return samples
+
+
+def median_range(values: list[float], digits: int = 0) -> str:
+    """``median (min-max)``, as the tables print a side's samples."""
+    return (f"{statistics.median(values):.{digits}f} "
+            f"({min(values):.{digits}f}-{max(values):.{digits}f})")
+
+
 def compare_resets(tasks: list[str], resets: int, repeats: int) -> None:
     print(f"ms per reset + one step, {resets} resets, {repeats} alternating repeats (median, "
           "range)")
@@ -84,12 +103,9 @@ def compare_resets(tasks: list[str], resets: int, repeats: int) -> None:
     print("|---|---|---|---|---|")
     for task in tasks:
         for obs in ("state", "pixels"):
-            times: dict[bool, list[float]] = {True: [], False: []}
-            for _ in range(repeats):
-                for rebuild in (True, False):
-                    times[rebuild].append(reset_ms(task, obs, rebuild, resets))
-            cells = [f"{statistics.median(v):.1f} ({min(v):.1f}-{max(v):.1f})"
-                     for v in (times[True], times[False])]
+            times = alternating(partial(reset_ms, task, obs, resets=resets), (True, False),
+                                repeats)
+            cells = [median_range(times[True], 1), median_range(times[False], 1)]
             ratio = statistics.median(times[False]) / statistics.median(times[True])
             print(f"| {task} | {obs} | {cells[0]} | {cells[1]} | {ratio:.2f} |", flush=True)
 
@@ -113,7 +129,7 @@ def compare_seeded_resets(tasks: list[str], resets: int) -> None:
             env.reset(seed=seed)
             times["in place"].append((time.perf_counter() - start) * 1e3)
         env.close()
-        cells = [f"{statistics.median(v):.0f} ({min(v):.0f}-{max(v):.0f})" for v in times.values()]
+        cells = [median_range(v) for v in times.values()]
         ratio = statistics.median(times["in place"]) / statistics.median(times["rebuild"])
         print(f"| {task} | {cells[0]} | {cells[1]} | {ratio:.2f} |", flush=True)
 
@@ -124,13 +140,9 @@ def compare_substeps(tasks: list[str], steps: int, repeats: int) -> None:
     print("| task | composer's substep loop | one physics.step call | speed-up |")
     print("|---|---|---|---|")
     for task in tasks:
-        rates: dict[bool, list[float]] = {False: [], True: []}
-        for _ in range(repeats):
-            for batched in (False, True):
-                rates[batched].append(steps_per_second(task, "state", True, steps,
-                                                       batch_substeps=batched))
-        cells = [f"{statistics.median(v):.0f} ({min(v):.0f}-{max(v):.0f})"
-                 for v in rates.values()]
+        rates = alternating(lambda batched, task=task: steps_per_second(
+            task, "state", True, steps, batch_substeps=batched), (False, True), repeats)
+        cells = [median_range(v) for v in rates.values()]
         ratio = statistics.median(rates[True]) / statistics.median(rates[False])
         print(f"| {task} | {cells[0]} | {cells[1]} | {ratio:.2f}x |", flush=True)
 
