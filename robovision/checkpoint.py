@@ -60,4 +60,8 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
             "corrupt or not a robovision checkpoint; it was left untouched.") from exc
     if not isinstance(state, dict) or "format_version" not in state:
         raise CheckpointError(f"{path} is not a robovision checkpoint (no format_version)")
+    if state["format_version"] > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format {state['format_version']}, newer than this "
+            f"robovision reads ({FORMAT_VERSION}); upgrade robovision to load it.")
     return state

@@ -1,12 +1,17 @@
 """Checkpoint files: atomic, weights-only, clear errors."""
 
-import os
 import pickle
+from pathlib import Path
 
 import pytest
 import torch
 
-from robovision.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from robovision.checkpoint import (
+    FORMAT_VERSION,
+    CheckpointError,
+    load_checkpoint,
+    save_checkpoint,
+)
 
 
 def test_round_trip(tmp_path):
@@ -32,16 +37,45 @@ def test_corrupt_checkpoint_is_reported_and_left_alone(tmp_path):
 
 
 class Exploit:
+    """Unpickling it creates the file ``marker``: proof that loading ran code."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
     def __reduce__(self):
-        return (os.system, ("echo pwned",))
+        return (Path.touch, (Path(self.marker),))
 
 
-def test_pickled_objects_are_refused(tmp_path):
-    path = tmp_path / "evil.pt"
-    with path.open("wb") as f:
-        pickle.dump({"format_version": 1, "x": Exploit()}, f)
-    with pytest.raises(CheckpointError):
-        load_checkpoint(path)
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+def test_pickled_objects_are_refused_without_running_them(tmp_path):
+    marker = tmp_path / "pwned"
+    for path, write in ((tmp_path / "evil.pt", torch.save), (tmp_path / "evil.pkl", pickle.dump)):
+        with path.open("wb") as f:
+            write({"format_version": 1, "x": Exploit(marker)}, f)
+        with pytest.raises(CheckpointError):
+            load_checkpoint(path)
+        assert not marker.exists(), f"loading {path.name} ran the pickled code"
+
+
+def test_a_dict_without_format_version_is_not_a_checkpoint(tmp_path):
+    torch.save({"step": 3}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not a robovision checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")
+
+
+def test_a_checkpoint_from_a_newer_format_names_both_versions(tmp_path):
+    torch.save({"format_version": FORMAT_VERSION + 1}, tmp_path / "new.pt")
+    with pytest.raises(CheckpointError, match=rf"format {FORMAT_VERSION + 1}.*reads "
+                                              rf"\({FORMAT_VERSION}\)"):
+        load_checkpoint(tmp_path / "new.pt")
+    torch.save({"format_version": FORMAT_VERSION, "n": 1}, tmp_path / "same.pt")
+    assert load_checkpoint(tmp_path / "same.pt")["n"] == 1
+
+
+def test_missing_folders_are_created(tmp_path):
+    path = tmp_path / "run" / "checkpoints" / "latest.pt"
+    save_checkpoint({"n": 2}, path)
+    assert load_checkpoint(path)["n"] == 2
 
 
 def test_failed_write_keeps_previous_checkpoint(tmp_path):
