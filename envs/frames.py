@@ -83,8 +83,8 @@ class VideoFrames:
 
 def frame_source(ref: Any) -> Any:
     """A frame source from a callable or a string (see the module docstring)."""
-    if ref is None or ref == "" or callable(ref):
-        return ref or None
+    if ref is None or ref == "":
+        return None
     if isinstance(ref, str) and ref.startswith("folder:"):
         return ImageFolder(ref[len("folder:"):])
     if isinstance(ref, str) and ref.startswith("video:"):

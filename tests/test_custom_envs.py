@@ -290,19 +290,43 @@ def test_a_folder_of_images_as_frame_source(tmp_path):
     from robovision.envs.frames import ImageFolder
 
     for i in range(3):
-        cv2.imwrite(str(tmp_path / f"{i}.png"), np.full((20, 30, 3), 50 * (i + 1), np.uint8))
+        bgr = np.full((20, 30, 3), 50 * (i + 1), np.uint8)
+        bgr[..., 0] = 7  # OpenCV files are BGR: blue is the first channel on disk
+        cv2.imwrite(str(tmp_path / f"{i}.png"), bgr)
     (tmp_path / "notes.txt").write_text("not an image")
     folder = ImageFolder(tmp_path)
     assert len(folder) == 3
+    assert int(folder()[..., 1].mean()) == 50  # the first image before any reset
+    folder.reset(seed=4)  # a seed picks the image it starts at, modulo the count
+    assert int(folder()[..., 1].mean()) == 100 and int(folder()[..., 1].mean()) == 150
+    folder.reset()
+    assert int(folder()[..., 1].mean()) == 50
     env = make_env("robovision/PointReach-v0", obs="pixels", image_size=16, frame_stack=1,
                    frames=f"folder:{tmp_path}")
     first, _ = env.reset(seed=0)
     seen = [first] + [env.step(env.action_space.sample())[0] for _ in range(3)]
-    assert [int(o.mean()) for o in seen] == [50, 100, 150, 50]  # in order, looping
+    assert [int(o[0].mean()) for o in seen] == [50, 100, 150, 50]  # in order, looping
+    assert {int(o[2].mean()) for o in seen} == {7}  # RGB: blue is the last channel
     assert np.array_equal(env.reset(seed=0)[0], first)  # a reset restarts the source
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="no images"):
         ImageFolder(tmp_path / "empty")
+
+
+def test_a_python_callable_as_frame_source_follows_the_env():
+    def frame(env):  # the point's x position as the red level
+        image = np.zeros((24, 24, 3), np.uint8)
+        image[..., 0] = int(127 * (env.position[0] + 1))
+        return image
+
+    env = make_env("robovision/PointReach-v0", obs="pixels", image_size=12, frame_stack=1,
+                   frames=frame)
+    obs, _ = env.reset(seed=3)
+    for _ in range(3):
+        x = env.unwrapped.position[0]
+        assert obs.shape == (3, 12, 12) and int(obs[0, 0, 0]) == int(127 * (x + 1))
+        assert obs[1:].max() == 0
+        obs = env.step(np.array([0.5, 0.0], np.float32))[0]
 
 
 def test_a_video_file_as_frame_source(tmp_path):
@@ -318,6 +342,8 @@ def test_a_video_file_as_frame_source(tmp_path):
     video = VideoFrames(str(path))
     levels = [int(video().mean()) for _ in range(4)]
     assert [abs(a - b) < 8 for a, b in zip(levels, [40, 120, 200, 40], strict=True)] == [True] * 4
+    video.reset()  # back to the first frame
+    assert abs(int(video().mean()) - 40) < 8
     with pytest.raises(FileNotFoundError, match="cannot open video source"):
         VideoFrames(str(tmp_path / "none.avi"))
 

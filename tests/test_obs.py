@@ -34,5 +34,6 @@ def test_map_stack_and_index_work_leaf_by_leaf():
     assert summed["y"].tolist() == [1, 11, 21]
     stacked = obs_tree.stack([a, a])
     assert stacked["x"].shape == (2, 3)
+    assert obs_tree.stack([a])["y"].shape == (1, 3)
     assert obs_tree.index(stacked, 1)["y"].tolist() == [0, 10, 20]
     assert obs_tree.from_leaves({None: 5}) == 5 and obs_tree.leaf_spaces(STATE) == {None: STATE}

@@ -157,6 +157,11 @@ def test_per_task_action_repeat_defaults():
 def test_unknown_camera_lists_cameras():
     with pytest.raises(ValueError, match=r"cameras: \['side', 'back'\]"):
         make_env("dmc/cheetah-run", obs="pixels", camera="top")
+    for index in (-2, 2, "-2"):  # -1 (the free camera) to 1 exist
+        with pytest.raises(ValueError, match=r"camera -?2 out of range.*\['side', 'back'\]"):
+            make_env("dmc/cheetah-run", obs="pixels", camera=index)
+    for index in (-1, 1, "1", "back"):
+        make_env("dmc/cheetah-run", obs="pixels", image_size=16, camera=index).close()
 
 
 class StateOnlyEnv(gym.Env):
@@ -403,6 +408,26 @@ def test_persistent_dm_control_camera_renders_the_frames_physics_render_does(fas
     assert pixels._dmc_cameras[0] is camera
     env.close()
     assert not pixels._dmc_cameras
+
+
+def _model(env):
+    base = env.unwrapped
+    return base.physics.model if hasattr(base, "physics") else base.model
+
+
+@pytest.mark.parametrize("spec", ["dmc/cheetah-run", "HalfCheetah-v5"])
+def test_fast_render_turns_shadows_and_multisampling_off_and_changes_the_frame(spec):
+    frames = {}
+    for fast in (False, True):
+        env = make_env(spec, obs="pixels", image_size=48, frame_stack=1, action_repeat=1,
+                       fast_render=fast)
+        model = _model(env)
+        assert bool(model.light_castshadow.any()) is not fast
+        assert (model.vis.quality.offsamples == 0) is fast
+        frames[fast] = env.reset(seed=3)[0]
+        env.close()
+    assert frames[True].shape == frames[False].shape
+    assert not np.array_equal(frames[True], frames[False])  # no shadow, no anti-aliasing
 
 
 def test_several_dm_control_cameras_stack_along_channels():

@@ -84,15 +84,19 @@ def use_model_camera(env: Any, camera: int | str, where: str) -> None:
         env.model, env.data, width=env.width, height=env.height, camera_id=index)
 
 
-def apply_fast_render(env: gym.Env) -> bool:
-    """Shadows and multisampling off (set before the render context exists).
-    Returns whether the env is MuJoCo-based and was changed."""
+def apply_fast_render(env: gym.Env) -> None:
+    """Shadows and multisampling off (set before the render context exists); nothing to
+    do for an env that is not MuJoCo-based."""
     model = _mujoco_model(env)
-    if model is None:
-        return False
+    if model is not None:
+        fast_render_model(model)
+
+
+def fast_render_model(model: Any) -> None:
+    """Shadows and multisampling off in a MuJoCo model (dm_control's wrapper or
+    ``mujoco.MjModel``)."""
     model.light_castshadow[:] = 0
     model.vis.quality.offsamples = 0
-    return True
 
 
 def is_frame_space(space: spaces.Space) -> bool:
@@ -277,8 +281,7 @@ class PixelObservation(gym.ObservationWrapper):
         if self._dmc_camera_physics is not physics:
             self._free_camera()  # a task that rebuilt its physics gets new cameras
             if self._fast_render:  # and its new model the fast settings, before any context
-                physics.model.light_castshadow[:] = 0
-                physics.model.vis.quality.offsamples = 0
+                fast_render_model(physics.model)
             self._dmc_camera_physics = physics
         if camera_id not in self._dmc_cameras:
             from dm_control.mujoco.engine import Camera
