@@ -112,10 +112,13 @@ def seed_everything(seed: int) -> None:
 
 
 def rng_state() -> dict[str, Any]:
-    np_state = np.random.get_state()
-    state = {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]),
-             "numpy_keys": torch.from_numpy(np_state[1].astype(np.int64)),
-             "numpy_pos": int(np_state[2])}
+    """Every RNG a run draws from (torch, CUDA, numpy's and Python's global ones), with
+    the Gaussian each of numpy and Python may hold back for its next normal draw."""
+    _, keys, pos, has_gauss, cached_gaussian = np.random.get_state()
+    _, python, python_gauss = random.getstate()
+    state = {"torch": torch.get_rng_state(), "python": list(python), "python_gauss": python_gauss,
+             "numpy_keys": torch.from_numpy(keys.astype(np.int64)), "numpy_pos": int(pos),
+             "numpy_gauss": [int(has_gauss), float(cached_gaussian)]}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -125,9 +128,10 @@ def set_rng_state(state: dict[str, Any]) -> None:
     """Restore :func:`rng_state`. RNG states are CPU byte tensors whatever device the run
     trains on (torch and CUDA both require that), so any tensor is brought back first."""
     torch.set_rng_state(state["torch"].cpu())
-    random.setstate((3, tuple(state["python"]), None))
+    random.setstate((3, tuple(state["python"]), state.get("python_gauss")))
+    has_gauss, cached_gaussian = state.get("numpy_gauss", (0, 0.0))  # older checkpoints
     np.random.set_state(("MT19937", state["numpy_keys"].cpu().numpy().astype(np.uint32),
-                         state["numpy_pos"], 0, 0.0))
+                         state["numpy_pos"], has_gauss, cached_gaussian))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 

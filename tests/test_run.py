@@ -252,3 +252,82 @@ def test_resume_reads_the_checkpoint_onto_the_cpu_and_places_each_part(tmp_path,
         assert run.counters.step == 300
     finally:
         run.close()
+
+
+def _draws() -> tuple:
+    """One draw from every global RNG a run uses, normal draws included (numpy and Python
+    each keep the second Gaussian of a pair for the next call)."""
+    import random
+
+    return (torch.rand(2).tolist(), torch.randn(1).tolist(), np.random.rand(2).tolist(),
+            np.random.standard_normal(), random.random(), random.gauss(0, 1))
+
+
+def test_rng_state_round_trips_every_global_rng_mid_gaussian_pair():
+    import random
+
+    from robovision.loop import rng_state, seed_everything, set_rng_state
+
+    seed_everything(11)
+    np.random.standard_normal()  # an odd number of normal draws: each holds one back
+    random.gauss(0, 1)
+    saved = rng_state()
+    expected = _draws()
+    _draws()
+    set_rng_state(saved)
+    assert _draws() == expected
+
+
+def test_rng_state_from_a_gpu_run_restores_on_a_machine_without_one():
+    from robovision.loop import rng_state, seed_everything, set_rng_state
+
+    seed_everything(5)
+    saved = rng_state()
+    expected = _draws()
+    # a checkpoint written on a GPU machine carries CUDA generator states; the CPU ignores them
+    gpu_saved = {**saved, "cuda": [torch.zeros(16, dtype=torch.uint8)]}
+    set_rng_state(gpu_saved)
+    assert _draws() == expected
+
+
+def test_seeds_give_their_own_streams_and_any_int_is_a_seed():
+    from robovision.loop import seed_everything
+
+    streams = {}
+    for seed in (0, 1, 2**32 + 1):
+        seed_everything(seed)
+        streams[seed] = _draws()
+    assert streams[0] != streams[1]
+    assert streams[2**32 + 1][2] == streams[1][2]  # numpy takes the seed modulo 2**32
+    assert streams[2**32 + 1][4] != streams[1][4]  # Python's takes it whole
+    seed_everything(1)
+    assert _draws() == streams[1]
+
+
+def test_check_finite_names_only_the_bad_metrics():
+    from robovision.loop import check_finite
+
+    good = {"actor_loss": torch.tensor(0.5), "alpha": torch.tensor(0.1)}
+    check_finite(good, 10, Path("latest.pt"))
+    check_finite({}, 10, Path("latest.pt"))
+    bad = {**good, "critic_loss": torch.tensor(float("inf"))}
+    with pytest.raises(NonFiniteLossError, match=r"non-finite critic_loss at step 10") as err:
+        check_finite(bad, 10, Path("latest.pt"))
+    assert "actor_loss" not in str(err.value)
+
+
+def test_frame_budgets_become_agent_steps_and_step_budgets_stay():
+    from robovision.config import TrainConfig
+    from robovision.loop import crossed, in_steps
+
+    frames = TrainConfig(unit="frames", total_steps=1000, learning_starts=100, eval_every=500,
+                         checkpoint_every=250, log_every=50)
+    steps = in_steps(frames, action_repeat=2)
+    assert (steps.unit, steps.total_steps, steps.learning_starts, steps.eval_every,
+            steps.checkpoint_every, steps.log_every) == ("steps", 500, 50, 250, 125, 25)
+    assert frames.total_steps == 1000  # the run's own config is left as it was
+    already = TrainConfig(unit="steps", total_steps=1000)
+    assert in_steps(already, action_repeat=2).total_steps == 1000
+    assert [crossed(b, a, 100) for b, a in ((99, 100), (100, 199), (150, 250), (0, 5))] == [
+        True, False, True, False]
+    assert not crossed(0, 1000, 0)  # 0: never
