@@ -44,6 +44,10 @@ def test_mjcf_cameras_stack_along_channels():
         env.close()
     with pytest.raises(RenderError, match="several cameras"):
         make_env("InvertedPendulum-v5", obs="pixels", camera=["a", "b"])
+    with pytest.raises(RenderError, match=r"distinct names.*\['front', 'front'\]"):
+        _reach(camera=["front", "front"], camera_views="dict")
+    with pytest.raises(ValueError, match="camera views 'grid' is not 'channels' or 'dict'"):
+        _reach(camera=["front", "wrist"], camera_views="grid")
 
 
 def test_mjcf_scene_with_named_cameras(tmp_path):
@@ -190,6 +194,26 @@ class Leaky(Base):
 class ChannelsFirst(Base):
     def render(self):
         return np.ascontiguousarray(super().render().transpose(2, 0, 1))
+
+
+class NoFrame(Base):
+    def render(self):
+        return None
+
+
+class FlatFrame(Base):
+    def render(self):
+        return super().render()[..., 0]
+
+
+class TwoChannels(Base):
+    def render(self):
+        return super().render()[..., :2]
+
+
+class RenderBug(Base):
+    def render(self):
+        raise IndexError("frame index 40 is out of bounds")
 '''
 
 
@@ -236,6 +260,19 @@ def test_channels_first_frames_are_transposed_and_said(broken):
     assert np.array_equal(obs, good.reset(seed=0)[0])
 
 
+@pytest.mark.parametrize(("name", "error", "message"), [
+    ("NoFrame", RenderError, r"NoneType of shape None, expected an HxWx3 uint8 array"),
+    ("FlatFrame", RenderError, r"ndarray of shape \(32, 32\), expected an HxWx3"),
+    ("TwoChannels", RenderError, r"frames of shape \(32, 32, 2\); expected HxWx3"),
+    ("RenderBug", IndexError, r"^frame index 40 is out of bounds$"),  # not a GL problem
+])
+def test_frames_that_are_not_camera_images_are_named_and_other_bugs_pass_through(
+        broken, name, error, message):
+    env = make_env(broken(name), obs="pixels", image_size=32, frame_stack=1)
+    with pytest.raises(error, match=message):
+        env.reset(seed=0)
+
+
 def test_a_factory_that_cannot_be_imported_names_the_path(capsys):
     assert main(["train", "pendulum_sac", "env.spec=not_a_module:make_env",
                  "train.progress=false"]) == 2
@@ -247,17 +284,20 @@ def test_a_factory_that_cannot_be_imported_names_the_path(capsys):
 
 
 class ImageObsEnv(gym.Env):
-    """A non-MuJoCo env whose observation already is an image (HxWx3, any size)."""
+    """A non-MuJoCo env whose observation already is an image (HxWxC or CxHxW, C = 1 grey,
+    3 RGB or 4 RGBA, any size)."""
 
-    def __init__(self, channels_first: bool = False):
-        shape = (3, 40, 60) if channels_first else (40, 60, 3)
+    def __init__(self, channels_first: bool = False, channels: int = 3):
+        shape = (channels, 40, 60) if channels_first else (40, 60, channels)
         self.observation_space = spaces.Box(0, 255, shape, np.uint8)
         self.action_space = spaces.Box(-1, 1, (1,), np.float32)
-        self.channels_first, self.level = channels_first, 0
+        self.channels_first, self.channels, self.level = channels_first, channels, 0
 
     def _obs(self):
-        image = np.full((40, 60, 3), self.level, np.uint8)
-        image[:, :30, 0] = 200  # the left half is red
+        image = np.full((40, 60, 4), self.level, np.uint8)
+        image[:, :30, 0] = 200  # the left half is red (or light, in grey)
+        image[..., 3] = 255  # opaque
+        image = image[..., :self.channels]
         return image.transpose(2, 0, 1).copy() if self.channels_first else image
 
     def reset(self, *, seed=None, options=None):
@@ -270,18 +310,32 @@ class ImageObsEnv(gym.Env):
         return self._obs(), 0.0, False, self.level > 200, {}
 
 
+@pytest.mark.parametrize("channels", [3, 1, 4])
 @pytest.mark.parametrize("channels_first", [False, True])
-def test_an_env_whose_observation_is_an_image(channels_first):
+def test_an_env_whose_observation_is_an_image(channels_first, channels):
+    import warnings
+
     import gymnasium as gym_
 
-    gym_.register(f"test/ImageObs{int(channels_first)}-v0", entry_point=ImageObsEnv,
-                  kwargs={"channels_first": channels_first})
-    env = make_env(f"test/ImageObs{int(channels_first)}-v0", obs="pixels", image_size=32,
-                   frame_stack=1)
-    obs, _ = env.reset(seed=0)
+    name = f"test/ImageObs{int(channels_first)}{channels}-v0"
+    gym_.register(name, entry_point=ImageObsEnv,
+                  kwargs={"channels_first": channels_first, "channels": channels})
+    env = make_env(name, obs="pixels", image_size=32, frame_stack=1)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        obs, _ = env.reset(seed=0)
+    said = " ".join(str(w.message) for w in said)
     assert obs.shape == (3, 32, 32) and obs.dtype == np.uint8
     assert obs[0, :, :14].min() == 200 and obs[0, :, 18:].max() == 10  # red on the left
+    if channels == 1:  # grey is repeated to RGB, and the user is told
+        assert np.array_equal(obs[1], obs[0]) and np.array_equal(obs[2], obs[0])
+        assert "grey frames" in said
+    else:
+        assert obs[1:].max() == 10  # no alpha leaks into green or blue
+        assert ("alpha channel is dropped" in said) == (channels == 4 and not channels_first)
     assert not np.array_equal(env.step(env.action_space.sample())[0], obs)
+    with pytest.raises(RenderError, match="no state to keep: use obs=pixels"):
+        make_env(name, obs="state+pixels", image_size=32)
 
 
 def test_a_folder_of_images_as_frame_source(tmp_path):

@@ -87,6 +87,9 @@ def test_state_plus_pixels_dict_and_grayscale():
     obs, _ = env.reset(seed=0)
     assert obs["pixels"].shape == (2, 48, 48) and obs["state"].dtype == np.float32
     assert obs["state"].shape == env.observation_space["state"].shape
+    pixels = env.observation_space["pixels"]
+    assert pixels.shape == (2, 48, 48) and pixels.contains(obs["pixels"])
+    assert (int(pixels.low.min()), int(pixels.high.max())) == (0, 255)
     env.close()
 
 

@@ -278,15 +278,33 @@ def test_rng_state_round_trips_every_global_rng_mid_gaussian_pair():
     assert _draws() == expected
 
 
-def test_rng_state_from_a_gpu_run_restores_on_a_machine_without_one():
+def test_rng_state_from_a_gpu_run_restores_on_a_machine_without_one(monkeypatch):
     from robovision.loop import rng_state, seed_everything, set_rng_state
 
     seed_everything(5)
     saved = rng_state()
     expected = _draws()
-    # a checkpoint written on a GPU machine carries CUDA generator states; the CPU ignores them
+    # a checkpoint written on a GPU machine carries CUDA generator states
     gpu_saved = {**saved, "cuda": [torch.zeros(16, dtype=torch.uint8)]}
+    restored = []
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", restored.append)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     set_rng_state(gpu_saved)
+    assert _draws() == expected and restored == []  # a CPU machine leaves them alone
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    set_rng_state(saved)
+    assert restored == []  # a CPU checkpoint has none to restore on a GPU machine
+    set_rng_state(gpu_saved)
+    assert len(restored) == 1 and restored[0][0].device.type == "cpu"
+
+
+def test_rng_state_of_an_older_checkpoint_without_held_back_gaussians_restores():
+    from robovision.loop import rng_state, seed_everything, set_rng_state
+
+    seed_everything(6)
+    saved = rng_state()  # no normal draw yet: nothing held back
+    expected = _draws()
+    set_rng_state({k: v for k, v in saved.items() if k not in ("numpy_gauss", "python_gauss")})
     assert _draws() == expected
 
 
@@ -294,10 +312,10 @@ def test_seeds_give_their_own_streams_and_any_int_is_a_seed():
     from robovision.loop import seed_everything
 
     streams = {}
-    for seed in (0, 1, 2**32 + 1):
+    for seed in (0, 1, 36, 100, 2**32 + 1):
         seed_everything(seed)
         streams[seed] = _draws()
-    assert streams[0] != streams[1]
+    assert streams[0] != streams[1] and streams[36][2] != streams[100][2]
     assert streams[2**32 + 1][2] == streams[1][2]  # numpy takes the seed modulo 2**32
     assert streams[2**32 + 1][4] != streams[1][4]  # Python's takes it whole
     seed_everything(1)
@@ -331,3 +349,4 @@ def test_frame_budgets_become_agent_steps_and_step_budgets_stay():
     assert [crossed(b, a, 100) for b, a in ((99, 100), (100, 199), (150, 250), (0, 5))] == [
         True, False, True, False]
     assert not crossed(0, 1000, 0)  # 0: never
+    assert all(crossed(s, s + 1, 1) for s in range(3))  # 1: every step
