@@ -333,7 +333,12 @@ def test_an_env_whose_observation_is_an_image(channels_first, channels):
     else:
         assert obs[1:].max() == 10  # no alpha leaks into green or blue
         assert ("alpha channel is dropped" in said) == (channels == 4 and not channels_first)
-    assert not np.array_equal(env.step(env.action_space.sample())[0], obs)
+    stepped = env.step(env.action_space.sample())[0]
+    assert not np.array_equal(stepped, obs)
+    pixels = env
+    while not hasattr(pixels, "render_frame"):
+        pixels = pixels.env
+    assert np.array_equal(pixels.render_frame(), stepped)  # the frame of the last observation
     with pytest.raises(RenderError, match="no state to keep: use obs=pixels"):
         make_env(name, obs="state+pixels", image_size=32)
 

@@ -81,6 +81,41 @@ def test_dmc_pixels_shapes_dtypes_and_frames_per_step():
     env.close()
 
 
+@pytest.mark.parametrize(("options", "views"), [
+    ({"camera": 1}, None),
+    ({"camera": ["side", "back"], "grayscale": True}, None),
+    ({"camera": ["side", "back"], "camera_views": "dict"}, ["side", "back"]),
+    ({"camera": "back", "camera_views": "dict"}, None),  # one camera: one image
+])
+def test_unstacked_pixel_spaces_hold_their_observations_in_0_to_255(options, views):
+    env = make_env("dmc/cheetah-run", obs="pixels", image_size=24, frame_stack=1, **options)
+    obs, _ = env.reset(seed=0)
+    space = env.observation_space
+    assert space.contains(obs)
+    images = [space[v] for v in views] if views else [space]
+    assert list(obs) == views if views else isinstance(obs, np.ndarray)
+    for image in images:
+        assert (int(image.low.min()), int(image.low.max()), int(image.high.min())) == (0, 0, 255)
+    if options.get("grayscale"):
+        assert space.shape == (2, 24, 24)
+    if options.get("camera") == 1:  # a camera by index is that camera by name
+        by_name = make_env("dmc/cheetah-run", obs="pixels", image_size=24, frame_stack=1,
+                           camera="back")
+        assert np.array_equal(by_name.reset(seed=0)[0], obs)
+        by_name.close()
+    env.close()
+
+
+def test_dm_control_renders_camera_0_unless_told_otherwise():
+    frames = {}
+    for camera in (None, 0, 1):
+        env = make_env("dmc/cheetah-run", obs="pixels", image_size=24, frame_stack=1,
+                       camera=camera)
+        frames[camera] = env.reset(seed=0)[0]
+        env.close()
+    assert np.array_equal(frames[None], frames[0]) and not np.array_equal(frames[0], frames[1])
+
+
 def test_state_plus_pixels_dict_and_grayscale():
     env = make_env("dmc/reacher-easy", obs="state+pixels", seed=0, image_size=48,
                    frame_stack=2, grayscale=True)
@@ -431,6 +466,24 @@ def test_fast_render_turns_shadows_and_multisampling_off_and_changes_the_frame(s
         env.close()
     assert frames[True].shape == frames[False].shape
     assert not np.array_equal(frames[True], frames[False])  # no shadow, no anti-aliasing
+
+
+def test_a_task_that_rebuilds_its_physics_renders_the_new_one_with_fast_settings():
+    """reach_duplo (a preset's task) builds a new physics at each seeded reset: the
+    persistent camera must follow it, and the new model must get the fast settings."""
+    env = make_env("manip/reach_duplo", obs="pixels", image_size=32, frame_stack=1,
+                   fast_render=True)
+    env.reset(seed=0)
+    before = env.unwrapped.physics
+    env.step(env.action_space.sample())
+    obs, _ = env.reset(seed=1)
+    physics = env.unwrapped.physics
+    assert physics is not before
+    assert physics.model.vis.quality.offsamples == 0 and not physics.model.light_castshadow.any()
+    for _ in range(2):
+        assert np.array_equal(obs, physics.render(32, 32, camera_id=0).transpose(2, 0, 1))
+        obs = env.step(env.action_space.sample())[0]
+    env.close()
 
 
 def test_several_dm_control_cameras_stack_along_channels():
