@@ -4,6 +4,7 @@ asserting that training goes on or that the error names the file and the fix."""
 import errno
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -212,3 +213,17 @@ def test_a_lock_left_by_a_killed_process_is_not_stuck(tmp_path):
             assert time.time() < deadline
             time.sleep(0.1)
     assert "pid" in (tmp_path / ".lock").read_text()  # the file stays, naming the last owner
+
+
+def test_the_lock_file_names_exactly_its_live_owner(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / ".lock").write_text("pid 123456789 on a-host-with-a-long-name-from-before\n")
+    lock = RunLock(run_dir)
+    try:
+        owner = f"pid {os.getpid()} on {socket.gethostname()}\n"
+        assert (run_dir / ".lock").read_text() == owner  # nothing left of the last owner
+    finally:
+        lock.release()
+    RunLock(tmp_path / "a" / "b").release()  # the run directory is made when missing
+    assert (tmp_path / "a" / "b" / ".lock").exists()
