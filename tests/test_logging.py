@@ -10,6 +10,7 @@ from robovision.logging import (
     last_logged,
     plot_curves,
     read_metrics,
+    repair_csv,
     seed_dirs,
 )
 
@@ -48,6 +49,24 @@ def test_the_last_logged_step_is_read_from_the_end_past_a_torn_row(tmp_path):
     assert last_logged(tmp_path) == (2000, 4000)
     (tmp_path / "metrics.csv").write_text("step,frames,wall_time,name,value\n")
     assert last_logged(tmp_path) is None
+    with (tmp_path / "metrics.csv").open("a") as f:
+        f.write("10,20,0.5,train/loss,1.0\n")  # one row
+    assert last_logged(tmp_path) == (10, 20)
+
+
+def test_redoing_an_evaluation_drops_only_the_checkpoints_own_evaluation_rows(tmp_path):
+    _log(tmp_path, 0, [100, 200, 300])  # frames = 2 x steps: a step is never its frame
+    path = tmp_path / "metrics.csv"
+    repair_csv(path, keep_until_step=200, redo_evaluation=True)
+    metrics = read_metrics(tmp_path)
+    assert metrics[EVAL_KEY][0].tolist() == [100]  # 200's evaluation is played again
+    assert metrics["train/loss"][0].tolist() == [100, 200]
+    _log(tmp_path, 0, [100, 200, 300])
+    repair_csv(path, keep_until_step=200)
+    assert read_metrics(tmp_path)[EVAL_KEY][0].tolist() == [100, 200]
+    _log(tmp_path, 0, [100, 200, 300])
+    repair_csv(path, keep_until_step=300, redo_evaluation=True)  # exactly one row to drop
+    assert read_metrics(tmp_path)[EVAL_KEY][0].tolist() == [100, 200]
 
 
 def test_plot_over_seeds_writes_a_png(tmp_path):
