@@ -131,3 +131,23 @@ def test_a_two_env_run_resumes_and_refuses_another_number_of_envs(tmp_path, caps
     capsys.readouterr()
     assert main(["resume", str(run), "env.num_envs=1", "train.total_steps=100"]) == 2
     assert "env.num_envs=2" in capsys.readouterr().err
+
+
+def test_one_env_reports_its_episode_as_env_0_and_starts_the_next():
+    import gymnasium as gym
+
+    from robovision.collect import OneEnv
+
+    env = gym.wrappers.RecordEpisodeStatistics(gym.make("Pendulum-v1", max_episode_steps=3))
+    one = OneEnv(env)
+    assert one.reset(seed=0).shape == (1, 3)  # a batch of one
+    rewards = []
+    for _ in range(3):
+        one.step_async(np.zeros((1, 1), np.float32))
+        steps = one.step_wait()
+        rewards.append(float(steps.reward[0]))
+    [(index, episode_return, length)] = steps.ended
+    assert (index, length) == (0, 3) and episode_return == pytest.approx(sum(rewards))
+    assert steps.truncated.tolist() == [True] and steps.terminated.tolist() == [False]
+    assert not np.array_equal(steps.final_obs, steps.next_obs)  # next: the new episode's first
+    env.close()
