@@ -35,6 +35,25 @@ def test_batched_episodes_are_the_sequential_episodes():
     assert [e.total_return for e in played] == [e.total_return for e in expected]
     assert len(played[0].frames) == played[0].length == len(frames_seen)
     assert all(not e.frames for e in played[1:])
+    assert all(e.total_return == e.length for e in expected)  # CartPole pays 1 a step
+    recorded = play_episode(sequential_env, lambda obs: _cartpole_policy([obs])[0], seed=11,
+                            render=lambda: np.ones((2, 2, 3), np.uint8))
+    assert len(recorded.frames) == recorded.length == expected[0].length
+
+
+def test_render_problem_says_why_an_env_cannot_give_a_video_frame():
+    from robovision.episode import render_problem
+
+    assert render_problem(gym.make("CartPole-v1", render_mode="rgb_array"), seed=0) is None
+    no_mode = render_problem(gym.make("CartPole-v1"), seed=0)
+    assert "render() returned NoneType, not an HxWx3 frame" in no_mode
+    assert "render_mode='rgb_array'" in no_mode
+
+    class Broken(gym.Wrapper):
+        def render(self):
+            raise OSError("no display")
+
+    assert render_problem(Broken(gym.make("CartPole-v1")), seed=0) == "OSError: no display"
 
 
 def _agent_and_envs(preset, overrides, n_envs):
