@@ -18,6 +18,8 @@ from typing import Any, Literal
 import gymnasium as gym
 import numpy as np
 
+from robovision.wrappers.pixels import pixel_wrapper
+
 Level = Literal["ok", "warn", "fail"]
 
 
@@ -38,14 +40,6 @@ def _pixels(obs: Any) -> np.ndarray | None:
 
 def _newest_frame(pixels: np.ndarray, frame_stack: int) -> np.ndarray:
     return pixels[-(pixels.shape[0] // frame_stack):]
-
-
-def _pixel_wrapper(env: gym.Env) -> Any:
-    while isinstance(env, gym.Wrapper):
-        if hasattr(env, "render_frame"):
-            return env
-        env = env.env
-    return None
 
 
 def _task(env: gym.Env) -> gym.Env:
@@ -168,7 +162,7 @@ def check_speed(env: gym.Env, steps: int) -> list[Finding]:
             env.reset()
     per_step = (time.perf_counter() - start) / steps
     found = [Finding("ok", "speed", f"{1 / per_step:.0f} agent steps/s")]
-    wrapper = _pixel_wrapper(env)
+    wrapper = pixel_wrapper(env)
     if wrapper is not None:
         start = time.perf_counter()
         for _ in range(20):

@@ -30,12 +30,11 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 
 def time_renders(fast: bool, spec: str, frames: int) -> float:
     from robovision import make_env
+    from robovision.wrappers.pixels import pixel_wrapper
 
     env = make_env(spec, obs="pixels", seed=0, frame_stack=1, action_repeat=1, fast_render=fast)
     env.reset(seed=0)
-    pixels = env
-    while not hasattr(pixels, "render_frame"):
-        pixels = pixels.env
+    pixels = pixel_wrapper(env)
     pixels.render_frame()  # create the render context outside the timing
     start = time.perf_counter()
     for _ in range(frames):
@@ -118,12 +117,11 @@ def _own_context(env, current: bool) -> None:
 
 def time_context_switch(spec: str, frames: int, repeats: int) -> dict[bool, list[float]]:
     from robovision import make_env
+    from robovision.wrappers.pixels import pixel_wrapper
 
     env = make_env(spec, obs="pixels", seed=0, frame_stack=1, action_repeat=1)
     env.reset(seed=0)
-    pixels = env
-    while not hasattr(pixels, "render_frame"):
-        pixels = pixels.env
+    pixels = pixel_wrapper(env)
     times: dict[bool, list[float]] = {True: [], False: []}
     for round_ in range(repeats):
         for current in (True, False) if round_ % 2 == 0 else (False, True):

@@ -18,6 +18,7 @@ from robovision.checkpoint import load_checkpoint
 from robovision.cli import main
 from robovision.envs import MJCFError
 from robovision.wrappers import RenderError
+from robovision.wrappers.pixels import pixel_wrapper
 
 ROOT = Path(__file__).resolve().parents[1]
 REACH = ROOT / "examples" / "mjcf_reach"
@@ -335,10 +336,7 @@ def test_an_env_whose_observation_is_an_image(channels_first, channels):
         assert ("alpha channel is dropped" in said) == (channels == 4 and not channels_first)
     stepped = env.step(env.action_space.sample())[0]
     assert not np.array_equal(stepped, obs)
-    pixels = env
-    while not hasattr(pixels, "render_frame"):
-        pixels = pixels.env
-    assert np.array_equal(pixels.render_frame(), stepped)  # the frame of the last observation
+    assert np.array_equal(pixel_wrapper(env).render_frame(), stepped)  # the last obs' frame
     with pytest.raises(RenderError, match="no state to keep: use obs=pixels"):
         make_env(name, obs="state+pixels", image_size=32)
 

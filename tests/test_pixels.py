@@ -15,6 +15,7 @@ from robovision.augment import random_shift
 from robovision.nets.encoders import PixelEncoder, make_encoder
 from robovision.replay import ReplayBuffer
 from robovision.wrappers import FrameStack, RenderError
+from robovision.wrappers.pixels import mujoco_model, pixel_wrapper
 
 
 class CounterEnv(gym.Env):
@@ -93,7 +94,7 @@ def test_unstacked_pixel_spaces_hold_their_observations_in_0_to_255(options, vie
     space = env.observation_space
     assert space.contains(obs)
     images = [space[v] for v in views] if views else [space]
-    assert list(obs) == views if views else isinstance(obs, np.ndarray)
+    assert (list(obs) == views) if views else isinstance(obs, np.ndarray)
     for image in images:
         assert (int(image.low.min()), int(image.low.max()), int(image.high.min())) == (0, 0, 255)
     if options.get("grayscale"):
@@ -430,9 +431,7 @@ def test_missing_gl_backend_names_packages_and_mujoco_gl(monkeypatch):
 def test_persistent_dm_control_camera_renders_the_frames_physics_render_does(fast_render):
     env = make_env("dmc/cheetah-run", obs="pixels", image_size=64, frame_stack=1,
                    action_repeat=1, camera=0, fast_render=fast_render)
-    pixels = env
-    while not hasattr(pixels, "render_frame"):
-        pixels = pixels.env
+    pixels = pixel_wrapper(env)
     physics = env.unwrapped.physics
     obs, _ = env.reset(seed=3)
     camera = pixels._dmc_cameras[0]
@@ -448,18 +447,13 @@ def test_persistent_dm_control_camera_renders_the_frames_physics_render_does(fas
     assert not pixels._dmc_cameras
 
 
-def _model(env):
-    base = env.unwrapped
-    return base.physics.model if hasattr(base, "physics") else base.model
-
-
 @pytest.mark.parametrize("spec", ["dmc/cheetah-run", "HalfCheetah-v5"])
 def test_fast_render_turns_shadows_and_multisampling_off_and_changes_the_frame(spec):
     frames = {}
     for fast in (False, True):
         env = make_env(spec, obs="pixels", image_size=48, frame_stack=1, action_repeat=1,
                        fast_render=fast)
-        model = _model(env)
+        model = mujoco_model(env)
         assert bool(model.light_castshadow.any()) is not fast
         assert (model.vis.quality.offsamples == 0) is fast
         frames[fast] = env.reset(seed=3)[0]

@@ -37,7 +37,8 @@ def cannot_render(name: str) -> str:
             "render() returns the camera image.")
 
 
-def _mujoco_model(env: gym.Env) -> Any | None:
+def mujoco_model(env: gym.Env) -> Any | None:
+    """The MuJoCo model under ``env`` (dm_control's wrapper or ``mujoco.MjModel``), or None."""
     base = env.unwrapped
     if hasattr(base, "physics"):  # dm_control adapter
         return base.physics.model
@@ -45,7 +46,7 @@ def _mujoco_model(env: gym.Env) -> Any | None:
 
 
 def camera_names(env: gym.Env) -> list[str]:
-    model = _mujoco_model(env)
+    model = mujoco_model(env)
     return [] if model is None else model_camera_names(model)
 
 
@@ -87,7 +88,7 @@ def use_model_camera(env: Any, camera: int | str, where: str) -> None:
 def apply_fast_render(env: gym.Env) -> None:
     """Shadows and multisampling off (set before the render context exists); nothing to
     do for an env that is not MuJoCo-based."""
-    model = _mujoco_model(env)
+    model = mujoco_model(env)
     if model is not None:
         fast_render_model(model)
 
@@ -312,3 +313,12 @@ class PixelObservation(gym.ObservationWrapper):
         if self.keep_state:
             return {"pixels": frame, "state": np.asarray(obs, dtype=np.float32)}
         return frame
+
+
+def pixel_wrapper(env: gym.Env) -> PixelObservation | None:
+    """The :class:`PixelObservation` in ``env``'s wrapper chain, or None."""
+    while isinstance(env, gym.Wrapper):
+        if isinstance(env, PixelObservation):
+            return env
+        env = env.env
+    return None
