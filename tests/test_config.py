@@ -194,3 +194,70 @@ def test_values_of_the_wrong_type_are_refused_naming_the_key(value, tp, message)
 
     with pytest.raises(ConfigError, match=f"^{message}"):
         _coerce(value, tp, "k")
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("sede=1", r"unknown config key 'sede'\. Did you mean seed, seeds\?"),  # a top-level key
+    ("agent.encoder.feture_dim=8", r"'agent\.encoder\.feture_dim'\. Did you mean feature_dim"),
+])
+def test_an_unknown_key_is_matched_by_its_last_part(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config("cheetah_run_pixels", [override])
+
+
+def test_a_yaml_path_is_a_file_even_when_missing_and_any_existing_path_is_one(tmp_path):
+    with pytest.raises(ConfigError, match=r"config file not found: .*nowhere\.yaml"):
+        load_config(str(tmp_path / "nowhere.yaml"))
+    plain = tmp_path / "my_run"  # no suffix, but it exists: read as YAML, not as a preset
+    plain.write_text("algo: td3\nseed: 9\n")
+    cfg = load_config(str(plain))
+    assert cfg.name == "my_run" and cfg.algo == "td3" and cfg.seed == 9
+
+
+def test_a_child_may_add_sections_its_base_does_not_have(tmp_path):
+    (tmp_path / "base.yaml").write_text("algo: sac\nseed: 2\n")
+    (tmp_path / "child.yaml").write_text("base: base.yaml\nenv: {spec: Hopper-v5}\n"
+                                         "train: {batch_size: 32}\n")
+    cfg = load_config(str(tmp_path / "child.yaml"))
+    assert cfg.seed == 2 and cfg.env.spec == "Hopper-v5" and cfg.train.batch_size == 32
+    (tmp_path / "flat.yaml").write_text("base: base.yaml\nseed: {x: 1}\n")  # a map over a
+    with pytest.raises(ConfigError, match="seed: expected int"):  # value replaces it
+        load_config(str(tmp_path / "flat.yaml"))
+
+
+@pytest.mark.parametrize("base", ["5", "''", "[a.yaml]"])
+def test_a_base_that_is_not_a_name_is_refused_naming_it(tmp_path, base):
+    path = tmp_path / "bad.yaml"
+    path.write_text(f"base: {base}\nseed: 1\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml: base must be a preset name or a YAML"):
+        load_config(str(path))
+
+
+def test_a_file_that_is_its_own_base_is_named_once_per_read(tmp_path):
+    path = tmp_path / "self.yaml"
+    path.write_text("base: self.yaml\n")
+    with pytest.raises(ConfigError) as error:
+        load_config(str(path))
+    assert str(error.value).count("self.yaml") == 2  # read, then read again: stop there
+
+
+def test_a_config_built_directly_gets_its_algorithms_defaults_or_keeps_its_own():
+    from robovision.config import Config
+
+    assert isinstance(Config(algo="td3").agent, TD3Config)
+    own = PPOConfig(clip=0.1)
+    assert Config(algo="ppo", agent=own).agent is own
+
+
+def test_a_saved_config_keeps_the_field_order_and_loads_back(tmp_path):
+    import yaml
+
+    from robovision.config import save_config, to_dict
+
+    cfg = load_config("cheetah_run_pixels", ["seed=5", "env.camera=0"])
+    path = tmp_path / "config.yaml"
+    save_config(cfg, path)
+    text = path.read_text()
+    assert list(yaml.safe_load(text)) == list(to_dict(cfg))  # algo, env, agent, train, ...
+    assert text.startswith("algo: ")
+    assert to_dict(load_config(str(path))) == {**to_dict(cfg), "name": cfg.name}
