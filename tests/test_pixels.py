@@ -60,6 +60,16 @@ def test_frame_stack_pads_with_first_frame_and_resets_cleanly():
     assert obs[0::3, 0, 0].tolist() == [1, 1, 1] and obs[1::3, 0, 0].tolist() == [0, 0, 0]
 
 
+def test_a_stack_of_one_is_the_frame_and_a_stack_of_none_is_refused():
+    env = FrameStack(CounterEnv(), 1)
+    assert env.observation_space.shape == (3, 8, 8)
+    obs, _ = env.reset()
+    obs, *_ = env.step(np.zeros(1))
+    assert np.array_equal(obs, env.env._frame())
+    with pytest.raises(ValueError, match="frame_stack must be >= 1, got 0"):
+        FrameStack(CounterEnv(), 0)
+
+
 def test_action_repeat_sums_rewards_and_stops_at_episode_end():
     env = gym.wrappers.RepeatAction(CounterEnv(length=5), 3)
     env.reset()

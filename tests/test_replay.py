@@ -240,6 +240,16 @@ def test_lanes_give_equal_shares_and_keep_each_env_in_time_order(device_counter)
                           + (steps == 2) * 1.5 + (steps == 1) * 1.0)
 
 
+def test_lanes_sample_only_when_every_lane_holds_a_transition():
+    replay = _lanes(2, n_step=1)
+    replay.lanes[0].add(_obs(0), [0.0], 1.0, _obs(1), False, False)
+    assert replay.lanes[0].can_sample and not replay.can_sample  # lane 1 would give nothing
+    replay.lanes[1].add(_obs(1000), [1.0], 1.0, _obs(1001), False, False)
+    assert replay.can_sample and len(replay) == 2
+    with pytest.raises(ValueError, match="two lanes or more"):
+        ReplayLanes(replay.lanes[:1])
+
+
 def test_lanes_round_trip_and_refuse_another_number_of_envs():
     replay = _lanes(2)
     _fill_lanes(replay, 9)
