@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 from gymnasium import spaces
+from torch import nn
 
 from robovision.agents.protocol import OffPolicyAgent, OnPolicyAgent
 from robovision.agents.registry import ALGORITHMS, algorithm, names
@@ -194,6 +195,70 @@ def test_drqv2_layout_gives_actor_and_critic_their_own_trunks():
     assert not torch.equal(actor_trunk, agent.actor.trunk.linear.weight)
     assert not torch.equal(critic_trunk, agent.critic.trunk.linear.weight)
     assert not torch.equal(conv, agent.encoder.trunk[0].weight)
+
+
+def _image_batch(n=8, shape=(9, 32, 32)):
+    g = torch.Generator().manual_seed(0)
+    obs = torch.randint(0, 255, (n, *shape), dtype=torch.uint8, generator=g)
+    return Batch(obs=obs, action=torch.rand(n, 2, generator=g) * 2 - 1,
+                 reward=torch.randn(n, generator=g), next_obs=obs.roll(1, 0),
+                 discount=torch.full((n,), 0.99))
+
+
+def test_encoder_grad_both_lets_the_actor_loss_train_the_encoder_and_critic_does_not():
+    """DDPG's first update trains the actor with ``policy_delay=1`` and not with 2; the
+    critic's update comes first, so without the actor's gradient both leave the same
+    encoder."""
+    from robovision.agents.configs import EncoderConfig
+
+    image = spaces.Box(0, 255, (9, 32, 32), np.uint8)
+
+    def encoder_after_one_update(grad, policy_delay):
+        torch.manual_seed(0)
+        agent = make_agent("ddpg", image, policy_delay=policy_delay,
+                           encoder=EncoderConfig(feature_dim=16, grad=grad))
+        agent.update(_image_batch())
+        return [p.detach().clone() for p in agent.encoder.parameters()]
+
+    def same(a, b):
+        return all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+
+    critic_only = encoder_after_one_update("critic", 2)  # the actor does not update
+    assert same(encoder_after_one_update("critic", 1), critic_only)
+    assert same(encoder_after_one_update("both", 2), critic_only)
+    assert not same(encoder_after_one_update("both", 1), critic_only)
+
+
+@pytest.mark.parametrize("algo", OFF_POLICY)
+def test_heads_get_a_projection_only_for_per_head_images_and_targets_take_no_gradient(algo):
+    from robovision.agents.configs import EncoderConfig
+
+    image = spaces.Box(0, 255, (9, 32, 32), np.uint8)
+    per_head = EncoderConfig(projection="per_head", feature_dim=16)
+    for obs_space, encoder, projected in [(image, EncoderConfig(feature_dim=16), False),
+                                          (image, per_head, True), (OBS, per_head, False)]:
+        agent = make_agent(algo, obs_space, encoder=encoder)
+        assert isinstance(agent.actor.trunk, nn.Identity) is not projected
+        assert isinstance(agent.critic.trunk, nn.Identity) is not projected
+        assert agent.encoder.out_dim == (16 if encoder is not per_head else
+                                         5 if obs_space is OBS else agent.encoder.conv_out_dim)
+        assert not any(p.requires_grad for p in agent.critic_target.parameters())
+
+
+def test_update_from_a_replay_counts_one_update_and_a_state_without_counters_loads_at_zero():
+    from robovision.replay import ReplayBuffer
+
+    agent = make_agent("sac")
+    replay = ReplayBuffer(OBS, ACT, 50, gamma=0.99)
+    for t in range(20):
+        replay.add(np.full(5, t, np.float32), np.zeros(2, np.float32), 1.0,
+                   np.full(5, t + 1, np.float32), False, t % 10 == 9)
+    metrics = agent.update_from(replay, 8)
+    assert agent.num_updates == 1 and torch.isfinite(metrics["critic_loss"])
+    state = agent.state_dict()
+    del state["num_updates"]  # a checkpoint from before the counter was saved
+    agent.load_state_dict(state)
+    assert agent.num_updates == 0
 
 
 @pytest.mark.parametrize("algo", ["ddpg", "sac"])

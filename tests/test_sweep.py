@@ -94,6 +94,73 @@ def test_unknown_sweep_keys_and_samples_without_random_keys_are_named():
         load_spec({"preset": "pendulum_sac", "metric": "eval/return"})
 
 
+@pytest.mark.parametrize(("fields", "named"), [
+    ({"preset": []}, "preset: expected a preset name or a non-empty list, got []"),
+    ({"preset": 5}, "preset: expected a preset name or a non-empty list, got 5"),
+    ({"preset": ["pendulum_sac", 3]}, "preset: expected a preset name or a non-empty list"),
+    ({"seeds": []}, "seeds: expected a non-empty list of integers, got []"),
+    ({"seeds": "0,1"}, "seeds: expected a non-empty list of integers, got '0,1'"),
+    ({"seeds": ["1"]}, "seeds[0]: expected an integer, got '1'"),
+    ({"seeds": [0, True]}, "seeds[1]: expected an integer, got True"),
+    ({"max_concurrent": "2"}, "max_concurrent: expected an integer, got '2'"),
+    ({"samples": 0}, "samples: must be >= 1, got 0"),
+    ({"samples": 2, "search": {"agent.tau": {"grid": [0.01, 0.02]}}},
+     "samples: 2 draws need a random key"),
+    ({"search": {"agent.tau": 0.01}}, "search.agent.tau: expected one of the forms"),
+    ({"search": {"agent.tau": {"grid": [0.01], "choice": [0.02]}}},
+     "search.agent.tau: expected one of the forms"),
+    ({"search": {"agent.tau": {"uniform": [0.1, 0.1]}}},
+     "search.agent.tau.uniform: low must be below high"),
+    ({"search": {"agent.tau": {"uniform": ["low", 0.1]}}},
+     "search.agent.tau.uniform: expected a number, got 'low'"),
+    ({"resources": {"cpu": "2"}}, "resources.cpu: expected a number, got '2'"),
+    ({"resources": {"cpu": True}}, "resources.cpu: expected a number, got True"),
+    ({"resources": {"cpu": -1}}, "resources.cpu must be >= 0, got -1"),
+    ({"resources": {"gpu": 1.5}}, "resources.gpu: 1.5; above 1 it must be a whole number"),
+    ({"resources": {"memory": 1}}, "resources: unknown key 'memory'"),
+    ({"scheduler": 5}, "scheduler: expected fifo, asha or"),
+    ({"scheduler": {"asha": {}, "fifo": {}}}, "scheduler: expected fifo, asha or"),
+    ({"scheduler": {"asha": {"reduction_factor": 1}}},
+     "scheduler.asha.reduction_factor must be > 1"),
+    ({"scheduler": {"asha": {"grace_period": 0}}}, "scheduler.asha.grace_period: must be >= 1"),
+    ({"scheduler": {"asha": {"max_t": 1.5}}}, "scheduler.asha.max_t: expected an integer"),
+    ({"scheduler": {"asha": {"time_attr": "hours"}}}, "scheduler.asha.time_attr: 'hours'"),
+    ({"scheduler": {"asha": {"grace": 2}}}, "scheduler.asha: unknown key 'grace'"),
+    ({"mode": "best"}, "mode: 'best' is not allowed; choose max or min"),
+    ({"ray": {"gpus": 1}}, "ray: unknown key(s) ['gpus']"),
+    ({"overrides": [1]}, "overrides: expected a mapping of config keys, got [1]"),
+])
+def test_every_sweep_setting_is_checked_naming_it(fields, named):
+    with pytest.raises(ConfigError, match=re.escape(named)):
+        load_spec({"preset": "pendulum_sac"} | fields)
+
+
+def test_a_spec_takes_its_file_name_and_the_documented_defaults(tmp_path):
+    from robovision.sweep.spec import Scheduler
+
+    path = tmp_path / "lr_study.yaml"
+    path.write_text("preset: pendulum_sac\n")
+    spec = load_spec(path)
+    assert spec.name == "lr_study" and load_spec({"preset": "pendulum_sac"}).name == "sweep"
+    assert spec.seeds == [0] and spec.samples == 1 and spec.max_concurrent == 0
+    assert spec.resources == {"cpu": 1.0, "gpu": 0.0} and spec.scheduler == Scheduler()
+    assert load_spec({"preset": "pendulum_sac", "seeds": 3}).seeds == [3]
+    asha = load_spec({"preset": "pendulum_sac", "scheduler": "asha"}).scheduler
+    assert (asha.kind, asha.grace_period, asha.reduction_factor, asha.max_t) == ("asha", 1, 2, 0)
+    assert load_spec({"preset": "pendulum_sac",
+                      "scheduler": {"asha": {"reduction_factor": 1.5}}}
+                     ).scheduler.reduction_factor == 1.5
+    for gpu in (0.25, 1, 2):  # a fraction shares a GPU; above one, whole GPUs
+        assert load_spec({"preset": "pendulum_sac", "resources": {"gpu": gpu}}
+                         ).resources["gpu"] == gpu
+
+
+def test_a_trial_config_writes_to_the_run_dir_it_is_given(tmp_path):
+    (trial,) = expand(load_spec({"preset": "pendulum_sac", "seeds": [4]}))
+    assert trial.config().run_dir == "" and trial.config().seed == 4
+    assert trial.config(tmp_path / "t").run_dir == str(tmp_path / "t")
+
+
 def test_expansion_is_grid_times_samples_times_seeds_and_reproducible():
     data = {"preset": ["pendulum_sac", "pendulum_td3"], "seeds": [0, 1], "samples": 3,
             "search": {"env.spec": {"grid": ["Pendulum-v1", "MountainCarContinuous-v0"]},
