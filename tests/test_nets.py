@@ -88,3 +88,54 @@ def test_running_mean_std_takes_the_first_batch_as_it_is_and_normalises_a_consta
     constant.update(torch.full((4, 1), 5.0))
     assert constant.var.item() < 1e-8  # below the normaliser's eps
     assert constant.normalize(torch.full((2, 1), 5.0)).tolist() == [[0.0], [0.0]]  # not nan
+
+
+@pytest.mark.parametrize(("kind", "conv_out", "conv_params"), [
+    # DrQ / DrQ-v2: 35x35x32 = 39200 conv features from 84x84; 3x3 convs, strides 2,1,1,1
+    ("drq", 32 * 35 * 35, (9 * 9 * 32 + 32) + 3 * (32 * 9 * 32 + 32)),
+    # NatureCNN: 7x7x64 = 3136; 32x8x8 s4, 64x4x4 s2, 64x3x3 s1
+    ("nature", 64 * 7 * 7, (9 * 64 * 32 + 32) + (32 * 16 * 64 + 64) + (64 * 9 * 64 + 64)),
+])
+def test_pixel_encoders_have_their_published_geometry(kind, conv_out, conv_params):
+    from gymnasium import spaces
+
+    from robovision.nets.encoders import PixelEncoder
+
+    encoder = PixelEncoder(spaces.Box(0, 255, (9, 84, 84), np.uint8), kind, project=False)
+    assert encoder.conv_out_dim == encoder.out_dim == conv_out
+    assert sum(p.numel() for p in encoder.trunk.parameters()) == conv_params
+    obs = torch.randint(0, 255, (2, 9, 84, 84), dtype=torch.uint8)
+    assert encoder(obs).shape == (2, conv_out)
+
+
+@pytest.mark.parametrize(("kind", "smallest"), [("drq", 15), ("nature", 36)])
+def test_the_smallest_image_an_encoder_takes_is_named_exactly(kind, smallest):
+    """DrQ: (s - 3) // 2 + 1 >= 7 leaves three 3x3 convs a pixel; Nature: 8 s4, 4 s2, 3 s1."""
+    from gymnasium import spaces
+
+    from robovision.nets.encoders import PixelEncoder
+
+    def image(size):
+        return spaces.Box(0, 255, (3, size, size), np.uint8)
+
+    fits = PixelEncoder(image(smallest), kind, project=False)
+    assert fits.conv_out_dim == fits.trunk[-3].out_channels  # one pixel per filter
+    with pytest.raises(ValueError, match=rf"image {smallest - 1}x{smallest - 1} is too small "
+                                         rf"for the '{kind}' encoder: the minimum size is "
+                                         rf"{smallest}x{smallest} \(set image_size\)"):
+        PixelEncoder(image(smallest - 1), kind)
+    wide = spaces.Box(0, 255, (3, smallest - 1, 84), np.uint8)  # the short side decides
+    with pytest.raises(ValueError, match=rf"image {smallest - 1}x84 is too small"):
+        PixelEncoder(wide, kind)
+
+
+def test_projected_features_are_drqs_feature_dim_or_natures_512():
+    from gymnasium import spaces
+
+    from robovision.nets.encoders import PixelEncoder
+
+    image = spaces.Box(0, 255, (3, 64, 64), np.uint8)
+    drq, nature = PixelEncoder(image, "drq", 24), PixelEncoder(image, "nature", 24)
+    obs = torch.randint(0, 255, (2, 3, 64, 64), dtype=torch.uint8)
+    assert drq.out_dim == 24 and drq(obs).shape == (2, 24)
+    assert nature.out_dim == 512 and nature(obs).shape == (2, 512)

@@ -155,6 +155,31 @@ def test_a_spec_takes_its_file_name_and_the_documented_defaults(tmp_path):
                          ).resources["gpu"] == gpu
 
 
+def test_random_draws_cover_their_range_and_nothing_else():
+    spec = load_spec({"preset": "pendulum_sac", "samples": 40,
+                      "search": {"agent.tau": {"uniform": [0.01, 0.02]},
+                                 "train.batch_size": {"randint": [30, 33]}}})
+    taus = [t.overrides["agent.tau"] for t in expand(spec)]
+    sizes = [t.overrides["train.batch_size"] for t in expand(spec)]
+    assert all(0.01 <= tau < 0.02 for tau in taus) and len(set(taus)) == 40
+    assert max(taus) - min(taus) > 0.005  # spread over the range, not one end of it
+    assert set(sizes) == {30, 31, 32} and all(type(n) is int for n in sizes)  # [low, high)
+
+
+def test_trial_names_label_only_what_varies():
+    (alone,) = expand(load_spec({"preset": "pendulum_sac"}))
+    assert (alone.name, alone.group, alone.variant) == ("seed_0", "pendulum_sac", "pendulum_sac")
+    tasks = expand(load_spec({"preset": "pendulum_sac", "search": {
+        "env.spec": {"grid": ["Pendulum-v1", "MountainCarContinuous-v0"]},
+        "agent.tau": {"grid": [0.01]}}}))
+    assert [t.name for t in tasks] == ["spec=Pendulum-v1,tau=0.01,seed_0",
+                                       "spec=MountainCarContinuous-v0,tau=0.01,seed_0"]
+    assert {t.variant for t in tasks} == {"tau=0.01"}  # one variant, aggregated over tasks
+    alike = expand(load_spec({"preset": "pendulum_sac", "samples": 3,
+                              "search": {"agent.gamma": {"choice": [0.99]}}}))
+    assert [t.group for t in alike] == ["gamma=0.99", "gamma=0.99-2", "gamma=0.99-3"]
+
+
 def test_a_trial_config_writes_to_the_run_dir_it_is_given(tmp_path):
     (trial,) = expand(load_spec({"preset": "pendulum_sac", "seeds": [4]}))
     assert trial.config().run_dir == "" and trial.config().seed == 4
