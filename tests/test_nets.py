@@ -139,3 +139,83 @@ def test_projected_features_are_drqs_feature_dim_or_natures_512():
     obs = torch.randint(0, 255, (2, 3, 64, 64), dtype=torch.uint8)
     assert drq.out_dim == 24 and drq(obs).shape == (2, 24)
     assert nature.out_dim == 512 and nature(obs).shape == (2, 512)
+
+
+@pytest.mark.parametrize("kind", ["drq", "nature"])
+def test_pixel_encoders_see_pixels_scaled_to_minus_half_to_half(kind):
+    """The first conv folds ``x / 255 - 0.5`` into its weights: the same features as the
+    plain trunk on the scaled image."""
+    from gymnasium import spaces
+
+    from robovision.nets.encoders import PixelEncoder
+
+    torch.manual_seed(0)
+    encoder = PixelEncoder(spaces.Box(0, 255, (6, 40, 40), np.uint8), kind, 16)
+    obs = torch.randint(0, 256, (3, 6, 40, 40), dtype=torch.uint8)
+    with torch.no_grad():
+        expected = encoder.head(encoder.trunk(obs.float() / 255 - 0.5))
+        assert torch.allclose(encoder(obs), expected, atol=1e-5)
+        assert not torch.allclose(encoder(obs), encoder.head(encoder.trunk(obs.float() / 255)),
+                                  atol=1e-3)
+
+
+def test_bf16_encoder_computes_what_the_float32_one_does_within_bf16_precision():
+    from gymnasium import spaces
+
+    from robovision.nets.encoders import PixelEncoder
+
+    torch.manual_seed(0)
+    encoder = PixelEncoder(spaces.Box(0, 255, (6, 40, 40), np.uint8), "drq", 16)
+    obs = torch.randint(0, 256, (3, 6, 40, 40), dtype=torch.uint8)
+    with torch.no_grad():
+        reference = encoder(obs)
+        encoder.amp = True
+        bf16 = encoder(obs)
+    assert bf16.dtype == torch.float32
+    assert torch.allclose(bf16, reference, atol=0.05) and not torch.equal(bf16, reference)
+
+
+def test_pixels_and_state_reach_the_heads_side_by_side():
+    from gymnasium import spaces
+
+    from robovision.nets.encoders import DictEncoder, make_encoder
+
+    space = spaces.Dict({"pixels": spaces.Box(0, 255, (3, 32, 32), np.uint8),
+                         "state": spaces.Box(-np.inf, np.inf, (2, 3), np.float32)})
+    encoder = make_encoder(space, feature_dim=10)
+    assert isinstance(encoder, DictEncoder) and encoder.out_dim == 10 + 6
+    obs = {"pixels": torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8),
+           "state": torch.randn(4, 2, 3)}
+    features = encoder(obs)
+    assert features.shape == (4, 16)
+    assert torch.equal(features[:, :10], encoder.pixels(obs["pixels"]))
+    assert torch.equal(features[:, 10:], obs["state"].flatten(1))  # the raw state, flattened
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_camera_views_get_a_trunk_each_or_share_one_and_vectors_ride_along(shared):
+    from gymnasium import spaces
+
+    from robovision.nets.encoders import MultiViewEncoder, make_encoder
+
+    image = spaces.Box(0, 255, (3, 32, 32), np.uint8)
+    space = spaces.Dict({"front": image, "wrist": image,
+                         "joints": spaces.Box(-1, 1, (4,), np.float32)})
+    encoder = make_encoder(space, feature_dim=8, shared_views=shared)
+    assert isinstance(encoder, MultiViewEncoder)
+    assert encoder.image_keys == ["front", "wrist"] and encoder.vector_keys == ["joints"]
+    assert set(encoder.views) == ({"shared"} if shared else {"front", "wrist"})
+    assert encoder.out_dim == 2 * 8 + 4
+    obs = {"front": torch.randint(0, 256, (5, 3, 32, 32), dtype=torch.uint8),
+           "wrist": torch.randint(0, 256, (5, 3, 32, 32), dtype=torch.uint8),
+           "joints": torch.rand(5, 4)}
+    with torch.no_grad():
+        features = encoder(obs)
+        trunk = (lambda key: encoder.views["shared"]) if shared else encoder.views.__getitem__
+        expected = torch.cat([trunk("front")(obs["front"]), trunk("wrist")(obs["wrist"]),
+                              obs["joints"]], dim=-1)
+    assert torch.allclose(features, expected, atol=1e-6)
+    if shared:
+        other = spaces.Dict({"front": image, "wrist": spaces.Box(0, 255, (3, 40, 40), np.uint8)})
+        with pytest.raises(ValueError, match="a shared conv trunk needs views of one shape"):
+            make_encoder(other, shared_views=True)
