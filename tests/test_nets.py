@@ -224,21 +224,21 @@ def test_camera_views_get_a_trunk_each_or_share_one_and_vectors_ride_along(share
 def test_make_encoder_picks_by_space_and_kind_and_names_what_it_cannot_build():
     from gymnasium import spaces
 
-    from robovision.nets.encoders import (DictEncoder, FlattenEncoder, MultiViewEncoder,
-                                          PixelEncoder, make_encoder)
+    from robovision.nets import encoders as enc
+    from robovision.nets.encoders import make_encoder
 
     image = spaces.Box(0, 255, (3, 40, 40), np.uint8)
     vector = spaces.Box(-1, 1, (4,), np.float32)
     nature_out = 64  # NatureCNN's last conv has 64 filters, DrQ's 32
     assert make_encoder(image, project=False).trunk[-3].out_channels == 32  # auto: DrQ
     assert make_encoder(image, "nature", project=False).trunk[-3].out_channels == nature_out
-    assert type(make_encoder(vector)) is FlattenEncoder
-    assert type(make_encoder(vector, "flat")) is FlattenEncoder
+    assert type(make_encoder(vector)) is enc.FlattenEncoder
+    assert type(make_encoder(vector, "flat")) is enc.FlattenEncoder
     fused = make_encoder(spaces.Dict({"pixels": image, "state": vector}), "nature")
-    assert type(fused) is DictEncoder and type(fused.pixels) is PixelEncoder
+    assert type(fused) is enc.DictEncoder and type(fused.pixels) is enc.PixelEncoder
     assert fused.pixels.trunk[-3].out_channels == nature_out
     views = make_encoder(spaces.Dict({"front": image, "wrist": image}), "nature")
-    assert type(views) is MultiViewEncoder
+    assert type(views) is enc.MultiViewEncoder
     assert views.views["front"].trunk[-3].out_channels == nature_out
     with pytest.raises(ValueError, match=r"no encoder 'drq' for observation space Box"):
         make_encoder(vector, "drq")
