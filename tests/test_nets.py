@@ -47,6 +47,19 @@ def test_actor_heads_keep_actions_bounded_and_log_std_in_range():
     assert (DeterministicActor(6, 2, [16])(features).abs() <= 1).all()
 
 
+def test_sac_actor_spans_its_log_std_range_and_its_mode_is_the_squashed_mean():
+    torch.manual_seed(0)
+    actor = TanhGaussianActor(6, 3, [16], log_std_min=-3, log_std_max=1)
+    features = torch.randn(256, 6) * 100  # saturates the squash at both ends
+    mean, log_std = actor(features)
+    assert mean.shape == log_std.shape == (256, 3)  # 6 outputs: 3 means, 3 log-stds
+    assert log_std.min() < -2.9 and log_std.max() > 0.9
+    raw_mean, raw_log_std = actor.net(features).chunk(2, dim=-1)
+    assert torch.allclose(mean, raw_mean)
+    assert torch.allclose(log_std, -3 + 2 * (torch.tanh(raw_log_std) + 1))
+    assert torch.equal(actor.mode(features), torch.tanh(mean))
+
+
 def test_heads_with_a_projection_trunk():
     critic = QEnsemble(100, 2, [16], n=2, trunk=Projection(100, 8))
     q = critic(torch.randn(5, 100), torch.zeros(5, 2))

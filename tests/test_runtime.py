@@ -71,3 +71,40 @@ def test_triton_is_loaded_before_gl_or_kept_out(gl_first):
     assert triton == ("blocked" if mesa == "True" else "loaded")
     if not gl_first:
         assert mesa == "False"  # nothing has loaded GL yet
+
+
+def test_llvm_is_found_only_once_gl_brings_it_and_never_from_an_unreadable_map(monkeypatch):
+    """A fresh interpreter has no libLLVM mapped; rendering through Mesa maps it (through
+    NVIDIA's EGL it does not, and the check says so either way)."""
+    import builtins
+    import os
+    import subprocess
+
+    from robovision import runtime
+
+    code = ("from robovision.runtime import llvm_loaded\n"
+            "before = llvm_loaded()\n"
+            "from dm_control import suite\n"
+            "suite.load('cartpole', 'balance').physics.render(16, 16)\n"
+            "mapped = 'libLLVM' in open('/proc/self/maps').read()\n"
+            "print(before, llvm_loaded() == mapped)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={**os.environ, "MUJOCO_GL": "egl"}).stdout.split()
+    assert out == ["False", "True"]
+
+    def unreadable(*args, **kwargs):
+        raise OSError("no /proc here")
+
+    monkeypatch.setattr(builtins, "open", unreadable)
+    assert runtime.llvm_loaded() is False
+
+
+def test_triton_already_imported_or_kept_out_is_reported_as_it_is(monkeypatch):
+    import types
+
+    from robovision.runtime import order_triton_and_gl
+
+    monkeypatch.setitem(sys.modules, "triton", types.ModuleType("triton"))
+    assert order_triton_and_gl() == "loaded"
+    monkeypatch.setitem(sys.modules, "triton", None)
+    assert order_triton_and_gl() == "blocked"
