@@ -22,16 +22,21 @@ def test_ensemble_linear_equals_independent_linears():
 
 
 def test_ensemble_members_are_initialised_independently():
+    torch.manual_seed(0)
     net = EnsembleMLP(2, 6, [16], 1)
     weights = net.layers[0].weight
     assert not torch.equal(weights[0], weights[1])
-    bound = 1 / np.sqrt(6)  # nn.Linear's default init range
-    assert weights.abs().max() <= bound
+    bound = 1 / np.sqrt(6)  # nn.Linear's default init range, uniform over it
+    for values in (weights, net.layers[0].bias):
+        assert values.abs().max() <= bound
+        assert values.min() < -bound / 2 and values.max() > bound / 2
+    assert abs(weights.mean()) < 0.1 * bound
 
 
 def test_mlp_shape_and_activation():
-    net = mlp(4, [8, 8], 2, "tanh")
+    net = mlp(4, [8, 6], 2, "tanh")
     assert [type(m) for m in net] == [nn.Linear, nn.Tanh, nn.Linear, nn.Tanh, nn.Linear]
+    assert [(m.in_features, m.out_features) for m in net[::2]] == [(4, 8), (8, 6), (6, 2)]
     assert net(torch.randn(3, 4)).shape == (3, 2)
     with pytest.raises(ValueError, match="unknown activation 'gelu'"):
         activation("gelu")
