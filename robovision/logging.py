@@ -160,9 +160,13 @@ class RunLogger:
 
 
 def _summary_writer(folder: Path, start_step: int) -> Any:
+    """A writer that, in a resumed run, hides what the stopped run logged after its
+    checkpoint at ``start_step``: TensorBoard drops the events from ``purge_step`` on. The
+    checkpoint's own step stays, as in the CSV: its metrics were logged before it was
+    saved."""
     from torch.utils.tensorboard import SummaryWriter
 
-    return SummaryWriter(str(folder), purge_step=start_step or None)
+    return SummaryWriter(str(folder), purge_step=start_step + 1 if start_step else None)
 
 
 # --------------------------------------------------------------------------- the CSV

@@ -77,3 +77,70 @@ def test_plot_over_seeds_writes_a_png(tmp_path):
     data = out.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
     assert np.all(read_metrics(tmp_path / "seed_1")[EVAL_KEY][1] == [20, 40])
+
+
+def test_the_progress_bar_counts_frames_from_where_a_resumed_run_stands(tmp_path):
+    logger = RunLogger(tmp_path, 10, 100, frames_per_step=4, tensorboard=False)
+    bar = logger._bar
+    assert (bar.total, bar.n, bar.unit) == (400, 40, "frame")
+    logger.advance(15, 60)
+    logger.advance(15, 60)  # no step taken: nothing counted twice
+    assert bar.n == 60
+    logger.log(15, 60, {EVAL_KEY: 12.345, "eval/success_rate": 0.5,
+                        "train/episode_return": -3.21})
+    assert bar.postfix == "eval=12.3, success=50%, ep=-3.2"
+    logger.close()
+    steps = RunLogger(tmp_path / "state", 0, 50, tensorboard=False)
+    assert (steps._bar.total, steps._bar.unit) == (50, "step")
+    steps.advance(5, 20)  # counted in steps, frames shown beside them
+    assert steps._bar.n == 5 and steps._bar.postfix == "frames=20"
+    steps.advance(6, 6)
+    assert steps._bar.postfix == "frames=20"  # one frame a step: nothing new to say
+    steps.close()
+
+
+def test_csv_rows_carry_the_seconds_since_the_logger_started(tmp_path):
+    import csv
+
+    _log(tmp_path, 0, [1, 2])
+    with (tmp_path / "metrics.csv").open() as f:
+        walls = [float(row["wall_time"]) for row in csv.DictReader(f)]
+    assert all(0 <= wall < 60 for wall in walls)
+
+
+def test_tensorboard_gets_every_metric_and_a_resume_replaces_what_came_after(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    def logged(start, steps):
+        logger = RunLogger(tmp_path, start, 100, progress=False)
+        for step in steps:
+            logger.log(step, step, {"train/loss": step / 10})
+        logger.close()
+
+    logged(0, [1, 2, 3, 4])  # stopped after step 4, its checkpoint at step 2
+    logged(2, [3, 5])
+    events = EventAccumulator(str(tmp_path / "tb"))
+    events.Reload()
+    scalars = events.Scalars("train/loss")
+    assert [(s.step, round(s.value, 3)) for s in scalars] == [(1, 0.1), (2, 0.2), (3, 0.3),
+                                                              (5, 0.5)]
+
+
+def test_a_failing_side_job_is_reported_once_and_switched_off():
+    from robovision.logging import SideJobs
+
+    reports, calls = [], []
+    side = SideJobs(reports.append)
+
+    def broken():
+        calls.append(1)
+        raise OSError("disk full " + "x" * 400)
+
+    assert side.run("plot", broken) is None and side.run("plot", broken) is None
+    assert calls == [1] and not side.enabled("plot") and side.enabled("video")
+    assert len(reports) == 1 and "plot failed (OSError: disk full" in reports[0]
+    assert len(reports[0]) < 600  # the error is cut short
+    assert side.run("video", lambda x: x * 2, 21) == 42
+    side.disable("video", "no ffmpeg")
+    side.disable("video", "no ffmpeg")
+    assert len(reports) == 2 and "video failed (no ffmpeg)" in reports[1]
