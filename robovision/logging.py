@@ -264,6 +264,18 @@ def seed_dirs(run_dir: Path) -> list[Path]:
 def plot_curves(run_dirs: list[Path], out: Path, metric: str = EVAL_KEY,
                 x: str = "step") -> Path:
     """Learning curves (mean and min-max band over seeds) of one or more runs as a PNG."""
+    import matplotlib.pyplot as plt
+
+    fig = curves_figure(run_dirs, metric, x)
+    out = Path(out)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def curves_figure(run_dirs: list[Path], metric: str = EVAL_KEY, x: str = "step") -> Any:
+    """The figure :func:`plot_curves` saves: per run, the mean over its seeds (up to the
+    evaluations every seed has) and, with several seeds, the band from their min to max."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -291,10 +303,7 @@ def plot_curves(run_dirs: list[Path], out: Path, metric: str = EVAL_KEY,
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
-    out = Path(out)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return fig
 
 
 def ffmpeg_available() -> bool:

@@ -144,3 +144,44 @@ def test_a_failing_side_job_is_reported_once_and_switched_off():
     side.disable("video", "no ffmpeg")
     side.disable("video", "no ffmpeg")
     assert len(reports) == 2 and "video failed (no ffmpeg)" in reports[1]
+
+
+def _evaluations(run_dir, values, every=10):
+    """A run whose evaluations at steps ``every, 2 every, ...`` returned ``values``
+    (frames are twice the steps)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    logger = RunLogger(run_dir, 0, 100, progress=False, tensorboard=False)
+    for i, value in enumerate(values, start=1):
+        logger.log(i * every, 2 * i * every, {EVAL_KEY: value})
+    logger.close()
+
+
+def test_the_curve_is_the_seed_mean_in_a_min_max_band_up_to_what_every_seed_has(tmp_path):
+    import matplotlib.pyplot as plt
+
+    from robovision.logging import curves_figure
+
+    _evaluations(tmp_path / "sac" / "seed_0", [1.0, 5.0, 9.0])
+    _evaluations(tmp_path / "sac" / "seed_1", [3.0, 1.0])  # stopped after two evaluations
+    _evaluations(tmp_path / "td3", [2.0, 4.0])
+    _log(tmp_path / "empty", 0, [])  # started, nothing evaluated yet
+    fig = curves_figure([tmp_path / "sac", tmp_path / "td3", tmp_path / "empty"], x="frames")
+    ax = fig.axes[0]
+    sac, td3 = ax.lines
+    assert sac.get_xydata().tolist() == [[20, 2.0], [40, 3.0]]  # frames; mean of two seeds
+    assert td3.get_xydata().tolist() == [[20, 2.0], [40, 4.0]]
+    (band,) = ax.collections  # one band: only sac has several seeds
+    corners = band.get_paths()[0].vertices
+    assert {tuple(v) for v in corners} >= {(20, 1.0), (20, 3.0), (40, 1.0), (40, 5.0)}
+    assert corners[:, 1].min() == 1.0 and corners[:, 1].max() == 5.0
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["sac (2 seeds)",
+                                                                   "td3 (1 seed)"]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("environment frames", EVAL_KEY)
+    plt.close(fig)
+    fig = curves_figure([tmp_path / "td3"])
+    assert fig.axes[0].lines[0].get_xydata()[:, 0].tolist() == [10, 20]
+    assert fig.axes[0].get_xlabel() == "agent steps"
+    plt.close(fig)
+    fig = curves_figure([tmp_path / "empty"])  # no evaluation yet: axes, no legend
+    assert not fig.axes[0].lines and fig.axes[0].get_legend() is None
+    plt.close(fig)
