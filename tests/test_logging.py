@@ -80,13 +80,13 @@ def test_plot_over_seeds_writes_a_png(tmp_path):
 
 
 def test_the_progress_bar_counts_frames_from_where_a_resumed_run_stands(tmp_path):
-    logger = RunLogger(tmp_path, 10, 100, frames_per_step=4, tensorboard=False)
-    bar = logger._bar
-    assert (bar.total, bar.n, bar.unit) == (400, 40, "frame")
-    logger.advance(15, 60)
-    logger.advance(15, 60)  # no step taken: nothing counted twice
-    assert bar.n == 60
-    logger.log(15, 60, {EVAL_KEY: 12.345, "eval/success_rate": 0.5,
+    logger = RunLogger(tmp_path, 10, 100, frames_per_step=2, tensorboard=False)
+    bar = logger._bar  # DrQ-v2's action repeat of 2: frames, as the published tables count
+    assert (bar.total, bar.n, bar.unit) == (200, 20, "frame")
+    logger.advance(15, 30)
+    logger.advance(15, 30)  # no step taken: nothing counted twice
+    assert bar.n == 30
+    logger.log(15, 30, {EVAL_KEY: 12.345, "eval/success_rate": 0.5,
                         "train/episode_return": -3.21})
     assert bar.postfix == "eval=12.3, success=50%, ep=-3.2"
     logger.close()
@@ -97,6 +97,9 @@ def test_the_progress_bar_counts_frames_from_where_a_resumed_run_stands(tmp_path
     steps.advance(6, 6)
     assert steps._bar.postfix == "frames=20"  # one frame a step: nothing new to say
     steps.close()
+    quiet = RunLogger(tmp_path / "quiet", 0, 50, progress=False, tensorboard=False)
+    quiet.advance(5, 20)  # no bar: advancing is a no-op, not an error
+    quiet.close()
 
 
 def test_csv_rows_carry_the_seconds_since_the_logger_started(tmp_path):
