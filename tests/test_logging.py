@@ -164,19 +164,20 @@ def test_the_curve_is_the_seed_mean_in_a_min_max_band_up_to_what_every_seed_has(
 
     from robovision.logging import curves_figure
 
-    _evaluations(tmp_path / "sac" / "seed_0", [1.0, 5.0, 9.0])
-    _evaluations(tmp_path / "sac" / "seed_1", [3.0, 1.0])  # stopped after two evaluations
+    _evaluations(tmp_path / "sac" / "seed_0", [1.0, 5.0, 9.0, 7.0])
+    _evaluations(tmp_path / "sac" / "seed_1", [3.0, 1.0, 2.0])  # stopped after three
     _evaluations(tmp_path / "td3", [2.0, 4.0])
     _log(tmp_path / "empty", 0, [])  # started, nothing evaluated yet
     fig = curves_figure([tmp_path / "sac", tmp_path / "td3", tmp_path / "empty"], x="frames")
     ax = fig.axes[0]
     sac, td3 = ax.lines
-    assert sac.get_xydata().tolist() == [[20, 2.0], [40, 3.0]]  # frames; mean of two seeds
+    assert sac.get_xydata().tolist() == [[20, 2.0], [40, 3.0], [60, 5.5]]  # frames; mean
     assert td3.get_xydata().tolist() == [[20, 2.0], [40, 4.0]]
     (band,) = ax.collections  # one band: only sac has several seeds
     corners = band.get_paths()[0].vertices
-    assert {tuple(v) for v in corners} >= {(20, 1.0), (20, 3.0), (40, 1.0), (40, 5.0)}
-    assert corners[:, 1].min() == 1.0 and corners[:, 1].max() == 5.0
+    assert {tuple(v) for v in corners} >= {(20, 1.0), (40, 1.0), (60, 2.0),  # min and max
+                                           (20, 3.0), (40, 5.0), (60, 9.0)}  # over seeds
+    assert corners[:, 0].max() == 60 and corners[:, 1].max() == 9.0
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["sac (2 seeds)",
                                                                    "td3 (1 seed)"]
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("environment frames", EVAL_KEY)
