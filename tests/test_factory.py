@@ -152,3 +152,60 @@ def test_cuda_backend_settings_turn_on_what_is_asked_on_cuda_only():
     message = factory.use_cuda_backends(both, cuda)
     assert "train.tf32" in message and "train.cudnn_benchmark" in message
     assert torch.backends.cuda.matmul.allow_tf32
+
+
+def test_the_device_is_cuda_when_asked_or_available_and_a_missing_gpu_is_named(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert factory.resolve_device("auto") == factory.resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(RuntimeError, match="device=cuda was asked for but torch sees no CUDA "
+                                           "device; use device=auto or device=cpu"):
+        factory.resolve_device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert factory.resolve_device("auto") == factory.resolve_device("cuda") == torch.device("cuda")
+    assert factory.resolve_device("cpu") == torch.device("cpu")
+
+
+def _first_obs_after_reset(env):
+    obs, _ = env.reset()  # continues the RNG its build's seeded reset started
+    env.close()
+    return obs
+
+
+def test_evaluation_envs_render_only_to_record_and_each_takes_the_next_seed():
+    cfg = load_config("pendulum_sac", ["train.eval_envs=3", "train.eval_episodes=10"])
+    assert factory.build_eval_env(cfg, 7, record=True).render_mode == "rgb_array"
+    assert factory.build_eval_env(cfg, 7, record=False).render_mode is None
+    extra = factory.build_extra_eval_envs(cfg, 7)
+    assert len(extra) == 2  # the first evaluation env is built apart
+    for env, seed in zip(extra, (8, 9), strict=True):
+        alone = make.build_env(cfg, seed=seed, evaluation=True)
+        assert np.array_equal(_first_obs_after_reset(env), _first_obs_after_reset(alone))
+    few = load_config("pendulum_sac", ["train.eval_envs=3", "train.eval_episodes=2"])
+    assert len(factory.build_extra_eval_envs(few, 7)) == 1  # never more envs than episodes
+
+
+@pytest.mark.parametrize(("preset", "overrides", "vector"), [
+    ("pendulum_sac", [], False), ("pendulum_sac", ["env.num_envs=2"], True),
+    ("inverted_pendulum_ppo", ["env.num_envs=1"], True)])
+def test_off_policy_with_one_env_steps_it_alone_and_the_rest_step_vector_envs(
+        preset, overrides, vector):
+    cfg = load_config(preset, overrides)
+    env = factory.build_train_env(cfg, seed=3)
+    assert isinstance(env, gym.vector.VectorEnv) is vector
+    if vector:  # env i is seeded seed + i
+        obs, _ = env.reset()
+        for i in range(cfg.env.num_envs):
+            alone = make.build_env(cfg, seed=3 + i)
+            alone_obs, _ = alone.reset()
+            alone.close()
+            assert np.allclose(obs[i], alone_obs)
+    env.close()
+
+
+def test_normalised_learning_rewards_are_clipped_to_ten():
+    cfg = load_config("inverted_pendulum_ppo", ["env.num_envs=1"])
+    env = factory.build_train_env(cfg, seed=0)
+    assert isinstance(env, gym.wrappers.vector.ClipReward)
+    clipped = env.rewards(np.array([-50.0, -9.5, 0.25, 9.5, 50.0]))
+    assert clipped.tolist() == [-10.0, -9.5, 0.25, 9.5, 10.0]
+    env.close()
