@@ -182,6 +182,13 @@ def test_evaluation_envs_render_only_to_record_and_each_takes_the_next_seed():
         assert np.array_equal(_first_obs_after_reset(env), _first_obs_after_reset(alone))
     few = load_config("pendulum_sac", ["train.eval_envs=3", "train.eval_episodes=2"])
     assert len(factory.build_extra_eval_envs(few, 7)) == 1  # never more envs than episodes
+    held_out = load_config("pendulum_sac", ["train.eval_envs=2",
+                                            "env.eval_options={max_episode_steps: 7}"])
+    for env in (factory.build_eval_env(held_out, 7, record=False),
+                *factory.build_extra_eval_envs(held_out, 7)):
+        assert env.spec.max_episode_steps == 7  # eval_options reach every evaluation env
+        env.close()
+    assert factory.build_train_env(held_out, 7).spec.max_episode_steps == 200
 
 
 @pytest.mark.parametrize(("preset", "overrides", "vector"), [
