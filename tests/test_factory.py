@@ -216,3 +216,19 @@ def test_normalised_learning_rewards_are_clipped_to_ten():
     clipped = env.rewards(np.array([-50.0, -9.5, 0.25, 9.5, 50.0]))
     assert clipped.tolist() == [-10.0, -9.5, 0.25, 9.5, 10.0]
     env.close()
+
+
+@pytest.mark.parametrize(("low", "high"), [(-2.0, 2.0), ([-1.0, -2.0], [1.0, 1.0]),
+                                           ([-1.0, -1.0], [1.0, 0.5])])
+def test_an_action_space_outside_minus_one_to_one_is_refused(low, high):
+    from gymnasium import spaces
+
+    from robovision.agents.registry import algorithm
+
+    sac = algorithm("sac")
+    factory.check_action_space(spaces.Box(-1.0, 1.0, (2,)), "Good-v0", sac)  # accepted
+    bad = spaces.Box(np.array(low, np.float32) * np.ones(2, np.float32),
+                     np.array(high, np.float32) * np.ones(2, np.float32))
+    with pytest.raises(ValueError, match=r"Bad-v0: actions must lie in \[-1, 1\] after "
+                                         r"make_env's rescaling; got bounds"):
+        factory.check_action_space(bad, "Bad-v0", sac)

@@ -198,6 +198,10 @@ def test_per_task_action_repeat_defaults():
     assert default_action_repeat("dmc/walker-walk", "pixels") == 2
     assert default_action_repeat("dmc/cheetah-run", "pixels") == 4
     assert default_action_repeat("dmc/cheetah-run", "state") == 1
+    assert default_action_repeat("dmc/reacher-easy", "pixels") == 4
+    assert default_action_repeat("dmc/ball_in_cup-catch", "pixels") == 4  # "_" in a domain
+    assert default_action_repeat("dmc/hopper-hop", "pixels") == 2  # not in PlaNet's table
+    assert default_action_repeat("HalfCheetah-v5", "pixels") == 1  # gymnasium: its own dt
     env = make_env("dmc/finger-spin", obs="pixels", image_size=32)
     assert action_repeat_of(env) == 2
     env.close()
