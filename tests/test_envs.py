@@ -118,3 +118,13 @@ def test_custom_dm_control_task_takes_pixels_and_a_named_camera():
     assert obs.shape == (6, 32, 32) and obs.dtype == np.uint8 and obs.max() > 0
     with pytest.raises(ValueError, match="cameras"):
         make_env("robovision/PointMassReach-v0", obs="pixels", image_size=32, camera="nope")
+
+
+def test_a_spec_with_a_colon_is_a_factory_unless_it_is_an_mjcf_file_or_a_registered_id():
+    from robovision.make import is_factory
+
+    assert is_factory("my_robot.envs:make_arm")
+    assert is_factory("envs/arm.py:make")
+    assert not is_factory("mjcf:scenes/arm.xml")  # a MuJoCo scene, built by MJCFEnv
+    assert not is_factory("HalfCheetah-v5")
+    assert not is_factory("gymnasium.envs.mujoco:HalfCheetah-v5")  # gymnasium's module:ID
