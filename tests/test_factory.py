@@ -126,6 +126,35 @@ def test_replay_bytes_are_known_before_allocating():
         *replay.obs.values(), replay.action, replay.reward, replay.terminated, replay.last,
         replay.has_action, replay.episode_start))
     assert held == needed
+    assert replay.placement == f"replay ({needed / 2**30:.2f} GiB) in host memory"
+
+
+def test_the_placement_weighs_the_whole_replay_against_the_free_gpu_memory(monkeypatch):
+    """The main job's replay, 100k steps: it goes on the GPU only where its full size
+    fits in half of the free memory."""
+    from robovision.replay import buffer
+
+    cfg = load_config("cheetah_run_pixels", ["train.total_steps=100000"])
+    env = factory.build_env(cfg, seed=0)
+    capacity = 100_000 + 10_000 + 10
+    needed = ReplayBuffer.bytes_needed(env.observation_space, env.action_space, capacity, 3)
+    cuda = torch.device("cuda")
+    for free, on_gpu in ((2 * needed, True), (2 * needed - 2, False)):
+        monkeypatch.setattr(buffer, "available_memory", lambda device, free=free: free)
+        monkeypatch.setattr(factory, "ReplayBuffer", _Unallocated)
+        replay = factory.build_storage(cfg, env.observation_space, env.action_space, cuda)
+        assert (replay.storage_device == cuda) is on_gpu
+        assert replay.placement.startswith(f"replay ({needed / 2**30:.2f} GiB)")
+    env.close()
+
+
+class _Unallocated:
+    """A replay that records where it would live, without a GPU or its memory."""
+
+    bytes_needed = staticmethod(ReplayBuffer.bytes_needed)
+
+    def __init__(self, *args, storage_device=None, **kwargs):
+        self.storage_device = storage_device
 
 
 def test_replay_on_device_takes_booleans_from_the_command_line():
