@@ -207,6 +207,12 @@ def test_per_task_action_repeat_defaults():
     env.close()
 
 
+def test_pixels_default_to_three_stacked_84x84_rgb_frames():
+    env = make_env("dmc/cartpole-balance", obs="pixels")
+    assert env.observation_space.shape == (9, 84, 84)  # DrQ's input
+    env.close()
+
+
 def test_unknown_camera_lists_cameras():
     with pytest.raises(ValueError, match=r"cameras: \['side', 'back'\]"):
         make_env("dmc/cheetah-run", obs="pixels", camera="top")
