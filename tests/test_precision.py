@@ -39,6 +39,14 @@ def test_cuda_bf16_is_native_from_ampere_on(monkeypatch):
     assert asked == [torch.device("cuda", 1)] * 3  # the training device, not the current one
 
 
+def test_cpu_bf16_is_native_where_the_cpu_lists_a_bf16_flag(monkeypatch):
+    monkeypatch.setattr(runtime, "_this_cpuinfo", lambda: X86_WITH)
+    assert runtime.native_bf16("cpu") == (True, "this CPU has amx_bf16")
+    monkeypatch.setattr(runtime, "_this_cpuinfo", lambda: X86_AVX512)
+    ok, why = runtime.native_bf16(torch.device("cpu"))
+    assert ok is False and "bf16 is emulated" in why
+
+
 def _bf16_flags(agent) -> list[bool]:
     """The encoder's amp and each per-head projection's."""
     heads = [m.amp for m in (*agent.actor.modules(), *agent.critic.modules())
