@@ -50,12 +50,20 @@ def test_rendering_before_importing_robovision_does_not_crash():
 def test_triton_is_loaded_before_gl_or_kept_out(gl_first):
     """robovision first: triton loads before GL, when an env is made. GL first: triton is
     kept out where GL brought Mesa's LLVM, and loads beside NVIDIA's EGL (no LLVM)."""
-    import importlib.util
+    import importlib.metadata
     import os
     import subprocess
     import sys
 
-    if importlib.util.find_spec("triton") is None:
+    # Asked of the installed packages, not of this process, where robovision may have kept
+    # triton out (a mutant that always kept it out made this test skip instead of fail).
+    installed = set()
+    for name in ("triton", "pytorch-triton"):
+        try:
+            installed.add(importlib.metadata.distribution(name).name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    if not installed:
         pytest.skip("this torch ships no triton")
     first = "from dm_control import suite\n" if gl_first else ""
     code = (f"{first}import sys\nfrom robovision.runtime import llvm_loaded\n"
