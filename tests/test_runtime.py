@@ -57,13 +57,8 @@ def test_triton_is_loaded_before_gl_or_kept_out(gl_first):
 
     # Asked of the installed packages, not of this process, where robovision may have kept
     # triton out (a mutant that always kept it out made this test skip instead of fail).
-    installed = set()
-    for name in ("triton", "pytorch-triton"):
-        try:
-            installed.add(importlib.metadata.distribution(name).name)
-        except importlib.metadata.PackageNotFoundError:
-            pass
-    if not installed:
+    installed = {d.metadata["Name"] for d in importlib.metadata.distributions()}
+    if not installed & {"triton", "pytorch-triton"}:
         pytest.skip("this torch ships no triton")
     first = "from dm_control import suite\n" if gl_first else ""
     code = (f"{first}import sys\nfrom robovision.runtime import llvm_loaded\n"
