@@ -213,6 +213,16 @@ def test_pixels_default_to_three_stacked_84x84_rgb_frames():
     env.close()
 
 
+def test_a_list_of_one_camera_is_that_camera():
+    frames = []
+    for camera in (["back"], "back"):
+        env = make_env("dmc/cheetah-run", obs="pixels", camera=camera, image_size=32,
+                       frame_stack=1, seed=0)
+        frames.append(env.reset(seed=0)[0])
+        env.close()
+    assert frames[0].shape == (3, 32, 32) and np.array_equal(frames[0], frames[1])
+
+
 def test_unknown_camera_lists_cameras():
     with pytest.raises(ValueError, match=r"cameras: \['side', 'back'\]"):
         make_env("dmc/cheetah-run", obs="pixels", camera="top")
