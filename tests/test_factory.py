@@ -110,8 +110,11 @@ def test_replay_placement_on_a_cuda_device_follows_free_memory(monkeypatch):
     where, why = factory.choose_replay_device("auto", cuda, 4 * 2**30)
     assert where == cuda and "fits in half of its 10.0 GiB free" in why
     where, why = factory.choose_replay_device("auto", cuda, 6 * 2**30)
-    assert where.type == "cpu" and "pinned memory" in why
+    assert where.type == "cpu" and why == ("replay (6.00 GiB) in host memory: more than half "
+                                           "of cuda's 10.0 GiB free; batches go through "
+                                           "pinned memory")
     assert factory.choose_replay_device(True, cuda, 6 * 2**30)[0] == cuda  # asked for
+    assert factory.choose_replay_device(False, cuda, 1)[0].type == "cpu"  # refused
     assert factory.choose_replay_device("auto", CPU, 1)[0].type == "cpu"
 
 
