@@ -264,9 +264,9 @@ def seed_dirs(run_dir: Path) -> list[Path]:
 def plot_curves(run_dirs: list[Path], out: Path, metric: str = EVAL_KEY,
                 x: str = "step") -> Path:
     """Learning curves (mean and min-max band over seeds) of one or more runs as a PNG."""
+    fig = curves_figure(run_dirs, metric, x)  # chooses the Agg backend first
     import matplotlib.pyplot as plt
 
-    fig = curves_figure(run_dirs, metric, x)
     out = Path(out)
     fig.savefig(out, dpi=120)
     plt.close(fig)
