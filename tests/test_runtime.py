@@ -1,10 +1,21 @@
 """Process-level runtime settings."""
 
+import os
+import subprocess
 import sys
 
 import pytest
 
 from robovision.runtime import tune_allocator
+
+
+def _printed_by_fresh_python(code: str) -> list[str]:
+    """The words ``code`` prints in a new interpreter that renders through EGL (a crash,
+    such as the segfault a GL/triton clash gives, fails with its exit code)."""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=300, env={**os.environ, "MUJOCO_GL": "egl"})
+    assert result.returncode == 0, (result.returncode, result.stderr[-1500:])
+    return result.stdout.split()
 
 
 def test_tune_allocator_reports_success_on_linux():
@@ -34,16 +45,9 @@ def test_rendering_before_importing_robovision_does_not_crash():
     loaded triton (its LLVM clashes with Mesa's) for the first fused optimiser. Where GL
     is Mesa's, triton is kept out; on an NVIDIA machine EGL is the driver's and triton
     stays available (the H200 run found this test assuming Mesa)."""
-    import os
-    import subprocess
-    import sys
-
-    result = subprocess.run([sys.executable, "-c", ANY_ORDER], capture_output=True, text=True,
-                            timeout=300, env={**os.environ, "MUJOCO_GL": "egl"})
-    assert result.returncode == 0, (result.returncode, result.stderr[-1500:])
-    mesa, kept_out = result.stdout.split()[:2]
+    mesa, kept_out, *action_shape = _printed_by_fresh_python(ANY_ORDER)
     assert kept_out == mesa  # triton kept out of this process exactly when Mesa's LLVM is in
-    assert "(6,)" in result.stdout
+    assert action_shape == ["(6,)"]
 
 
 @pytest.mark.parametrize("gl_first", [False, True])
@@ -51,9 +55,6 @@ def test_triton_is_loaded_before_gl_or_kept_out(gl_first):
     """robovision first: triton loads before GL, when an env is made. GL first: triton is
     kept out where GL brought Mesa's LLVM, and loads beside NVIDIA's EGL (no LLVM)."""
     import importlib.metadata
-    import os
-    import subprocess
-    import sys
 
     # Asked of the installed packages, not of this process, where robovision may have kept
     # triton out (a mutant that always kept it out made this test skip instead of fail).
@@ -67,9 +68,7 @@ def test_triton_is_loaded_before_gl_or_kept_out(gl_first):
             "import robovision\n"
             "robovision.make_env('dmc/cartpole-balance', obs='pixels', image_size=16)\n"
             "print(at_import, 'blocked' if sys.modules['triton'] is None else 'loaded', mesa)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, env={**os.environ, "MUJOCO_GL": "egl"}).stdout.strip()
-    at_import, triton, mesa = out.split()
+    at_import, triton, mesa = _printed_by_fresh_python(code)
     assert at_import == "False"
     assert triton == ("blocked" if mesa == "True" else "loaded")
     if not gl_first:
@@ -80,8 +79,6 @@ def test_llvm_is_found_only_once_gl_brings_it_and_never_from_an_unreadable_map(m
     """A fresh interpreter has no libLLVM mapped; rendering through Mesa maps it (through
     NVIDIA's EGL it does not, and the check says so either way)."""
     import builtins
-    import os
-    import subprocess
 
     from robovision import runtime
 
@@ -91,9 +88,7 @@ def test_llvm_is_found_only_once_gl_brings_it_and_never_from_an_unreadable_map(m
             "suite.load('cartpole', 'balance').physics.render(16, 16)\n"
             "mapped = 'libLLVM' in open('/proc/self/maps').read()\n"
             "print(before, llvm_loaded() == mapped)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, env={**os.environ, "MUJOCO_GL": "egl"}).stdout.split()
-    assert out == ["False", "True"]
+    assert _printed_by_fresh_python(code) == ["False", "True"]
 
     def unreadable(*args, **kwargs):
         raise OSError("no /proc here")
