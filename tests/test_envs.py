@@ -1,5 +1,6 @@
 """make_env and the dm_control adapter."""
 
+import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
@@ -128,3 +129,41 @@ def test_a_spec_with_a_colon_is_a_factory_unless_it_is_an_mjcf_file_or_a_registe
     assert not is_factory("mjcf:scenes/arm.xml")  # a MuJoCo scene, built by MJCFEnv
     assert not is_factory("HalfCheetah-v5")
     assert not is_factory("gymnasium.envs.mujoco:HalfCheetah-v5")  # gymnasium's module:ID
+
+
+class _ActionBoundsEnv(gym.Env):
+    """An env with the action bounds a test gives it."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+    def __init__(self, low, high):
+        self.action_space = gym.spaces.Box(np.array(low, np.float32), np.array(high, np.float32))
+
+    def reset(self, *, seed=None, options=None):
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        return np.zeros(1, np.float32), 0.0, False, False, {}
+
+
+@pytest.mark.parametrize(("low", "high", "rescaled"), [
+    ([-1.0, -1.0], [2.0, 2.0], True),  # one side off [-1, 1] is enough
+    ([-3.0, -1.0], [1.0, 1.0], True),
+    ([-1.0, -1.0], [1.0, 1.0], False),  # already there
+    ([-1.0, -np.inf], [1.0, np.inf], False),  # one unbounded dimension: left alone
+])
+def test_bounded_actions_are_rescaled_to_the_unit_box_and_only_those(low, high, rescaled):
+    from robovision.make import action_repeat_of
+
+    env_id = "robovision-test/ActionBounds-v0"
+    gym.register(env_id, entry_point=_ActionBoundsEnv)
+    try:
+        env = make_env(env_id, low=low, high=high)
+    finally:
+        del gym.registry[env_id]  # leave the registry as other tests list it
+    assert isinstance(env, gym.wrappers.RescaleAction) is rescaled
+    if rescaled:
+        assert env.action_space.low.tolist() == [-1.0, -1.0]
+        assert env.action_space.high.tolist() == [1.0, 1.0]
+    assert action_repeat_of(env) == 1  # state: no repeat wrapper, and none reported
+    env.close()
