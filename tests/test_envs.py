@@ -149,8 +149,11 @@ class _ActionBoundsEnv(gym.Env):
 @pytest.mark.parametrize(("low", "high", "rescaled"), [
     ([-1.0, -1.0], [2.0, 2.0], True),  # one side off [-1, 1] is enough
     ([-3.0, -1.0], [1.0, 1.0], True),
+    ([-1.0, -1.0], [1.0, 2.0], True),
     ([-1.0, -1.0], [1.0, 1.0], False),  # already there
     ([-1.0, -np.inf], [1.0, np.inf], False),  # one unbounded dimension: left alone
+    ([-2.0, -np.inf], [2.0, 2.0], False),
+    ([-2.0, -2.0], [2.0, np.inf], False),
 ])
 def test_bounded_actions_are_rescaled_to_the_unit_box_and_only_those(low, high, rescaled):
     from robovision.make import action_repeat_of
