@@ -264,3 +264,21 @@ def test_an_action_space_outside_minus_one_to_one_is_refused(low, high):
     with pytest.raises(ValueError, match=r"Bad-v0: actions must lie in \[-1, 1\] after "
                                          r"make_env's rescaling; got bounds"):
         factory.check_action_space(bad, "Bad-v0", sac)
+
+
+def test_build_env_passes_the_env_section_to_make_env():
+    cfg = load_config("cheetah_run_pixels", ["env.image_size=32", "env.frame_stack=2",
+                                             "env.camera=back", "env.action_repeat=0"])
+    env = make.build_env(cfg, seed=0)
+    assert env.observation_space.shape == (6, 32, 32)
+    assert make.action_repeat_of(env) == 4  # 0: PlaNet's repeat for cheetah
+    obs, _ = env.reset(seed=0)
+    env.close()
+    same = make.make_env("dmc/cheetah-run", obs="pixels", image_size=32, frame_stack=2,
+                         camera="back", seed=0)
+    assert np.array_equal(obs, same.reset(seed=0)[0])  # the back camera, not the side one
+    same.close()
+    state = make.build_env(load_config("cheetah_run_pixels", ["env.obs=state",
+                                                              "env.action_repeat=3"]), seed=0)
+    assert len(state.observation_space.shape) == 1 and make.action_repeat_of(state) == 3
+    state.close()
