@@ -282,3 +282,6 @@ def test_build_env_passes_the_env_section_to_make_env():
                                                               "env.action_repeat=3"]), seed=0)
     assert len(state.observation_space.shape) == 1 and make.action_repeat_of(state) == 3
     state.close()
+    once = make.build_env(load_config("cheetah_run_pixels", ["env.action_repeat=1"]), seed=0)
+    assert make.action_repeat_of(once) == 1  # asked for, not PlaNet's 4
+    once.close()
