@@ -3,8 +3,16 @@
 import numpy as np
 import pytest
 import torch
+from gymnasium import spaces
 from torch import nn
 
+from robovision.nets.encoders import (
+    DictEncoder,
+    FlattenEncoder,
+    MultiViewEncoder,
+    PixelEncoder,
+    make_encoder,
+)
 from robovision.nets.heads import DeterministicActor, Projection, QEnsemble, TanhGaussianActor
 from robovision.nets.mlp import EnsembleLinear, EnsembleMLP, activation, mlp
 from robovision.nets.normalize import RunningMeanStd
@@ -115,10 +123,6 @@ def test_running_mean_std_takes_the_first_batch_as_it_is_and_normalises_a_consta
     ("nature", 64 * 7 * 7, (9 * 64 * 32 + 32) + (32 * 16 * 64 + 64) + (64 * 9 * 64 + 64)),
 ])
 def test_pixel_encoders_have_their_published_geometry(kind, conv_out, conv_params):
-    from gymnasium import spaces
-
-    from robovision.nets.encoders import PixelEncoder
-
     encoder = PixelEncoder(spaces.Box(0, 255, (9, 84, 84), np.uint8), kind, project=False)
     assert encoder.conv_out_dim == encoder.out_dim == conv_out
     assert sum(p.numel() for p in encoder.trunk.parameters()) == conv_params
@@ -129,10 +133,6 @@ def test_pixel_encoders_have_their_published_geometry(kind, conv_out, conv_param
 @pytest.mark.parametrize(("kind", "smallest"), [("drq", 15), ("nature", 36)])
 def test_the_smallest_image_an_encoder_takes_is_named_exactly(kind, smallest):
     """DrQ: (s - 3) // 2 + 1 >= 7 leaves three 3x3 convs a pixel; Nature: 8 s4, 4 s2, 3 s1."""
-    from gymnasium import spaces
-
-    from robovision.nets.encoders import PixelEncoder
-
     def image(size):
         return spaces.Box(0, 255, (3, size, size), np.uint8)
 
@@ -148,10 +148,6 @@ def test_the_smallest_image_an_encoder_takes_is_named_exactly(kind, smallest):
 
 
 def test_projected_features_are_drqs_feature_dim_or_natures_512():
-    from gymnasium import spaces
-
-    from robovision.nets.encoders import PixelEncoder
-
     image = spaces.Box(0, 255, (3, 64, 64), np.uint8)
     drq, nature = PixelEncoder(image, "drq", 24), PixelEncoder(image, "nature", 24)
     obs = torch.randint(0, 255, (2, 3, 64, 64), dtype=torch.uint8)
@@ -163,10 +159,6 @@ def test_projected_features_are_drqs_feature_dim_or_natures_512():
 def test_pixel_encoders_see_pixels_scaled_to_minus_half_to_half(kind):
     """The first conv folds ``x / 255 - 0.5`` into its weights: the same features as the
     plain trunk on the scaled image."""
-    from gymnasium import spaces
-
-    from robovision.nets.encoders import PixelEncoder
-
     torch.manual_seed(0)
     encoder = PixelEncoder(spaces.Box(0, 255, (6, 40, 40), np.uint8), kind, 16)
     obs = torch.randint(0, 256, (3, 6, 40, 40), dtype=torch.uint8)
@@ -178,10 +170,6 @@ def test_pixel_encoders_see_pixels_scaled_to_minus_half_to_half(kind):
 
 
 def test_bf16_encoder_computes_what_the_float32_one_does_within_bf16_precision():
-    from gymnasium import spaces
-
-    from robovision.nets.encoders import PixelEncoder
-
     torch.manual_seed(0)
     encoder = PixelEncoder(spaces.Box(0, 255, (6, 40, 40), np.uint8), "drq", 16)
     obs = torch.randint(0, 256, (3, 6, 40, 40), dtype=torch.uint8)
@@ -194,10 +182,6 @@ def test_bf16_encoder_computes_what_the_float32_one_does_within_bf16_precision()
 
 
 def test_pixels_and_state_reach_the_heads_side_by_side():
-    from gymnasium import spaces
-
-    from robovision.nets.encoders import DictEncoder, make_encoder
-
     space = spaces.Dict({"pixels": spaces.Box(0, 255, (3, 32, 32), np.uint8),
                          "state": spaces.Box(-np.inf, np.inf, (2, 3), np.float32)})
     encoder = make_encoder(space, feature_dim=10)
@@ -212,10 +196,6 @@ def test_pixels_and_state_reach_the_heads_side_by_side():
 
 @pytest.mark.parametrize("shared", [False, True])
 def test_camera_views_get_a_trunk_each_or_share_one_and_vectors_ride_along(shared):
-    from gymnasium import spaces
-
-    from robovision.nets.encoders import MultiViewEncoder, make_encoder
-
     image = spaces.Box(0, 255, (3, 32, 32), np.uint8)
     space = spaces.Dict({"front": image, "wrist": image,
                          "joints": spaces.Box(-1, 1, (4,), np.float32)})
@@ -240,23 +220,18 @@ def test_camera_views_get_a_trunk_each_or_share_one_and_vectors_ride_along(share
 
 
 def test_make_encoder_picks_by_space_and_kind_and_names_what_it_cannot_build():
-    from gymnasium import spaces
-
-    from robovision.nets import encoders as enc
-    from robovision.nets.encoders import make_encoder
-
     image = spaces.Box(0, 255, (3, 40, 40), np.uint8)
     vector = spaces.Box(-1, 1, (4,), np.float32)
     nature_out = 64  # NatureCNN's last conv has 64 filters, DrQ's 32
     assert make_encoder(image, project=False).trunk[-3].out_channels == 32  # auto: DrQ
     assert make_encoder(image, "nature", project=False).trunk[-3].out_channels == nature_out
-    assert type(make_encoder(vector)) is enc.FlattenEncoder
-    assert type(make_encoder(vector, "flat")) is enc.FlattenEncoder
+    assert type(make_encoder(vector)) is FlattenEncoder
+    assert type(make_encoder(vector, "flat")) is FlattenEncoder
     fused = make_encoder(spaces.Dict({"pixels": image, "state": vector}), "nature")
-    assert type(fused) is enc.DictEncoder and type(fused.pixels) is enc.PixelEncoder
+    assert type(fused) is DictEncoder and type(fused.pixels) is PixelEncoder
     assert fused.pixels.trunk[-3].out_channels == nature_out
     views = make_encoder(spaces.Dict({"front": image, "wrist": image}), "nature")
-    assert type(views) is enc.MultiViewEncoder
+    assert type(views) is MultiViewEncoder
     assert views.views["front"].trunk[-3].out_channels == nature_out
     with pytest.raises(ValueError, match=r"no encoder 'drq' for observation space Box"):
         make_encoder(vector, "drq")
