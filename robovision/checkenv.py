@@ -78,8 +78,8 @@ def check_frames(env: gym.Env, frame_stack: int, image_size: int, seed: int,
     if pixels.dtype != np.uint8:
         found.append(Finding("fail", "frame dtype", f"{pixels.dtype}, expected uint8: render() "
                              "must return uint8 RGB"))
-    channels = pixels.shape[0] // max(frame_stack, 1)
-    if pixels.shape[1:] != (image_size, image_size) or channels not in (1, 3):
+    channels, unstacked = divmod(pixels.shape[0], max(frame_stack, 1))
+    if pixels.shape[1:] != (image_size, image_size) or unstacked or channels not in (1, 3):
         found.append(Finding("fail", "frame shape", f"{pixels.shape}, expected ({3 * frame_stack}"
                              f", {image_size}, {image_size}) channels-first"))
     else:
@@ -126,9 +126,14 @@ def check_actions(base: gym.Env, env: gym.Env) -> list[Finding]:
         return [Finding("fail", "action bounds", f"unbounded ({space.low}..{space.high}): give "
                         "the actuators finite limits (ctrlrange) so actions can be rescaled")]
     if env.action_space.low.min() >= -1 and env.action_space.high.max() <= 1:
-        return [Finding("ok", "action bounds", f"{np.round(space.low, 3).tolist()}.."
-                        f"{np.round(space.high, 3).tolist()}, rescaled to [-1, 1]")]
+        return [Finding("ok", "action bounds", f"{_rounded(space.low)}..{_rounded(space.high)}"
+                        ", rescaled to [-1, 1]")]
     return [Finding("fail", "action bounds", "not rescaled to [-1, 1]")]
+
+
+def _rounded(bounds: np.ndarray) -> list[float]:
+    """Bounds to 3 decimals as Python floats: a float32 0.4 reads 0.4, not 0.4000000059."""
+    return [round(float(x), 3) for x in np.ravel(bounds)]
 
 
 def check_time_limit(env: gym.Env, max_steps: int, seed: int) -> list[Finding]:
