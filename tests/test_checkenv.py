@@ -339,6 +339,26 @@ def test_speed_steps_the_env_the_steps_asked_and_times_its_renders():
     assert [f.check for f in state] == ["speed"]  # no pixel wrapper: no render time
 
 
+@pytest.mark.parametrize("ends", ["terminated", "truncated"])
+def test_speed_resets_each_episode_that_ends(ends):
+    class Strict(Episodes):
+        """Ends every 3 steps, and refuses a step after its end."""
+
+        resets = 0
+
+        def reset(self, *, seed=None, options=None):
+            self.resets += 1
+            return super().reset(seed=seed)
+
+        def step(self, action):
+            assert self.t < 3, "stepped past the end of its episode"
+            return super().step(action)
+
+    env = Strict(lambda t: (0.0, ends == "terminated" and t == 3, ends == "truncated" and t == 3))
+    check_speed(env, 10)
+    assert env.resets == 1 + 3  # the timed run's reset and one after each end
+
+
 def test_the_gymnasium_checker_passes_warns_or_fails():
     assert _one(check_gymnasium(Episodes(lambda t: (0.0, False, False)))) == (
         "ok", "gymnasium checker", "passed")

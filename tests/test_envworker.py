@@ -127,6 +127,43 @@ def test_workers_started_together_all_close_when_one_fails_to_build():
             worker.close()
 
 
+class ClosesToFile(Fails):
+    """Observes its step count; writes ``closed`` to ``path`` when closed (in the worker
+    process)."""
+
+    def __init__(self, path):
+        super().__init__(after=100)
+        self.path = path
+
+    def step(self, action):
+        _, *rest = super().step(action)
+        return np.array([self.t, 0], np.float32), *rest
+
+    def close(self):
+        self.path.write_text("closed")
+
+
+def test_a_step_started_must_be_collected_with_its_own_action(tmp_path):
+    worker = EnvWorker(partial(ClosesToFile, tmp_path / "closed"), name="ordered")
+    try:
+        worker.reset(seed=0)
+        worker.step_async(np.zeros(1))
+        with pytest.raises(RuntimeError, match="step_async called twice"):
+            worker.step_async(np.zeros(1))
+        with pytest.raises(RuntimeError, match="started and not collected before resetting"):
+            worker.reset()
+        with pytest.raises(RuntimeError, match="another action than the one step_async"):
+            worker.step(np.ones(1))
+        worker.step_async(np.full(1, 0.5))  # the pipe stayed in order: the next step works
+        assert worker.step(np.full(1, 0.5))[0].tolist() == [2, 0]  # the env's second step
+        worker.step_async(np.zeros(1))  # closed with a step under way
+    finally:
+        worker.close()
+    assert worker._process.exitcode == 0  # it left its loop, was not killed
+    assert (tmp_path / "closed").read_text() == "closed"  # its env was closed in the worker
+    worker.close()  # closing twice is harmless
+
+
 def _record(monkeypatch, name):
     """Record what ``robovision.factory.<name>`` (a class or a builder) makes during the
     test."""

@@ -356,3 +356,35 @@ def test_a_dead_evaluator_stops_the_run_with_a_checkpoint_to_resume_from(tmp_pat
                    "train.eval_async=false")
     assert loop.train(resumed, tmp_path, resume=True).step == 400
     assert read_metrics(tmp_path)["eval/return_mean"][0].tolist()[-1] == 400
+
+
+# --------------------------------------------------------------------------- small parts
+
+
+@pytest.mark.parametrize(("cores", "threads"), [
+    (None, 1), (1, 1), (7, 1), (8, 2), (12, 3), (16, 4), (64, 4)])
+def test_the_evaluator_takes_a_quarter_of_the_cores_from_one_to_four(monkeypatch, cores,
+                                                                      threads):
+    from robovision import evaluation
+
+    monkeypatch.setattr(evaluation.os, "cpu_count", lambda: cores)
+    assert evaluation.evaluator_threads() == threads
+
+
+def test_a_recorder_that_fails_once_stops_recording_and_keeps_why():
+    from robovision.evaluation import _Recorder
+
+    class Breaks:
+        calls = 0
+
+        def render(self):
+            self.calls += 1
+            if self.calls == 2:
+                raise OSError("x" * 400)
+            return self.calls
+
+    env = Breaks()
+    recorder = _Recorder(env)
+    assert recorder() == 1 and recorder.problem is None
+    assert recorder() is None and recorder.problem == f"OSError: {'x' * 300}"
+    assert recorder() is None and env.calls == 2  # not asked again

@@ -150,3 +150,63 @@ def test_eval_workers_step_in_parallel_and_score_the_episodes_of_this_process():
     assert len(set(alone.returns.round(6))) > 1
     np.testing.assert_allclose(in_workers.returns, in_process.returns, rtol=1e-6)
     np.testing.assert_allclose(in_workers.returns, alone.returns, rtol=1e-4, atol=1e-4)
+
+
+class _Walk(gym.Env):
+    """A seeded start on a line; each step moves by the action. Succeeds (``info``) when it
+    ends at or past 1. ``reports``: in which episodes ``info`` says so (``always``,
+    ``odd`` seeds, ``never``)."""
+
+    observation_space = gym.spaces.Box(-10, 10, (1,), np.float32)
+    action_space = gym.spaces.Box(-1, 1, (1,), np.float32)
+
+    def __init__(self, reports="always"):
+        self.reports, self.position, self.t, self.odd = reports, 0.0, 0, False
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.position, self.t, self.odd = float(self.np_random.uniform(-1, 1)), 0, seed % 2 == 1
+        return np.array([self.position], np.float32), {}
+
+    def step(self, action):
+        self.position += float(action[0])
+        self.t += 1
+        says = self.reports == "always" or (self.reports == "odd" and self.odd)
+        info = {"success": self.position >= 1} if says else {}
+        return np.array([self.position], np.float32), self.position, False, self.t >= 3, info
+
+    def render(self):
+        return np.full((2, 2, 3), self.t, np.uint8)
+
+
+class _HalfStepAgent:
+    """Acts +0.3 when evaluating and -0.3 when exploring (the batched act of the agents)."""
+
+    def __init__(self):
+        self.evals = []
+
+    def act(self, obs, eval=False):
+        self.evals.append(eval)
+        return np.full((len(obs), 1), 0.3 if eval else -0.3, np.float32)
+
+
+def test_evaluate_plays_deterministic_episodes_seeded_seed_plus_i():
+    agent, env = _HalfStepAgent(), _Walk()
+    result = evaluate(agent, env, 4, seed=20)
+    expected = [play_episode(env, lambda obs: np.array([0.3], np.float32), seed=20 + i)
+                for i in range(4)]
+    assert result.returns.tolist() == [e.total_return for e in expected]
+    assert len(set(result.returns.tolist())) == 4  # the seeds give different starts
+    assert set(agent.evals) == {True}
+    assert result.successes.tolist() == [float(e.info["success"]) for e in expected]
+    assert result.success_rate == pytest.approx(np.mean(result.successes))
+    assert 0 < result.success_rate < 1
+    assert result.frames == []
+
+
+def test_evaluate_records_the_first_episode_and_reports_success_only_for_every_episode():
+    recorded = evaluate(_HalfStepAgent(), _Walk(), 2, seed=0, record=True)
+    assert [int(frame[0, 0, 0]) for frame in recorded.frames] == [0, 1, 2]  # before each step
+    some = evaluate(_HalfStepAgent(), _Walk(reports="odd"), 4, seed=0)
+    assert some.successes is None and some.success_rate is None  # two of four said
+    assert evaluate(_HalfStepAgent(), _Walk(reports="never"), 2, seed=0).successes is None
