@@ -1,0 +1,175 @@
+"""The run's cadence and bookkeeping, driven by hand on a small run: which steps log,
+evaluate and checkpoint; what an evaluation logs and when it writes ``best.pt``; an
+episode's end; a failed evaluator's checkpoint; the off-policy warm-up and update
+rounds. (tests/test_run.py and tests/test_lockstep.py train for real.)"""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from robovision import loop
+from robovision.config import load_config
+from robovision.evaluation import Evaluation
+from robovision.logging import read_metrics
+from robovision.loop import NonFiniteLossError, Run, StopRequested
+
+SMALL = ["agent.hidden=16,16", "train.batch_size=8", "train.progress=false",
+         "train.eval_episodes=1", "train.video=false", "threads=1"]
+
+
+@pytest.fixture
+def run(tmp_path):
+    run = Run(load_config("pendulum_sac", [*SMALL, "train.total_steps=100",
+                                           "train.learning_starts=10", "train.log_every=10",
+                                           "train.eval_every=25", "train.checkpoint_every=40"]),
+              tmp_path)
+    yield run
+    run.close()
+
+
+def _record(monkeypatch, run, name):
+    calls = []
+    monkeypatch.setattr(run, name, lambda *args, **kwargs: calls.append(run.counters.step))
+    return calls
+
+
+def test_each_step_logs_evaluates_and_checkpoints_when_it_crosses_its_multiple(run,
+                                                                                monkeypatch):
+    evaluated, saved = _record(monkeypatch, run, "evaluate"), _record(monkeypatch, run, "save")
+    loss = {"critic_loss": torch.tensor(0.5)}
+    for before in range(0, 99, 3):  # three envs in lockstep: 3 agent steps at a time
+        run.counters.step = before + 3
+        run.after_steps(before, loss if before % 2 else {})
+    logged = read_metrics(run.run_dir)["train/critic_loss"][0].tolist()
+    assert logged == [12, 21, 30, 42, 51, 60, 72, 81, 90]  # the step that crossed each 10
+    assert evaluated == [27, 51, 75]  # nothing crosses 100 before step 100
+    assert saved == [42, 81]
+
+
+def test_a_log_step_without_metrics_yet_logs_nothing_and_a_bad_one_stops(run):
+    run.counters.step = 10
+    run.after_steps(9, {})  # no update has run: nothing to log
+    assert "train/critic_loss" not in read_metrics(run.run_dir)
+    run.counters.step = 11
+    run.after_steps(10, {"critic_loss": torch.tensor(2.0)})  # kept for the next log step
+    run.counters.step = 20
+    run.after_steps(19, {})
+    assert read_metrics(run.run_dir)["train/critic_loss"][0].tolist() == [20]
+    run.counters.step = 30
+    with pytest.raises(NonFiniteLossError, match="non-finite actor_loss at step 30"):
+        run.after_steps(29, {"critic_loss": torch.tensor(1.0),
+                             "actor_loss": torch.tensor(math.nan)})
+
+
+def test_a_stop_request_ends_the_loop_after_the_steps_bookkeeping(run, monkeypatch):
+    evaluated = _record(monkeypatch, run, "evaluate")
+    run.stop_requested = True
+    run.counters.step = 25
+    with pytest.raises(StopRequested):
+        run.after_steps(24, {})
+    assert evaluated == [25]
+
+
+def test_an_evaluation_logs_its_numbers_and_a_new_best_writes_best_pt(run, monkeypatch):
+    saved, seen = [], []
+    monkeypatch.setattr(loop, "save_checkpoint", lambda state, path: saved.append(
+        (path.name, state["counters"]["best_eval"])))
+    run.observer = type("Seen", (), {"evaluated": lambda self, r, result, step: seen.append(
+        (step, float(result.returns.mean())))})()
+    for step, returns, success in ((10, [1.0, 3.0], None), (20, [0.0], [1.0, 0.0]),
+                                   (30, [4.0, 6.0], [1.0, 1.0]), (40, [5.0], None)):
+        run._log_evaluation(step, Evaluation(np.array(returns), [],
+                                             None if success is None else np.array(success)),
+                            lambda: {"counters": {"best_eval": run.counters.best_eval}})
+    metrics = read_metrics(run.run_dir)
+    assert metrics["eval/return_mean"][0].tolist() == [10, 20, 30, 40]
+    assert metrics["eval/return_mean"][1].tolist() == [10, 20, 30, 40]  # frames: repeat 1
+    assert metrics["eval/return_mean"][2].tolist() == [2.0, 0.0, 5.0, 5.0]
+    assert metrics["eval/return_std"][2].tolist() == [1.0, 0.0, 1.0, 0.0]
+    assert metrics["eval/success_rate"][0].tolist() == [20, 30]
+    assert metrics["eval/success_rate"][2].tolist() == [0.5, 1.0]
+    assert saved == [("best.pt", 2.0), ("best.pt", 5.0)]  # strictly better only
+    assert (run.counters.best_eval, run.counters.last_eval) == (5.0, 5.0)
+    assert seen == [(10, 2.0), (20, 0.0), (30, 5.0), (40, 5.0)]
+
+
+def test_an_evaluation_logs_frames_at_the_runs_action_repeat(tmp_path):
+    run = Run(load_config("cheetah_run_pixels", [
+        *SMALL, "env.spec=dmc/cartpole-balance", "env.image_size=32", "train.eval_every=0",
+        "train.total_steps=1000", "train.learning_starts=100"]), tmp_path)
+    try:
+        assert run.action_repeat == 2 and run.train_cfg.total_steps == 500  # from frames
+        run._log_evaluation(40, Evaluation(np.array([1.0]), [], None), dict)
+        run.counters.step = 7
+        assert run.frames == 14
+    finally:
+        run.close()
+    steps, frames, _ = read_metrics(tmp_path)["eval/return_mean"]
+    assert (steps.tolist(), frames.tolist()) == ([40], [80])
+
+
+def test_an_episodes_end_counts_logs_and_tells_the_agent(run, monkeypatch):
+    ended = []
+    monkeypatch.setattr(run.agent, "episode_end", ended.append)
+    run.counters.step = 50
+    run.episode_done(-12.5, 50, env_index=2)
+    run.episode_done(-3.0, 20)
+    assert run.counters.episodes == 2 and ended == [2, 0]
+    metrics = read_metrics(run.run_dir)
+    assert metrics["train/episode_return"][2].tolist() == [-12.5, -3.0]
+    assert metrics["train/episode_length"][2].tolist() == [50, 20]
+
+
+@pytest.mark.parametrize(("evaluated_at", "pending"), [(60, 60), (50, -1)])
+def test_a_failed_evaluator_leaves_a_checkpoint_with_the_due_evaluation_pending(
+        run, capsys, evaluated_at, pending):
+    run.counters.step, run.evaluated_at = 60, evaluated_at
+    run.after_evaluator_failure()
+    saved = torch.load(run.latest, weights_only=True)["counters"]
+    assert (saved["step"], saved["eval_pending"]) == (60, pending)
+    assert f"Resume with: robovision resume {run.run_dir}" in capsys.readouterr().err
+
+
+def test_a_checkpoint_holds_the_reward_normalizer_when_the_env_has_one(tmp_path):
+    run = Run(load_config("inverted_pendulum_ppo", [
+        "train.progress=false", "train.total_steps=64", "train.rollout_steps=32",
+        "env.num_envs=2", "train.eval_episodes=1"]), tmp_path)
+    try:
+        state = run.state()
+    finally:
+        run.close()
+    assert "reward_normalizer" in state and "replay" not in state
+    assert state["algo"] == "ppo" and state["counters"]["step"] == 0
+
+
+@pytest.mark.parametrize(("before", "step", "every", "rounds"), [
+    (0, 1, 1, 1), (9, 10, 2, 1), (10, 11, 2, 0), (0, 4, 2, 2), (3, 7, 2, 2), (5, 6, 4, 0)])
+def test_update_rounds_are_the_multiples_crossed(before, step, every, rounds):
+    assert loop.update_rounds(before, step, every) == rounds
+
+
+def test_warm_up_steps_act_at_random_and_updates_start_after_them(tmp_path, monkeypatch):
+    """learning_starts=20, update_every=1, 2 updates a step: the first 20 steps act at
+    random, the agent acts from step 21 on; updates run twice a step from step 20 on
+    (before its transition is added: DrQ-v2's order)."""
+    cfg = load_config("pendulum_sac", [*SMALL, "train.total_steps=30", "train.learning_starts=20",
+                                       "train.updates_per_step=2", "train.eval_every=0",
+                                       "train.checkpoint_every=0"])
+    acted, updates = [], []
+    real_run = loop.run_off_policy
+
+    def watched(run):
+        act, update_from = run.agent.act, run.agent.update_from
+        monkeypatch.setattr(run.agent, "act", lambda obs, eval=False: (
+            acted.append(run.counters.step + 1) if not eval else None) or act(obs, eval=eval))
+        monkeypatch.setattr(run.agent, "update_from", lambda replay, size: (
+            updates.append(run.counters.step + 1)) or update_from(replay, size))
+        real_run(run)
+
+    monkeypatch.setitem(loop.LOOPS, "off_policy", watched)
+    counters = loop.train(cfg, tmp_path)
+    assert counters.step == 30
+    assert acted == list(range(21, 31))
+    assert updates == [s for s in range(20, 31) for _ in range(2)]
