@@ -95,9 +95,9 @@ def test_sweep_starts_a_spec_in_its_dir_or_resumes_one(reported, tmp_path, monke
     assert cli.main(["sweep", str(spec)]) == 0
     assert cli.main(["sweep", str(spec), "--dir", "here", "--address", "auto"]) == 0
     assert cli.main(["sweep", "--resume", "old"]) == 0
-    (first, default_dir, *_), (_, here, _, address), resumed = reported
+    (first, default_dir, resume, _), (_, here, resume_here, address), resumed = reported
     assert first.name == "lr" and re.fullmatch(r"runs/sweeps/lr/\d{8}-\d{6}", str(default_dir))
-    assert (here, address) == (Path("here"), "auto")
+    assert (here, address, resume, resume_here) == (Path("here"), "auto", False, False)
     assert resumed == (None, Path("old"), True, None)
     with pytest.raises(SystemExit, match="give a spec"):
         cli.main(["sweep"])
@@ -126,6 +126,22 @@ def test_a_sweeps_exit_code_says_whether_it_is_complete_and_clean(monkeypatch, t
     assert summaries == [("min", "eval/return_mean")]
     assert f"aggregates over seeds: {tmp_path / 'aggregate.png'}" in out
     assert ("sweep --resume" in err) == (code == 130)
+
+
+def test_a_resumed_sweep_reports_by_the_metric_and_mode_of_its_own_spec(monkeypatch, tmp_path,
+                                                                        capsys):
+    from robovision.sweep.runner import prepare
+
+    prepare(robovision.sweep.spec.load_spec({"preset": "pendulum_sac", "mode": "min",
+                                             "metric": "eval/success_rate"}), tmp_path)
+    runs, summaries = [], []
+    monkeypatch.setattr(robovision.sweep.runner, "run_sweep", lambda spec, sweep_dir, resume,
+                        address: runs.append((spec, resume)) or [_outcome("done")])
+    monkeypatch.setattr(robovision.sweep.runner, "print_summary",
+                        lambda outcomes, mode, metric: summaries.append((mode, metric)))
+    assert cli.main(["sweep", "--resume", str(tmp_path)]) == 0
+    assert runs == [(None, True)] and summaries == [("min", "eval/success_rate")]
+    assert f"robovision: resuming sweep -> {tmp_path}" in capsys.readouterr().out
 
 
 def test_a_sweep_without_results_says_there_is_no_aggregate(monkeypatch, tmp_path, capsys):

@@ -388,3 +388,19 @@ def test_a_recorder_that_fails_once_stops_recording_and_keeps_why():
     assert recorder() == 1 and recorder.problem is None
     assert recorder() is None and recorder.problem == f"OSError: {'x' * 300}"
     assert recorder() is None and env.calls == 2  # not asked again
+
+
+class _Executes:
+    """Anything pickle would rebuild by calling code: what weights_only refuses."""
+
+    def __reduce__(self):
+        return (print, ("a snapshot ran code",))
+
+
+def test_a_snapshot_is_read_as_weights_only():
+    import io
+
+    data = io.BytesIO()
+    torch.save({"actor": _Executes()}, data)
+    with pytest.raises(Exception, match="Weights only load failed"):
+        read_snapshot(data.getvalue())
