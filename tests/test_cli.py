@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 
@@ -229,6 +230,42 @@ def test_plot_draws_curves_of_runs_and_aggregates_of_sweeps(monkeypatch, tmp_pat
     assert aggregates == [([run, sweep], run / "aggregate.png", "eval/return_mean", 50),
                           ([run], tmp_path / "a.png", "eval/return_mean", 2000)]
     assert capsys.readouterr().out.splitlines()[0] == str(run / "curve.png")
+
+
+def test_eval_plays_the_checkpoint_asked_and_reports_spread_and_success(monkeypatch, tmp_path,
+                                                                       capsys):
+    import robovision.factory
+    from robovision.evaluation import Evaluation
+
+    (tmp_path / "config.yaml").write_text("algo: sac\nenv: {spec: Pendulum-v1}\n")
+    built, closed, played = [], [], []
+    env = SimpleNamespace(observation_space=None, action_space=None,
+                          close=lambda: closed.append("env"))
+    monkeypatch.setattr(robovision.factory, "build_eval_env",
+                        lambda cfg, seed, record: built.append((seed, record)) or env)
+    monkeypatch.setattr(robovision.factory, "build_extra_eval_envs",
+                        lambda cfg, seed: built.append((cfg.train.eval_episodes, seed)) or [])
+    monkeypatch.setattr(robovision.factory, "restore_agent",
+                        lambda cfg, ckpt, obs, act, device: played.append((ckpt.name, device)))
+    monkeypatch.setattr(robovision.loop, "evaluate", lambda agent, env, episodes, seed, record,
+                        extra_envs: played.append((episodes, seed, record)) or Evaluation(
+                            np.array([1.0, 2.0, 6.0]), [], np.array([1.0, 0.0, 1.0])))
+    assert cli.main(["eval", str(tmp_path), "train.eval_envs=2"]) == 0
+    assert built == [(12345, False), (10, 12345)] and closed == ["env"]
+    assert played == [("best.pt", torch.device("cpu")), (10, 12345, False)]
+    assert capsys.readouterr().out.strip() == (
+        "Pendulum-v1 best.pt (train.eval_envs=2): return 3.00 +- 2.16 over 3 episodes "
+        "(min 1.00, max 6.00), success 67%")
+    played.clear()
+    assert cli.main(["eval", str(tmp_path), "--checkpoint", "latest", "--episodes", "4",
+                     "--seed", "3", "--device", "cpu"]) == 0
+    assert played[0][0] == "latest.pt" and played[1] == (4, 3, False)
+
+
+def test_a_command_is_required(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        cli.main([])
+    assert stopped.value.code == 2 and "required: command" in capsys.readouterr().err
 
 
 def test_key_value_items_after_options_join_the_overrides_and_others_are_refused(capsys):

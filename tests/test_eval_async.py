@@ -257,6 +257,7 @@ def test_the_evaluator_process_plays_the_episodes_of_the_training_process(tmp_pa
     evaluator = BackgroundEvaluator(cfg, seed=seed, threads=1)
     try:
         assert evaluator.poll() is None  # nothing sent
+        assert evaluator.check_started() is False  # still building: said without waiting
         evaluator.submit(7, snapshot(agent), record=False)
         with pytest.raises(RuntimeError, match="step 7"):
             evaluator.submit(8, snapshot(agent), record=False)
