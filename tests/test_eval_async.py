@@ -258,7 +258,10 @@ def test_the_evaluator_process_plays_the_episodes_of_the_training_process(tmp_pa
     try:
         assert evaluator.poll() is None  # nothing sent
         assert evaluator.check_started() is False  # still building: said without waiting
+        assert evaluator._connection.poll(120)  # built
+        assert evaluator.check_started() is True
         evaluator.submit(7, snapshot(agent), record=False)
+        assert evaluator.poll() is None  # under way: poll does not wait for it
         with pytest.raises(RuntimeError, match="step 7"):
             evaluator.submit(8, snapshot(agent), record=False)
         step, result, video_problem = evaluator.wait()

@@ -98,9 +98,11 @@ def test_an_evaluation_logs_its_numbers_and_a_new_best_writes_best_pt(run, monke
 def test_an_evaluation_logs_frames_at_the_runs_action_repeat(tmp_path):
     run = Run(load_config("cheetah_run_pixels", [
         *SMALL, "env.spec=dmc/cartpole-balance", "env.image_size=32", "train.eval_every=0",
-        "train.total_steps=1000", "train.learning_starts=100"]), tmp_path)
+        "train.total_steps=1000", "train.learning_starts=100", "train.progress=true"]),
+        tmp_path)
     try:
         assert run.action_repeat == 2 and run.train_cfg.total_steps == 500  # from frames
+        assert (run.logger._bar.total, run.logger._bar.unit) == (1000, "frame")  # the budget's
         run._log_evaluation(40, Evaluation(np.array([1.0]), [], None), dict)
         run.counters.step = 7
         assert run.frames == 14
@@ -108,6 +110,21 @@ def test_an_evaluation_logs_frames_at_the_runs_action_repeat(tmp_path):
         run.close()
     steps, frames, _ = read_metrics(tmp_path)["eval/return_mean"]
     assert (steps.tolist(), frames.tolist()) == ([40], [80])
+
+
+@pytest.mark.parametrize("threads", [0, 1, 2])
+def test_a_run_counts_its_progress_in_agent_steps_and_sets_the_threads_asked(
+        tmp_path, monkeypatch, threads):
+    set_to = []
+    monkeypatch.setattr(torch, "set_num_threads", set_to.append)
+    run = Run(load_config("pendulum_sac", [*SMALL, "train.total_steps=100",
+                                           "train.progress=true", f"threads={threads}"]),
+              tmp_path)
+    try:
+        assert (run.logger._bar.total, run.logger._bar.unit) == (100, "step")
+    finally:
+        run.close()
+    assert set_to == ([threads] if threads else [])  # 0: torch's default
 
 
 def test_an_episodes_end_counts_logs_and_tells_the_agent(run, monkeypatch):
