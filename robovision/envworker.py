@@ -17,6 +17,7 @@ and exits. torch-free; it imports nothing from robovision.
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing as mp
 import signal
 import traceback
@@ -80,6 +81,9 @@ class EnvWorker(gym.Env):
                                         name=f"robovision-env-{name}")
         self._process.start()
         child.close()
+        # Closed at exit if its owner never closes it: the child ignores SIGTERM, so
+        # multiprocessing's exit hook (terminate, then join) would wait for it forever.
+        atexit.register(self.close)
         self._pending: np.ndarray | None = None
         if wait:
             self.wait_ready(start_timeout)
@@ -153,6 +157,7 @@ class EnvWorker(gym.Env):
         return self._receive("stepping")
 
     def close(self) -> None:
+        atexit.unregister(self.close)
         if not self._process.is_alive():
             return
         try:

@@ -164,6 +164,20 @@ def test_a_step_started_must_be_collected_with_its_own_action(tmp_path):
     worker.close()  # closing twice is harmless
 
 
+def test_a_script_that_never_closes_its_worker_still_exits():
+    """The worker is a daemon: at exit the interpreter ends it instead of waiting for a
+    child that waits for its parent."""
+    import subprocess
+    import sys
+
+    script = ("import functools, gymnasium as gym\n"
+              "from robovision.envworker import EnvWorker\n"
+              "worker = EnvWorker(functools.partial(gym.make, 'Pendulum-v1'))\n"
+              "worker.reset(seed=0)\n")
+    done = subprocess.run([sys.executable, "-c", script], timeout=120, capture_output=True)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+
+
 def _record(monkeypatch, name):
     """Record what ``robovision.factory.<name>`` (a class or a builder) makes during the
     test."""
