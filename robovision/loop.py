@@ -183,12 +183,13 @@ class Run:
         self.logger: RunLogger | None = None
         self.side = SideJobs(self.write)
         self.evaluator: BackgroundEvaluator | None = None
+        self.env: Any = None
+        self.eval_env: Any = None
+        self.extra_eval_envs: list[Any] = []
         try:
             self._build(cfg, resume, checkpoint)
         except BaseException:
-            if self.evaluator is not None:
-                self.evaluator.close()
-            self.lock.release()
+            self._close_built()
             raise
 
     def _build(self, cfg: Config, resume: bool, checkpoint: str) -> None:
@@ -233,7 +234,6 @@ class Run:
         """The evaluation env, and either a background evaluator or the extra evaluation
         envs that evaluate in this process."""
         self.eval_env = factory.build_eval_env(cfg, cfg.seed + EVAL_SEED_OFFSET, cfg.train.video)
-        self.extra_eval_envs: list[Any] = []
         self._sent: _Sent | None = None
         self.evaluated_at = -1
         """The step of the last evaluation this process started."""
@@ -451,13 +451,18 @@ class Run:
             self.observer.evaluated(self, result, step)
 
     def close(self) -> None:
+        self._close_built()
+
+    def _close_built(self) -> None:
+        """Close whatever has been built (all of it after a build; a failed build leaves
+        some parts unset), env worker processes included, and release the run directory."""
         if self.evaluator is not None:
             self.evaluator.close()
         if self.logger is not None:
             self.logger.close()
-        self.env.close()
-        for env in (self.eval_env, *self.extra_eval_envs):
-            env.close()
+        for env in (self.env, self.eval_env, *self.extra_eval_envs):
+            if env is not None:
+                env.close()
         self.lock.release()
 
 

@@ -190,3 +190,15 @@ def test_warm_up_steps_act_at_random_and_updates_start_after_them(tmp_path, monk
     assert counters.step == 30
     assert acted == list(range(21, 31))
     assert updates == [s for s in range(20, 31) for _ in range(2)]
+
+
+def test_a_run_that_fails_to_build_closes_the_env_workers_it_started(tmp_path):
+    import multiprocessing
+
+    from robovision.checkpoint import CheckpointError
+
+    cfg = load_config("pendulum_sac", [*SMALL, "train.env_worker=true", "train.eval_envs=2",
+                                       "train.eval_workers=true", "train.eval_async=false"])
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        Run(cfg, tmp_path, resume=True)  # the workers start before the restore
+    assert not multiprocessing.active_children()
