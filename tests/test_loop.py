@@ -202,3 +202,45 @@ def test_a_run_that_fails_to_build_closes_the_env_workers_it_started(tmp_path):
     with pytest.raises(CheckpointError, match="no checkpoint"):
         Run(cfg, tmp_path, resume=True)  # the workers start before the restore
     assert not multiprocessing.active_children()
+
+
+@pytest.mark.parametrize(("video", "recorded"), [("false", False), ("true", True)])
+def test_evaluations_record_frames_only_while_videos_are_on(tmp_path, monkeypatch, video,
+                                                             recorded):
+    asked = []
+    monkeypatch.setattr(loop, "evaluate", lambda *args, **kwargs: asked.append(
+        kwargs["record"]) or Evaluation(np.zeros(1), [], None))
+    run = Run(load_config("pendulum_sac", [*SMALL, f"train.video={video}"]), tmp_path)
+    try:
+        run.evaluate()
+        run.side.disable("video", "switched off by the test")
+        run.evaluate()
+    finally:
+        run.close()
+    assert asked == [recorded, False]
+
+
+@pytest.mark.parametrize(("preset", "envs", "said"), [
+    ("pendulum_sac", 1, False), ("pendulum_sac", 2, True), ("inverted_pendulum_ppo", 2, False)])
+def test_only_off_policy_runs_of_several_envs_say_they_step_in_lockstep(tmp_path, capsys,
+                                                                        preset, envs, said):
+    Run(load_config(preset, ["train.progress=false", f"env.num_envs={envs}",
+                             "train.eval_episodes=1"]), tmp_path).close()
+    assert ("envs in lockstep" in capsys.readouterr().err) == said
+
+
+@pytest.mark.parametrize("save_replay", [False, True])
+def test_a_checkpoint_without_its_replay_refills_it_before_updates_resume(tmp_path, capsys,
+                                                                         save_replay):
+    cfg = load_config("pendulum_sac", [*SMALL, f"train.save_replay={str(save_replay).lower()}",
+                                       "train.learning_starts=30", "train.total_steps=100"])
+    run = Run(cfg, tmp_path)
+    run.counters.step = 50
+    run.save()
+    run.close()
+    resumed = Run(cfg, tmp_path, resume=True)
+    resumed.close()
+    assert resumed.counters.step == 50
+    assert resumed.warmup_until == (30 if save_replay else 50 + 30)
+    said = "latest.pt holds no replay; it refills with 30 random steps" in capsys.readouterr().err
+    assert said == (not save_replay)

@@ -401,3 +401,27 @@ def test_a_worker_that_died_without_an_error_status_is_marked_failed(tmp_path):
 def test_status_files_are_json(tmp_path):
     runner.write_status(tmp_path, status="running")
     assert json.loads((tmp_path / runner.STATUS_FILE).read_text())["status"] == "running"
+
+
+def test_a_trial_waits_for_its_run_dir_to_be_free_and_says_so_once(tmp_path, capsys):
+    from robovision.lock import RunLock
+
+    held = RunLock(tmp_path)  # an orphaned worker of a killed driver, still training
+    threading.Timer(2.5, held.release).start()
+    start = time.monotonic()
+    runner._wait_for_run_dir(tmp_path, timeout=30)
+    assert 2.0 <= time.monotonic() - start < 15
+    assert capsys.readouterr().out.count("robovision sweep: waiting up to 30 s: ") == 1
+
+
+def test_a_trial_gives_up_on_a_run_dir_held_past_its_timeout(tmp_path):
+    from robovision.lock import RunDirLocked, RunLock
+
+    held = RunLock(tmp_path)
+    try:
+        start = time.monotonic()
+        with pytest.raises(RunDirLocked):
+            runner._wait_for_run_dir(tmp_path, timeout=1.5)
+        assert time.monotonic() - start >= 1.5
+    finally:
+        held.release()
