@@ -244,3 +244,26 @@ def test_a_checkpoint_without_its_replay_refills_it_before_updates_resume(tmp_pa
     assert resumed.warmup_until == (30 if save_replay else 50 + 30)
     said = "latest.pt holds no replay; it refills with 30 random steps" in capsys.readouterr().err
     assert said == (not save_replay)
+
+
+def test_an_evaluation_with_frames_writes_its_video_and_one_without_does_not(run, monkeypatch):
+    written = []
+    monkeypatch.setattr(loop, "write_video", lambda frames, path: written.append(
+        (len(frames), path.relative_to(run.run_dir).as_posix())))
+    frame = np.zeros((4, 4, 3), np.uint8)
+    run._log_evaluation(40, Evaluation(np.zeros(1), [frame, frame], None), dict)
+    run._log_evaluation(50, Evaluation(np.zeros(1), [], None), dict)
+    run.side.disable("video", "switched off by the test")
+    run._log_evaluation(60, Evaluation(np.zeros(1), [frame], None), dict)
+    assert written == [(2, "videos/eval_000000040.mp4")]
+
+
+def test_closing_a_run_closes_its_logs_and_envs(tmp_path, monkeypatch):
+    run = Run(load_config("pendulum_sac", [*SMALL, "train.eval_envs=2", "train.eval_episodes=2"]),
+              tmp_path)
+    closed = []
+    for env in (run.env, run.eval_env, *run.extra_eval_envs):
+        monkeypatch.setattr(env, "close", lambda env=env: closed.append(env))
+    run.close()
+    assert closed == [run.env, run.eval_env, *run.extra_eval_envs]
+    assert len(run.extra_eval_envs) == 1 and run.logger._csv_file.closed
