@@ -267,3 +267,46 @@ def test_closing_a_run_closes_its_logs_and_envs(tmp_path, monkeypatch):
     run.close()
     assert closed == [run.env, run.eval_env, *run.extra_eval_envs]
     assert len(run.extra_eval_envs) == 1 and run.logger._csv_file.closed
+
+
+def test_lockstep_envs_start_updating_at_the_warm_ups_end_not_before(tmp_path, monkeypatch):
+    """4 envs, learning_starts=20, one update per agent step: the lockstep step that
+    reaches step 20 runs one update round (for step 20), the next ones 4 each."""
+    cfg = load_config("pendulum_sac", [*SMALL, "train.total_steps=40", "env.num_envs=4",
+                                       "train.learning_starts=20", "train.eval_every=0",
+                                       "train.checkpoint_every=0"])
+    updates = []
+    real_run = loop.run_off_policy
+
+    def watched(run):
+        update_from = run.agent.update_from
+        monkeypatch.setattr(run.agent, "update_from", lambda replay, size: (
+            updates.append(run.counters.step + 4)) or update_from(replay, size))
+        real_run(run)
+
+    monkeypatch.setitem(loop.LOOPS, "off_policy", watched)
+    loop.train(cfg, tmp_path)
+    assert updates == [20] + [s for s in (24, 28, 32, 36, 40) for _ in range(4)]
+
+
+def test_ppo_runs_whole_rollouts_to_its_budget_logging_episodes(tmp_path, monkeypatch):
+    """Rollouts of 32 steps in 2 envs: 64 agent steps each; the agent is told how far
+    through its budget each rollout starts (for its schedules)."""
+    cfg = load_config("inverted_pendulum_ppo", [
+        "train.progress=false", "env.num_envs=2", "train.rollout_steps=32",
+        "train.total_steps=128", "agent.epochs=1", "agent.num_minibatches=2",
+        "train.eval_every=0", "train.eval_episodes=1", "train.checkpoint_every=0"])
+    started = []
+    real_run = loop.run_on_policy
+
+    def watched(run):
+        update = run.agent.update
+        monkeypatch.setattr(run.agent, "update", lambda rollout, obs, progress: (
+            started.append((run.counters.step, progress))) or update(rollout, obs, progress))
+        real_run(run)
+
+    monkeypatch.setitem(loop.LOOPS, "on_policy", watched)
+    counters = loop.train(cfg, tmp_path)
+    assert counters.step == 128 and started == [(64, 0.0), (128, 0.5)]
+    returns = read_metrics(tmp_path)["train/episode_return"]
+    assert counters.episodes == len(returns[0]) > 0  # a random policy drops the pole soon

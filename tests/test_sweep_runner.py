@@ -195,6 +195,9 @@ def progress(tmp_path):
 def test_the_bar_counts_each_trial_in_its_own_unit_and_never_goes_back(progress):
     bar, (steps_trial, frames_trial) = progress.bar, progress.tune
     assert bar.bar.total == 3 and bar.bar.n == 1
+    assert bar.bar.disable  # show=False
+    state = bar.__getstate__()  # what Tune pickles: everything but the bar
+    assert "bar" not in state and state["budgets"] == bar.budgets
     bar.on_trial_result(0, progress.tune, steps_trial, {"steps": 250, "frames": 1000})
     bar.on_trial_result(0, progress.tune, frames_trial, {"steps": 250, "frames": 1000})
     assert bar.bar.n == pytest.approx(1 + 0.25 + 0.25)
@@ -213,10 +216,14 @@ def test_the_bar_keeps_the_best_by_the_specs_mode_and_counts_endings(progress):
     bar.on_trial_result(0, tune_trials, tune_trials[0], {"steps": 10, "frames": 10})
     assert bar.best == 2.0  # a result without the metric changes nothing
     bar.on_trial_error(0, tune_trials, tune_trials[1])
-    tune_trials[1].status = "ERROR"
+    assert bar.fraction[progress.trials[1].name] == 1.0  # a failed trial is over
     bar.on_trial_complete(0, tune_trials, tune_trials[0])
+    assert bar.fraction[progress.trials[0].name] == 1.0
     assert bar.counts == {"done": 1, "failed": 1} and bar.bar.n == pytest.approx(3)
-    assert bar.bar.postfix == "running 1, done 1, failed 1, best eval/return_mean 2"
+    assert bar.bar.postfix == "running 2, done 1, failed 1, best eval/return_mean 2"
+    tune_trials[1].status = "ERROR"
+    bar.on_trial_result(0, tune_trials, tune_trials[0], {"steps": 10, "frames": 10})
+    assert bar.bar.postfix.startswith("running 1, ")
 
 
 def test_a_trial_that_completes_while_the_sweep_stops_is_not_done(progress):
@@ -242,7 +249,7 @@ def test_the_bar_reads_running_trials_csvs_at_most_every_poll_interval(progress,
     clock[0] += runner.PROGRESS_POLL_S / 2
     progress.bar.on_step_begin(0, progress.tune)
     assert progress.bar.bar.n == 1  # too soon after the last poll
-    clock[0] += runner.PROGRESS_POLL_S
+    clock[0] += runner.PROGRESS_POLL_S / 2  # a whole interval since the last poll
     progress.bar.on_step_begin(0, progress.tune)
     assert progress.bar.bar.n == pytest.approx(1.5)
 
@@ -319,6 +326,9 @@ def test_the_summary_table_sorts_best_first_by_mode_then_unscored_then_failures(
 def test_the_sweep_ends_only_when_stopping_and_no_trial_runs(tmp_path):
     stop_file = tmp_path / runner.STOP_FILE
     stopper, counter = runner._stop_when_no_trial_runs(stop_file)
+    stop_file.touch()
+    assert stopper.stop_all()  # stopping before any trial ran
+    stop_file.unlink()
     running = [SimpleNamespace(status="RUNNING"), SimpleNamespace(status="PENDING")]
     counter.on_step_begin(0, running)
     assert not stopper.stop_all() and not stopper("trial", {})
