@@ -310,3 +310,55 @@ def test_ppo_runs_whole_rollouts_to_its_budget_logging_episodes(tmp_path, monkey
     assert counters.step == 128 and started == [(64, 0.0), (128, 0.5)]
     returns = read_metrics(tmp_path)["train/episode_return"]
     assert counters.episodes == len(returns[0]) > 0  # a random policy drops the pole soon
+
+
+def _tiny_run_config():
+    return load_config("pendulum_sac", [*SMALL, "train.total_steps=5", "train.eval_every=0",
+                                        "train.checkpoint_every=0"])
+
+
+def test_ctrl_c_asks_the_run_to_stop_and_a_second_one_aborts(tmp_path, monkeypatch):
+    import signal
+
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    seen = []
+
+    def loop_that_is_interrupted(run):
+        handler = signal.getsignal(signal.SIGINT)
+        assert signal.getsignal(signal.SIGTERM) is handler and handler not in before
+        handler(signal.SIGINT, None)
+        seen.append(run.stop_requested)
+        with pytest.raises(KeyboardInterrupt):
+            handler(signal.SIGINT, None)  # the second one: at once
+        run.counters.step = 3
+        raise StopRequested
+
+    monkeypatch.setitem(loop.LOOPS, "off_policy", loop_that_is_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        loop.train(_tiny_run_config(), tmp_path)
+    assert seen == [True]
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+    assert torch.load(tmp_path / "checkpoints" / "latest.pt",
+                      weights_only=True)["counters"]["step"] == 3  # saved before it stopped
+
+
+def test_a_run_off_the_main_thread_leaves_the_signals_to_their_owner(tmp_path, monkeypatch):
+    import signal
+    import threading
+
+    handlers = []
+    monkeypatch.setitem(loop.LOOPS, "off_policy", lambda run: handlers.append(
+        signal.getsignal(signal.SIGINT)))
+    before = signal.getsignal(signal.SIGINT)
+    errors = []
+
+    def in_thread():
+        try:
+            loop.train(_tiny_run_config(), tmp_path)
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    thread = threading.Thread(target=in_thread)
+    thread.start()
+    thread.join()
+    assert not errors and handlers == [before]
