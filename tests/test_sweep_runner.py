@@ -318,6 +318,10 @@ def test_the_summary_table_sorts_best_first_by_mode_then_unscored_then_failures(
     assert by_success == ("best trial by eval/success_rate (max): low (final eval -3.00, "
                           "success 25%)")
     assert runner.summary_table(outcomes, mode="max").splitlines()[1].startswith("high ")
+    assert table[1].index("finished") == table[0].index("status")  # columns line up
+    short = runner.summary_table([Outcome("a", "finished", 1, 1, 1.0, 1.0, NAN, "", "")])
+    assert short.splitlines()[0].startswith("trial  status  ")  # at least "trial" wide
+    assert short.splitlines()[1].startswith("a      finished  ")
 
 
 # --------------------------------------------------------------------------- stopping
