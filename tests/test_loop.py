@@ -362,3 +362,47 @@ def test_a_run_off_the_main_thread_leaves_the_signals_to_their_owner(tmp_path, m
     thread.start()
     thread.join()
     assert not errors and handlers == [before]
+
+
+def test_a_resumed_off_policy_run_reseeds_its_env_and_actions_where_it_left_off(
+        tmp_path, monkeypatch):
+    """Not the first episode's seed again: ``seed + episodes`` for the env, ``seed +
+    step`` for the warm-up's random actions."""
+    seeds = []
+    real_collector = loop.collector
+
+    def recording(env):
+        envs = real_collector(env)
+        reset, seed_actions = envs.reset, envs.seed_actions
+        monkeypatch.setattr(envs, "reset", lambda seed: seeds.append(("env", seed)) or reset(seed))
+        monkeypatch.setattr(envs, "seed_actions", lambda seed: seeds.append(
+            ("actions", seed)) or seed_actions(seed))
+        return envs
+
+    monkeypatch.setattr(loop, "collector", recording)
+    common = [*SMALL, "seed=7", "train.learning_starts=240", "train.eval_every=0",
+              "train.checkpoint_every=0"]
+    first = loop.train(load_config("pendulum_sac", [*common, "train.total_steps=250"]), tmp_path)
+    assert (first.step, first.episodes) == (250, 1)  # Pendulum: 200 steps an episode
+    loop.train(load_config("pendulum_sac", [*common, "train.total_steps=260"]), tmp_path,
+               resume=True)
+    assert seeds == [("env", 7), ("actions", 7), ("env", 7 + 1), ("actions", 7 + 250)]
+
+
+def test_a_resumed_ppo_run_reseeds_its_envs_at_its_step(tmp_path, monkeypatch):
+    seeds = []
+    real_run = loop.run_on_policy
+
+    def watched(run):
+        reset = run.env.reset
+        monkeypatch.setattr(run.env, "reset", lambda seed: seeds.append(seed) or reset(seed=seed))
+        real_run(run)
+
+    monkeypatch.setitem(loop.LOOPS, "on_policy", watched)
+    common = ["train.progress=false", "env.num_envs=2", "train.rollout_steps=32", "seed=3",
+              "agent.epochs=1", "train.eval_every=0", "train.eval_episodes=1",
+              "train.checkpoint_every=0"]
+    loop.train(load_config("inverted_pendulum_ppo", [*common, "train.total_steps=64"]), tmp_path)
+    loop.train(load_config("inverted_pendulum_ppo", [*common, "train.total_steps=128"]),
+               tmp_path, resume=True)
+    assert seeds == [3, 3 + 64]
