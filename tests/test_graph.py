@@ -84,6 +84,30 @@ def test_the_check_catches_an_exploration_std_inside_the_policy(monkeypatch):
         check_capturable(agent, advancing_batches(agent, STATE))
 
 
+def test_checked_capture_names_an_op_more_or_fewer_than_it_captured():
+    x, extra = torch.ones(3), [0]
+
+    def body():
+        y = x * 2
+        for _ in range(extra[0]):
+            y = y + 1
+        return y
+
+    replay = CheckedCapture()(body)
+    static = replay()  # a graph's first replay: what the capture computed
+    x.fill_(3.0)
+    assert replay() is static and static.tolist() == [6.0] * 3  # rewritten in place
+    extra[0] = 1
+    with pytest.raises(NotCapturable, match=r"op 1 of this update differs .* now, nothing "
+                                            r"when captured"):
+        replay()
+    captured = CheckedCapture()(body)  # captured with the add
+    captured()
+    extra[0] = 0
+    with pytest.raises(NotCapturable, match="this update ran 1 ops; the captured one ran 2"):
+        captured()
+
+
 @pytest.mark.parametrize("algo", ["sac", "td3"])
 def test_graphed_acts_choose_exactly_what_eager_acts_choose(algo):
     """One graph per (phase, batch size), observations copied into it, actions copied
