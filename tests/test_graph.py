@@ -84,6 +84,23 @@ def test_the_check_catches_an_exploration_std_inside_the_policy(monkeypatch):
         check_capturable(agent, advancing_batches(agent, STATE))
 
 
+@pytest.mark.parametrize("bad_when", [False, True], ids=["exploring", "evaluating"])
+def test_the_check_plays_both_exploring_and_evaluating_acts(monkeypatch, bad_when):
+    """A host read in only one kind of act: the check must play that kind to see it."""
+    agent = make_agent("sac", STATE)
+    policy = agent.policy
+
+    def policy_reading_the_host(obs, evaluating):
+        action = policy(obs, evaluating)
+        if evaluating == bad_when:
+            float(action.sum())
+        return action
+
+    monkeypatch.setattr(agent, "policy", policy_reading_the_host)
+    with pytest.raises(NotCapturable, match="host"):
+        check_capturable(agent, advancing_batches(agent, STATE), updates=2)
+
+
 def test_checked_capture_names_an_op_more_or_fewer_than_it_captured():
     x, extra = torch.ones(3), [0]
 
