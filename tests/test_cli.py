@@ -273,6 +273,9 @@ def test_key_value_items_after_options_join_the_overrides_and_others_are_refused
     assert (args.overrides, args.episodes) == (["seed=1", "a.b=2"], 5)
     args = cli._parse(cli.build_parser(), ["check-env", "Pendulum-v1", "--seed", "2", "x=1"])
     assert args.options == ["x=1"]
+    with pytest.raises(SystemExit):
+        cli._parse(cli.build_parser(), ["eval", "run", "--episodes", "5", "seed=1", "stray"])
+    assert "unrecognized arguments: stray\n" in capsys.readouterr().err  # only the stray one
     for argv in (["eval", "run", "--episodes", "5", "stray"],
                  ["eval", "run", "--episodes", "5", "--nope=1"],
                  ["envs", "cheetah", "a=1"]):  # envs takes no key=value items
