@@ -406,3 +406,21 @@ def test_a_resumed_ppo_run_reseeds_its_envs_at_its_step(tmp_path, monkeypatch):
     loop.train(load_config("inverted_pendulum_ppo", [*common, "train.total_steps=128"]),
                tmp_path, resume=True)
     assert seeds == [3, 3 + 64]
+
+
+def test_a_resumed_ppo_run_restores_its_reward_normalizer(tmp_path):
+    from robovision import factory
+
+    cfg = load_config("inverted_pendulum_ppo", [
+        "train.progress=false", "env.num_envs=2", "train.rollout_steps=32", "agent.epochs=1",
+        "train.total_steps=64", "train.eval_every=0", "train.eval_episodes=1"])
+    loop.train(cfg, tmp_path)
+    saved = torch.load(tmp_path / "checkpoints" / "latest.pt",
+                       weights_only=True)["reward_normalizer"]
+    resumed = Run(cfg, tmp_path, resume=True)
+    try:
+        restored = factory.normalizer_state(resumed.env)
+    finally:
+        resumed.close()
+    assert float(restored["var"]) == pytest.approx(float(saved["var"]))
+    assert float(restored["var"]) != pytest.approx(1.0)  # it had learned something to restore
