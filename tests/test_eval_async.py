@@ -264,7 +264,8 @@ def test_the_evaluator_process_plays_the_episodes_of_the_training_process(tmp_pa
         assert evaluator.poll() is None  # under way: poll does not wait for it
         with pytest.raises(RuntimeError, match="step 7"):
             evaluator.submit(8, snapshot(agent), record=False)
-        step, result, video_problem = evaluator.wait()
+        assert evaluator._connection.poll(120)  # done
+        step, result, video_problem = evaluator.poll()  # collected without waiting
         assert step == 7 and video_problem is None and evaluator.pending is None
         torch.testing.assert_close(torch.as_tensor(result.returns), torch.as_tensor(here.returns))
 
