@@ -189,7 +189,7 @@ class Run:
         try:
             self._build(cfg, resume, checkpoint)
         except BaseException:
-            self._close_built()
+            self.close()
             raise
 
     def _build(self, cfg: Config, resume: bool, checkpoint: str) -> None:
@@ -451,9 +451,6 @@ class Run:
             self.observer.evaluated(self, result, step)
 
     def close(self) -> None:
-        self._close_built()
-
-    def _close_built(self) -> None:
         """Close whatever has been built (all of it after a build; a failed build leaves
         some parts unset), env worker processes included, and release the run directory."""
         if self.evaluator is not None:
