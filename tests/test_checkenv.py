@@ -21,6 +21,7 @@ from robovision.checkenv import (
     check_time_limit,
     report,
 )
+from robovision.make import make_env
 
 SIZE = 8
 
@@ -314,8 +315,6 @@ def test_an_env_that_never_ends_is_told_to_get_a_time_limit():
 
 
 def test_speed_steps_the_env_the_steps_asked_and_times_its_renders():
-    from robovision.make import make_env
-
     env = make_env("Pendulum-v1", obs="pixels", image_size=16, frame_stack=1, action_repeat=1)
     base = env.unwrapped
     calls = {"step": 0, "render": 0}

@@ -12,15 +12,19 @@ import pytest
 import torch
 
 import robovision.checkenv
+import robovision.factory
 import robovision.logging
 import robovision.loop
 import robovision.sweep.aggregate
 import robovision.sweep.runner
+import robovision.sweep.spec
 from robovision import cli
 from robovision.checkenv import Finding
 from robovision.config import ConfigError
+from robovision.evaluation import Evaluation
 from robovision.loop import Counters
-from robovision.sweep.runner import Outcome
+from robovision.make import UnknownEnvError
+from robovision.sweep.runner import Outcome, prepare
 
 
 @pytest.fixture
@@ -131,8 +135,6 @@ def test_a_sweeps_exit_code_says_whether_it_is_complete_and_clean(monkeypatch, t
 
 def test_a_resumed_sweep_reports_by_the_metric_and_mode_of_its_own_spec(monkeypatch, tmp_path,
                                                                         capsys):
-    from robovision.sweep.runner import prepare
-
     prepare(robovision.sweep.spec.load_spec({"preset": "pendulum_sac", "mode": "min",
                                              "metric": "eval/success_rate"}), tmp_path)
     runs, summaries = [], []
@@ -234,9 +236,6 @@ def test_plot_draws_curves_of_runs_and_aggregates_of_sweeps(monkeypatch, tmp_pat
 
 def test_eval_plays_the_checkpoint_asked_and_reports_spread_and_success(monkeypatch, tmp_path,
                                                                        capsys):
-    import robovision.factory
-    from robovision.evaluation import Evaluation
-
     (tmp_path / "config.yaml").write_text("algo: sac\nenv: {spec: Pendulum-v1}\n")
     built, closed, played = [], [], []
     env = SimpleNamespace(observation_space=None, action_space=None,
@@ -304,8 +303,6 @@ def test_errors_a_user_can_fix_are_one_line_and_others_a_traceback(monkeypatch, 
 
 
 def test_a_user_error_class_is_looked_up_only_in_modules_already_imported(monkeypatch):
-    from robovision.make import UnknownEnvError
-
     assert cli.is_user_error(UnknownEnvError("x"))
     monkeypatch.delitem(sys.modules, "robovision.make")
     assert not cli.is_user_error(UnknownEnvError("x"))  # never imported: never raised

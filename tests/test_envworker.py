@@ -4,6 +4,8 @@ a worker, and no process left behind."""
 
 import multiprocessing
 import os
+import subprocess
+import sys
 from functools import partial
 
 import gymnasium as gym
@@ -165,11 +167,8 @@ def test_a_step_started_must_be_collected_with_its_own_action(tmp_path):
 
 
 def test_a_script_that_never_closes_its_worker_still_exits():
-    """The worker is a daemon: at exit the interpreter ends it instead of waiting for a
-    child that waits for its parent."""
-    import subprocess
-    import sys
-
+    """The worker closes itself at exit: its child ignores SIGTERM, so multiprocessing's
+    exit hook alone would wait for a child that waits for its parent."""
     script = ("import functools, gymnasium as gym\n"
               "from robovision.envworker import EnvWorker\n"
               "worker = EnvWorker(functools.partial(gym.make, 'Pendulum-v1'))\n"

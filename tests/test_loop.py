@@ -4,12 +4,16 @@ episode's end; a failed evaluator's checkpoint; the off-policy warm-up and updat
 rounds. (tests/test_run.py and tests/test_lockstep.py train for real.)"""
 
 import math
+import multiprocessing
+import signal
+import threading
 
 import numpy as np
 import pytest
 import torch
 
-from robovision import loop
+from robovision import factory, loop
+from robovision.checkpoint import CheckpointError
 from robovision.config import load_config
 from robovision.evaluation import Evaluation
 from robovision.logging import read_metrics
@@ -17,6 +21,8 @@ from robovision.loop import NonFiniteLossError, Run, StopRequested
 
 SMALL = ["agent.hidden=16,16", "train.batch_size=8", "train.progress=false",
          "train.eval_episodes=1", "train.video=false", "threads=1"]
+PPO_SMALL = ["train.progress=false", "env.num_envs=2", "train.rollout_steps=32",
+             "agent.epochs=1", "train.eval_episodes=1"]
 
 
 @pytest.fixture
@@ -33,6 +39,29 @@ def _record(monkeypatch, run, name):
     calls = []
     monkeypatch.setattr(run, name, lambda *args, **kwargs: calls.append(run.counters.step))
     return calls
+
+
+def _spy_in_loop(monkeypatch, kind, owner, name, note):
+    """Run the ``kind`` loop with ``owner(run).<name>`` wrapped: each call is first passed
+    to ``note(run, *args, **kwargs)``. Spies stack: each wraps the loop as it then is."""
+    real_loop = loop.LOOPS[kind]
+
+    def watched(run):
+        target = owner(run)
+        method = getattr(target, name)
+
+        def spy(*args, **kwargs):
+            note(run, *args, **kwargs)
+            return method(*args, **kwargs)
+
+        monkeypatch.setattr(target, name, spy)
+        real_loop(run)
+
+    monkeypatch.setitem(loop.LOOPS, kind, watched)
+
+
+def _agent(run):
+    return run.agent
 
 
 def test_each_step_logs_evaluates_and_checkpoints_when_it_crosses_its_multiple(run,
@@ -150,9 +179,8 @@ def test_a_failed_evaluator_leaves_a_checkpoint_with_the_due_evaluation_pending(
 
 
 def test_a_checkpoint_holds_the_reward_normalizer_when_the_env_has_one(tmp_path):
-    run = Run(load_config("inverted_pendulum_ppo", [
-        "train.progress=false", "train.total_steps=64", "train.rollout_steps=32",
-        "env.num_envs=2", "train.eval_episodes=1"]), tmp_path)
+    run = Run(load_config("inverted_pendulum_ppo", [*PPO_SMALL, "train.total_steps=64"]),
+              tmp_path)
     try:
         state = run.state()
     finally:
@@ -175,17 +203,10 @@ def test_warm_up_steps_act_at_random_and_updates_start_after_them(tmp_path, monk
                                        "train.updates_per_step=2", "train.eval_every=0",
                                        "train.checkpoint_every=0"])
     acted, updates = [], []
-    real_run = loop.run_off_policy
-
-    def watched(run):
-        act, update_from = run.agent.act, run.agent.update_from
-        monkeypatch.setattr(run.agent, "act", lambda obs, eval=False: (
-            acted.append(run.counters.step + 1) if not eval else None) or act(obs, eval=eval))
-        monkeypatch.setattr(run.agent, "update_from", lambda replay, size: (
-            updates.append(run.counters.step + 1)) or update_from(replay, size))
-        real_run(run)
-
-    monkeypatch.setitem(loop.LOOPS, "off_policy", watched)
+    _spy_in_loop(monkeypatch, "off_policy", _agent, "act", lambda run, obs, eval=False: (
+        None if eval else acted.append(run.counters.step + 1)))
+    _spy_in_loop(monkeypatch, "off_policy", _agent, "update_from",
+                 lambda run, replay, size: updates.append(run.counters.step + 1))
     counters = loop.train(cfg, tmp_path)
     assert counters.step == 30
     assert acted == list(range(21, 31))
@@ -193,10 +214,6 @@ def test_warm_up_steps_act_at_random_and_updates_start_after_them(tmp_path, monk
 
 
 def test_a_run_that_fails_to_build_closes_the_env_workers_it_started(tmp_path):
-    import multiprocessing
-
-    from robovision.checkpoint import CheckpointError
-
     cfg = load_config("pendulum_sac", [*SMALL, "train.env_worker=true", "train.eval_envs=2",
                                        "train.eval_workers=true", "train.eval_async=false"])
     with pytest.raises(CheckpointError, match="no checkpoint"):
@@ -276,15 +293,8 @@ def test_lockstep_envs_start_updating_at_the_warm_ups_end_not_before(tmp_path, m
                                        "train.learning_starts=20", "train.eval_every=0",
                                        "train.checkpoint_every=0"])
     updates = []
-    real_run = loop.run_off_policy
-
-    def watched(run):
-        update_from = run.agent.update_from
-        monkeypatch.setattr(run.agent, "update_from", lambda replay, size: (
-            updates.append(run.counters.step + 4)) or update_from(replay, size))
-        real_run(run)
-
-    monkeypatch.setitem(loop.LOOPS, "off_policy", watched)
+    _spy_in_loop(monkeypatch, "off_policy", _agent, "update_from",
+                 lambda run, replay, size: updates.append(run.counters.step + 4))
     loop.train(cfg, tmp_path)
     assert updates == [20] + [s for s in (24, 28, 32, 36, 40) for _ in range(4)]
 
@@ -293,19 +303,11 @@ def test_ppo_runs_whole_rollouts_to_its_budget_logging_episodes(tmp_path, monkey
     """Rollouts of 32 steps in 2 envs: 64 agent steps each; the agent is told how far
     through its budget each rollout starts (for its schedules)."""
     cfg = load_config("inverted_pendulum_ppo", [
-        "train.progress=false", "env.num_envs=2", "train.rollout_steps=32",
-        "train.total_steps=128", "agent.epochs=1", "agent.num_minibatches=2",
-        "train.eval_every=0", "train.eval_episodes=1", "train.checkpoint_every=0"])
+        *PPO_SMALL, "train.total_steps=128", "agent.num_minibatches=2", "train.eval_every=0",
+        "train.checkpoint_every=0"])
     started = []
-    real_run = loop.run_on_policy
-
-    def watched(run):
-        update = run.agent.update
-        monkeypatch.setattr(run.agent, "update", lambda rollout, obs, progress: (
-            started.append((run.counters.step, progress))) or update(rollout, obs, progress))
-        real_run(run)
-
-    monkeypatch.setitem(loop.LOOPS, "on_policy", watched)
+    _spy_in_loop(monkeypatch, "on_policy", _agent, "update", lambda run, rollout, obs, progress:
+                 started.append((run.counters.step, progress)))
     counters = loop.train(cfg, tmp_path)
     assert counters.step == 128 and started == [(64, 0.0), (128, 0.5)]
     returns = read_metrics(tmp_path)["train/episode_return"]
@@ -318,8 +320,6 @@ def _tiny_run_config():
 
 
 def test_ctrl_c_asks_the_run_to_stop_and_a_second_one_aborts(tmp_path, monkeypatch):
-    import signal
-
     before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     seen = []
 
@@ -343,9 +343,6 @@ def test_ctrl_c_asks_the_run_to_stop_and_a_second_one_aborts(tmp_path, monkeypat
 
 
 def test_a_run_off_the_main_thread_leaves_the_signals_to_their_owner(tmp_path, monkeypatch):
-    import signal
-    import threading
-
     handlers = []
     monkeypatch.setitem(loop.LOOPS, "off_policy", lambda run: handlers.append(
         signal.getsignal(signal.SIGINT)))
@@ -391,17 +388,9 @@ def test_a_resumed_off_policy_run_reseeds_its_env_and_actions_where_it_left_off(
 
 def test_a_resumed_ppo_run_reseeds_its_envs_at_its_step(tmp_path, monkeypatch):
     seeds = []
-    real_run = loop.run_on_policy
-
-    def watched(run):
-        reset = run.env.reset
-        monkeypatch.setattr(run.env, "reset", lambda seed: seeds.append(seed) or reset(seed=seed))
-        real_run(run)
-
-    monkeypatch.setitem(loop.LOOPS, "on_policy", watched)
-    common = ["train.progress=false", "env.num_envs=2", "train.rollout_steps=32", "seed=3",
-              "agent.epochs=1", "train.eval_every=0", "train.eval_episodes=1",
-              "train.checkpoint_every=0"]
+    _spy_in_loop(monkeypatch, "on_policy", lambda run: run.env, "reset",
+                 lambda run, seed: seeds.append(seed))
+    common = [*PPO_SMALL, "seed=3", "train.eval_every=0", "train.checkpoint_every=0"]
     loop.train(load_config("inverted_pendulum_ppo", [*common, "train.total_steps=64"]), tmp_path)
     loop.train(load_config("inverted_pendulum_ppo", [*common, "train.total_steps=128"]),
                tmp_path, resume=True)
@@ -409,11 +398,8 @@ def test_a_resumed_ppo_run_reseeds_its_envs_at_its_step(tmp_path, monkeypatch):
 
 
 def test_a_resumed_ppo_run_restores_its_reward_normalizer(tmp_path):
-    from robovision import factory
-
-    cfg = load_config("inverted_pendulum_ppo", [
-        "train.progress=false", "env.num_envs=2", "train.rollout_steps=32", "agent.epochs=1",
-        "train.total_steps=64", "train.eval_every=0", "train.eval_episodes=1"])
+    cfg = load_config("inverted_pendulum_ppo", [*PPO_SMALL, "train.total_steps=64",
+                                                "train.eval_every=0"])
     loop.train(cfg, tmp_path)
     saved = torch.load(tmp_path / "checkpoints" / "latest.pt",
                        weights_only=True)["reward_normalizer"]

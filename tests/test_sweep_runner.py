@@ -22,6 +22,8 @@ import pytest
 import robovision.loop
 from robovision.config import ConfigError
 from robovision.evaluation import Evaluation
+from robovision.lock import RunDirLocked, RunLock
+from robovision.logging import RunLogger
 from robovision.loop import Counters
 from robovision.sweep import runner
 from robovision.sweep.runner import Outcome
@@ -233,8 +235,6 @@ def test_a_trial_that_completes_while_the_sweep_stops_is_not_done(progress):
 
 
 def test_the_bar_reads_running_trials_csvs_at_most_every_poll_interval(progress, monkeypatch):
-    from robovision.logging import RunLogger
-
     run_dir = progress.dir / progress.trials[0].name
     run_dir.mkdir()
     logger = RunLogger(run_dir, 0, 1000, progress=False, tensorboard=False)
@@ -418,8 +418,6 @@ def test_status_files_are_json(tmp_path):
 
 
 def test_a_trial_waits_for_its_run_dir_to_be_free_and_says_so_once(tmp_path, capsys):
-    from robovision.lock import RunLock
-
     held = RunLock(tmp_path)  # an orphaned worker of a killed driver, still training
     threading.Timer(2.5, held.release).start()
     start = time.monotonic()
@@ -429,8 +427,6 @@ def test_a_trial_waits_for_its_run_dir_to_be_free_and_says_so_once(tmp_path, cap
 
 
 def test_a_trial_gives_up_on_a_run_dir_held_past_its_timeout(tmp_path):
-    from robovision.lock import RunDirLocked, RunLock
-
     held = RunLock(tmp_path)
     try:
         start = time.monotonic()
